@@ -1,0 +1,45 @@
+# modelyard — the two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+PIP_INSTALL := $(PIP) install --quiet --disable-pip-version-check -c constraints.txt
+
+.PHONY: run test lint typecheck pytest bench lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The service with the ML extra (torch, transformers, …): what `make run` needs.
+$(VENV)/.run-installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) -e '.[ml]'
+	touch $@
+
+# The test tools; the ML extra is not needed by the tests yet.
+$(VENV)/.test-installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.run-installed
+	$(BIN)/modelyard setup
+	$(BIN)/modelyard serve
+
+test: $(VENV)/.test-installed lint typecheck pytest
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(VENV)/.test-installed
+	$(BIN)/mypy
+
+pytest: $(VENV)/.test-installed
+	$(BIN)/pytest
+
+# Regenerate the lock after changing pyproject.toml's dependencies.
+lock: $(BIN)/python
+	$(PIP) install --quiet -e '.[ml,dev]'
+	$(PIP) freeze --exclude-editable | grep -v '^-e ' | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

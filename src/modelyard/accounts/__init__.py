@@ -1,0 +1,1 @@
+"""Accounts: users, personal API tokens and web sessions (keyword-only data functions)."""

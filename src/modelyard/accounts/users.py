@@ -1,0 +1,94 @@
+"""Creating, finding and authenticating users."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modelyard.accounts.errors import EmailTaken, InvalidCredentials, WeakPassword
+from modelyard.db.models import User
+from modelyard.security.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+
+__all__ = [
+    "authenticate",
+    "create_user",
+    "ensure_first_admin",
+    "generate_password",
+    "get_user_by_email",
+    "normalise_email",
+]
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def generate_password() -> str:
+    """A random password for a generated admin account."""
+    return secrets.token_urlsafe(18)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"Password is too short: use at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
+    result = await session.execute(select(User).where(User.email == normalise_email(email)))
+    return result.scalar_one_or_none()
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    is_staff: bool = False,
+    full_name: str | None = None,
+) -> User:
+    """Create and commit a user; raises :class:`EmailTaken` or :class:`WeakPassword`."""
+    _check_password(password)
+    user = User(
+        email=normalise_email(email),
+        password_hash=hash_password(password),
+        is_staff=is_staff,
+        full_name=full_name,
+    )
+    session.add(user)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise EmailTaken(f"An account with the e-mail {user.email} exists already.") from None
+    return user
+
+
+async def authenticate(session: AsyncSession, *, email: str, password: str) -> User:
+    """Return the active user with these credentials or raise :class:`InvalidCredentials`."""
+    user = await get_user_by_email(session, email=email)
+    if not verify_password(password, user.password_hash if user else None) or user is None:
+        raise InvalidCredentials("Incorrect e-mail or password.")
+    if not user.is_active:
+        raise InvalidCredentials("This account is deactivated; ask an administrator.")
+    return user
+
+
+async def ensure_first_admin(
+    session: AsyncSession, *, email: str, password: str | None
+) -> tuple[User, str | None] | None:
+    """Create the first staff account if no staff account exists.
+
+    Returns ``(user, generated_password)`` when an account was created (the password is
+    ``None`` when it came from the caller), or ``None`` when staff existed already.
+    """
+    staff_count = await session.scalar(select(func.count()).where(User.is_staff.is_(True)))
+    if staff_count:
+        return None
+    generated = None if password else generate_password()
+    user = await create_user(
+        session, email=email, password=password or generated or "", is_staff=True
+    )
+    return user, generated

@@ -1,0 +1,52 @@
+"""The FastAPI application factory: one app per call, nothing global."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from modelyard import __version__
+from modelyard.api.errors import install_error_handlers
+from modelyard.api.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+    UnhandledErrorMiddleware,
+)
+from modelyard.api.middleware.metrics import HttpMetrics
+from modelyard.api.routes import api_tokens, auth, health, users
+from modelyard.api.state import AppState
+from modelyard.config import Settings
+from modelyard.db.engine import create_database
+from modelyard.security.encryption import load_keyring
+from modelyard.web import pages
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application for ``settings`` (read from the environment when omitted)."""
+    settings = settings or Settings()
+    keyring = load_keyring(settings)
+    state = AppState(
+        settings=settings, database=create_database(settings, keyring), keyring=keyring
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await state.database.dispose()
+
+    app = FastAPI(title="modelyard", version=__version__, lifespan=lifespan)
+    app.state.modelyard = state
+    install_error_handlers(app)
+    for router in (health.router, auth.router, api_tokens.router, users.router, pages.router):
+        app.include_router(router)
+    pages.mount_static(app)
+    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(state.metrics_registry))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,137 @@
+"""FastAPI dependencies: settings, DB session, and who is calling.
+
+A caller is identified by a personal API token (``Authorization: Bearer myd_…``) or by the
+web session cookie. Cookie-authenticated requests that change state must carry the
+session's CSRF token (``X-CSRF-Token`` header or ``csrf_token`` form field).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modelyard.accounts.api_tokens import resolve_api_token
+from modelyard.accounts.web_sessions import resolve_web_session
+from modelyard.api.state import AppState
+from modelyard.config import Settings
+from modelyard.db.models import ApiToken, User, WebSession
+from modelyard.errors import AuthenticationError, PermissionDeniedError
+
+__all__ = [
+    "Caller",
+    "CurrentCaller",
+    "CurrentUser",
+    "OptionalCaller",
+    "SessionDep",
+    "SettingsDep",
+    "StaffUser",
+    "app_state",
+]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.modelyard
+    return state
+
+
+def _settings(request: Request) -> Settings:
+    return app_state(request).settings
+
+
+async def _db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with app_state(request).database.sessions() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+SessionDep = Annotated[AsyncSession, Depends(_db_session)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user and how they authenticated."""
+
+    user: User
+    api_token: ApiToken | None = None
+    web_session: WebSession | None = None
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return request.headers.get("x-api-key")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise AuthenticationError(
+            "Malformed Authorization header; send 'Authorization: Bearer <your API token>'.",
+            code="invalid_api_key",
+        )
+    return value.strip()
+
+
+async def _csrf_ok(request: Request, expected: str) -> bool:
+    supplied = request.headers.get("x-csrf-token")
+    if supplied is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value = (await request.form()).get("csrf_token")
+        supplied = value if isinstance(value, str) else None
+    return supplied is not None and hmac.compare_digest(supplied, expected)
+
+
+async def _optional_caller(request: Request, session: SessionDep) -> Caller | None:
+    token = _bearer(request)
+    if token is not None:
+        record = await resolve_api_token(session, token=token)
+        if record is None:
+            raise AuthenticationError(
+                "Invalid API token: it is unknown, revoked or expired. "
+                "Create a new one in your profile or with `modelyard tokens create`.",
+                code="invalid_api_key",
+            )
+        return Caller(user=record.user, api_token=record)
+    cookie = request.cookies.get(app_state(request).settings.session_cookie_name)
+    if not cookie:
+        return None
+    web_session = await resolve_web_session(session, token=cookie)
+    if web_session is None:
+        return None
+    if request.method not in SAFE_METHODS and not await _csrf_ok(request, web_session.csrf_token):
+        raise PermissionDeniedError(
+            "Missing or wrong CSRF token; send the X-CSRF-Token header given at login.",
+            code="csrf_failed",
+        )
+    return Caller(user=web_session.user, web_session=web_session)
+
+
+async def _current_caller(caller: Annotated[Caller | None, Depends(_optional_caller)]) -> Caller:
+    if caller is None:
+        raise AuthenticationError(
+            "Authentication required: send 'Authorization: Bearer <your API token>' "
+            "or sign in at /login.",
+            code="missing_api_key",
+        )
+    return caller
+
+
+async def _current_user(caller: Annotated[Caller, Depends(_current_caller)]) -> User:
+    return caller.user
+
+
+async def _staff_user(user: Annotated[User, Depends(_current_user)]) -> User:
+    if not user.is_staff:
+        raise PermissionDeniedError("This needs a staff account.", code="staff_only")
+    return user
+
+
+OptionalCaller = Annotated[Caller | None, Depends(_optional_caller)]
+CurrentCaller = Annotated[Caller, Depends(_current_caller)]
+CurrentUser = Annotated[User, Depends(_current_user)]
+StaffUser = Annotated[User, Depends(_staff_user)]

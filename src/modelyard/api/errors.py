@@ -1,0 +1,65 @@
+"""Exception handlers that render every error, unknown routes included, in the OpenAI shape."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelyard.errors import ModelyardError, error_body, error_for_status
+
+__all__ = ["install_error_handlers"]
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _modelyard_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ModelyardError)
+    return _json(exc.status_code, exc.body(), exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        message = f"Unknown route: {request.method} {request.url.path}. The API is listed at /docs."
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}."
+    else:
+        message = str(exc.detail)
+    error_class = error_for_status(exc.status_code)
+    body = error_body(message, error_class.error_type)
+    return _json(exc.status_code, body, dict(exc.headers or {}))
+
+
+def _location(loc: Sequence[Any]) -> str:
+    parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": ""}
+    if first.get("type") == "json_invalid":
+        message = "The request body is not valid JSON; send a JSON object."
+        body = error_body(message, "invalid_request_error", code="invalid_json")
+        return _json(400, body)
+    param = _location(first.get("loc", ()))
+    details = "; ".join(f"{_location(e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5])
+    body = error_body(
+        f"Invalid request: {details}", "invalid_request_error", param=param, code="invalid_value"
+    )
+    return _json(422, body)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(ModelyardError, _modelyard_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,120 @@
+"""Register, log in (HTTP-only session cookie + CSRF token), log out, and who am I."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request, Response, status
+
+from modelyard.accounts.errors import EmailTaken, InvalidCredentials, WeakPassword
+from modelyard.accounts.users import authenticate, create_user
+from modelyard.accounts.web_sessions import end_web_session, start_web_session
+from modelyard.api.deps import CurrentUser, OptionalCaller, SessionDep, SettingsDep
+from modelyard.api.schemas import LoginRequest, LoginResponse, UserCreate, UserPublic
+from modelyard.config import Settings
+from modelyard.db.models import User
+from modelyard.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    PermissionDeniedError,
+)
+
+router = APIRouter(prefix="/v2/auth", tags=["auth"])
+
+CSRF_COOKIE = "modelyard_csrf"
+
+
+def check_same_origin(request: Request) -> None:
+    """Refuse a cross-site form post (login CSRF); requests without Origin pass."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if origin and urlsplit(origin).netloc not in ("", request.headers.get("host", "")):
+        raise PermissionDeniedError("Cross-site request refused.", code="csrf_failed")
+
+
+async def open_session(
+    response: Response, session: SessionDep, settings: Settings, user: User
+) -> str:
+    """Start a web session for ``user``, set its cookies, and return the CSRF token."""
+    ttl = timedelta(hours=settings.session_ttl_hours)
+    record, token = await start_web_session(session, user=user, ttl=ttl)
+    max_age = int(ttl.total_seconds())
+    response.set_cookie(
+        settings.session_cookie_name,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        record.csrf_token,
+        max_age=max_age,
+        samesite="strict",
+        secure=settings.secure_cookies,
+    )
+    return record.csrf_token
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED)
+async def register(
+    body: UserCreate, session: SessionDep, settings: SettingsDep, request: Request
+) -> UserPublic:
+    """Create an account (when registration is open)."""
+    if not settings.allow_registration:
+        raise PermissionDeniedError(
+            "Registration is closed on this server; ask an administrator for an account.",
+            code="registration_closed",
+        )
+    check_same_origin(request)
+    try:
+        user = await create_user(
+            session, email=body.email, password=body.password, full_name=body.full_name
+        )
+    except EmailTaken as exc:
+        raise ConflictError(str(exc), param="email", code="email_taken") from None
+    except WeakPassword as exc:
+        raise BadRequestError(str(exc), param="password", code="weak_password") from None
+    return UserPublic.model_validate(user)
+
+
+@router.post("/login")
+async def login(
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> LoginResponse:
+    """Check the credentials and set the session cookie."""
+    check_same_origin(request)
+    try:
+        user = await authenticate(session, email=body.email, password=body.password)
+    except InvalidCredentials as exc:
+        raise AuthenticationError(str(exc), code="invalid_credentials") from None
+    csrf_token = await open_session(response, session, settings, user)
+    return LoginResponse(user=UserPublic.model_validate(user), csrf_token=csrf_token)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: OptionalCaller,
+) -> None:
+    """End the web session (if any) and clear its cookies."""
+    cookie = request.cookies.get(settings.session_cookie_name)
+    if cookie and caller is not None and caller.web_session is not None:
+        await end_web_session(session, token=cookie)
+    response.delete_cookie(settings.session_cookie_name)
+    response.delete_cookie(CSRF_COOKIE)
+
+
+@router.get("/me")
+async def me(user: CurrentUser) -> UserPublic:
+    """The signed-in user."""
+    return UserPublic.model_validate(user)

@@ -1,0 +1,38 @@
+"""Liveness, readiness (database reachable) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from modelyard.api.deps import SessionDep, app_state
+from modelyard.errors import ServiceUnavailableError
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(session: SessionDep) -> dict[str, str]:
+    """The process can serve: the database answers."""
+    try:
+        await session.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise ServiceUnavailableError(
+            f"Database unreachable ({type(exc).__name__}); check DATABASE_URL and the server.",
+            code="database_unavailable",
+        ) from None
+    return {"status": "ready", "database": session.get_bind().dialect.name}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus text exposition of this process's metrics."""
+    body = generate_latest(app_state(request).metrics_registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,68 @@
+"""Entry point: ``modelyard serve | setup | db | users | tokens | secrets``."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from modelyard.accounts.users import ensure_first_admin
+from modelyard.cli import db_commands, secrets_commands, token_commands, user_commands
+from modelyard.cli.common import console, run_with_database, settings_from_env
+from modelyard.db.engine import Database
+from modelyard.db.migrate import upgrade
+
+app = typer.Typer(help="modelyard: a self-hosted LLM platform.", no_args_is_help=True)
+app.add_typer(db_commands.app, name="db")
+app.add_typer(user_commands.app, name="users")
+app.add_typer(token_commands.app, name="tokens")
+app.add_typer(secrets_commands.app, name="secrets")
+
+
+@app.command()
+def setup() -> None:
+    """Apply migrations and create the first admin account if there is none."""
+    settings = settings_from_env()
+    upgrade(settings)
+    console.print(f"Database ready: {settings.sqlalchemy_url.split('@')[-1]}")
+
+    async def first_admin(database: Database) -> None:
+        async with database.sessions() as session:
+            created = await ensure_first_admin(
+                session, email=settings.admin_email, password=settings.admin_password
+            )
+        if created is None:
+            console.print("Admin account exists already.")
+            return
+        user, generated = created
+        console.print(f"Created admin account [bold]{user.email}[/bold].")
+        if generated:
+            console.print(
+                f"Generated password (shown once, change it after signing in): "
+                f"[bold]{generated}[/bold]",
+                highlight=False,
+            )
+
+    run_with_database(settings, first_admin)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Address to bind (default MODELYARD_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default MODELYARD_PORT)."),
+    workers: int | None = typer.Option(None, help="Worker processes (default 1)."),
+) -> None:
+    """Serve the API and the web app with uvicorn."""
+    settings = settings_from_env()
+    uvicorn.run(
+        "modelyard.api.asgi:app_factory",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+def main() -> None:
+    app()

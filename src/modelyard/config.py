@@ -1,0 +1,100 @@
+"""Settings for the whole service, read from ``MODELYARD_*`` variables and a ``.env`` file.
+
+Every setting has a default that runs the service on this machine with SQLite in the data
+directory and no key at all. ``DATABASE_URL`` (or ``MODELYARD_DATABASE_URL``) switches to
+PostgreSQL. Outside development, placeholder secrets are refused at start-up.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["PLACEHOLDER_SECRETS", "Settings", "normalise_database_url"]
+
+#: Values that are never accepted as a secret outside development.
+PLACEHOLDER_SECRETS = frozenset(
+    {"changethis", "changeme", "change-me", "secret", "password", "admin", "example", "xxx"}
+)
+
+
+def normalise_database_url(url: str) -> str:
+    """Return ``url`` with the async driver SQLAlchemy needs (asyncpg, aiosqlite)."""
+    for plain, asynchronous in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg2://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return asynchronous + url[len(plain) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """The service's settings; build one per process (tests build their own)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODELYARD_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path(".modelyard")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("MODELYARD_DATABASE_URL", "DATABASE_URL")
+    )
+    #: Comma-separated Fernet keys, newest first. Empty: a key file in the data directory.
+    encryption_keys: str | None = None
+    admin_email: str = "admin@modelyard.local"
+    admin_password: str | None = None
+    session_cookie_name: str = "modelyard_session"
+    session_ttl_hours: int = Field(default=24 * 14, ge=1)
+    #: Send cookies with the Secure flag (set it when the service is behind HTTPS).
+    secure_cookies: bool = False
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    allow_registration: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.env == "development":
+            return self
+        candidates = {
+            "MODELYARD_ADMIN_PASSWORD": self.admin_password,
+            "MODELYARD_ENCRYPTION_KEYS": self.encryption_keys,
+        }
+        for name, value in candidates.items():
+            if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    f"{name} is a placeholder value; set a real secret "
+                    f"(placeholders are only accepted when MODELYARD_ENV=development)"
+                )
+        return self
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL: ``DATABASE_URL`` or SQLite in the data directory."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'modelyard.db'}"
+
+    @property
+    def key_file(self) -> Path:
+        """Where the generated encryption key lives when no keys come from the environment."""
+        return self.data_dir / "encryption.key"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")

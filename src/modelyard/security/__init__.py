@@ -1,0 +1,1 @@
+"""Encryption at rest, password hashing, API tokens and log redaction."""

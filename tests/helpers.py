@@ -1,0 +1,35 @@
+"""Small helpers for tests: creating accounts and signing in."""
+
+from __future__ import annotations
+
+import httpx
+
+from modelyard.accounts.api_tokens import create_api_token
+from modelyard.accounts.users import create_user
+from modelyard.db.engine import Database
+from modelyard.db.models import User
+
+PASSWORD = "correct horse battery"
+
+
+async def make_user(database: Database, email: str, *, staff: bool = False) -> User:
+    async with database.sessions() as session:
+        return await create_user(session, email=email, password=PASSWORD, is_staff=staff)
+
+
+async def make_token(database: Database, user: User, name: str = "test") -> str:
+    async with database.sessions() as session:
+        _record, token = await create_api_token(session, user=user, name=name)
+        return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
+    """Sign in through the API; returns the CSRF token (the cookie stays in the client)."""
+    response = await client.post("/v2/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    csrf: str = response.json()["csrf_token"]
+    return csrf

@@ -1,0 +1,54 @@
+"""Settings: defaults that run with no keys, DATABASE_URL, and placeholder refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from modelyard.config import Settings, normalise_database_url
+
+
+def test_defaults_use_sqlite_in_the_data_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("MODELYARD_DATABASE_URL", raising=False)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.host == "127.0.0.1" and settings.port == 8000
+    assert settings.data_dir == Path(".modelyard")
+    assert settings.sqlalchemy_url.startswith("sqlite+aiosqlite:///")
+    assert settings.sqlalchemy_url.endswith(".modelyard/modelyard.db")
+
+
+def test_environment_variables_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("MODELYARD_PORT=9100\nDATABASE_URL=postgresql://u@db:5432/app\n")
+    monkeypatch.setenv("MODELYARD_HOST", "0.0.0.0")  # noqa: S104
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("MODELYARD_DATABASE_URL", raising=False)
+    settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    assert settings.host == "0.0.0.0"  # noqa: S104
+    assert settings.port == 9100
+    assert settings.sqlalchemy_url == "postgresql+asyncpg://u@db:5432/app"
+    assert not settings.is_sqlite
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u@h/d", "postgresql+asyncpg://u@h/d"),
+        ("postgresql://u@h/d", "postgresql+asyncpg://u@h/d"),
+        ("postgresql+asyncpg://u@h/d", "postgresql+asyncpg://u@h/d"),
+        ("sqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+    ],
+)
+def test_database_url_gets_the_async_driver(given: str, expected: str) -> None:
+    assert normalise_database_url(given) == expected
+
+
+@pytest.mark.parametrize("field", ["admin_password", "encryption_keys"])
+def test_placeholder_secrets_are_refused_outside_development(field: str) -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings(env="production", _env_file=None, **{field: "changethis"})  # type: ignore[call-arg]
+    allowed = Settings(env="development", _env_file=None, **{field: "changethis"})  # type: ignore[call-arg]
+    assert getattr(allowed, field) == "changethis"
