@@ -40,6 +40,7 @@ def setup() -> None:
                 f"Generated password (shown once, change it after signing in): "
                 f"[bold]{generated}[/bold]",
                 highlight=False,
+                soft_wrap=True,
             )
 
     run_with_database(settings, first_admin)
