@@ -99,9 +99,9 @@ async def settings(tmp_path: Path, database_url: str | None) -> AsyncIterator[Se
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
+    application = create_app(settings, system_keys={})
     yield application
-    await application.state.modelyard.database.dispose()
+    await application.state.modelyard.aclose()
 
 
 @pytest.fixture

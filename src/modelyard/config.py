@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     allow_registration: bool = True
+    #: Chat needs an active subscription or trial when on (otherwise 402).
+    require_subscription: bool = False
+    #: Days of trial a new account gets (0: none).
+    trial_days: int = Field(default=14, ge=0, le=3650)
+    #: A YAML file declaring providers (and gateway routes), kept in version control.
+    config_file: Path | None = Field(
+        default=None, validation_alias=AliasChoices("MODELYARD_CONFIG", "MODELYARD_CONFIG_FILE")
+    )
+    #: Seconds a provider connection test may take.
+    connection_test_timeout: float = Field(default=10.0, gt=0, le=120)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -16,33 +16,57 @@ from modelyard.api.middleware import (
     UnhandledErrorMiddleware,
 )
 from modelyard.api.middleware.metrics import HttpMetrics
-from modelyard.api.routes import api_tokens, auth, health, users
+from modelyard.api.routes import admin_providers, api_tokens, auth, catalog, health, me, users
 from modelyard.api.state import AppState
 from modelyard.config import Settings
 from modelyard.db.engine import create_database
+from modelyard.providers.kinds import ProviderKind
+from modelyard.providers.system_keys import load_system_keys
 from modelyard.security.encryption import load_keyring
 from modelyard.web import pages
 
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application for ``settings`` (read from the environment when omitted)."""
+ROUTERS = (
+    health.router,
+    auth.router,
+    me.router,
+    api_tokens.router,
+    users.router,
+    catalog.router,
+    admin_providers.router,
+    pages.router,
+)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    system_keys: dict[ProviderKind, list[str]] | None = None,
+) -> FastAPI:
+    """Build the application for ``settings`` (read from the environment when omitted).
+
+    ``system_keys`` replaces the provider keys found in the environment and ``.env``.
+    """
     settings = settings or Settings()
     keyring = load_keyring(settings)
     state = AppState(
-        settings=settings, database=create_database(settings, keyring), keyring=keyring
+        settings=settings,
+        database=create_database(settings, keyring),
+        keyring=keyring,
+        system_keys=load_system_keys() if system_keys is None else system_keys,
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        await state.database.dispose()
+        await state.aclose()
 
     app = FastAPI(title="modelyard", version=__version__, lifespan=lifespan)
     app.state.modelyard = state
     install_error_handlers(app)
-    for router in (health.router, auth.router, api_tokens.router, users.router, pages.router):
+    for router in ROUTERS:
         app.include_router(router)
     pages.mount_static(app)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(state.metrics_registry))

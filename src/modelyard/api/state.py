@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import httpx
 from prometheus_client import CollectorRegistry
 
 from modelyard.config import Settings
 from modelyard.db.engine import Database
+from modelyard.providers.kinds import ProviderKind
 from modelyard.security.encryption import Keyring
 
 __all__ = ["AppState"]
@@ -18,4 +20,13 @@ class AppState:
     settings: Settings
     database: Database
     keyring: Keyring
+    #: Provider keys from the environment and ``.env``, per kind, in priority order.
+    system_keys: dict[ProviderKind, list[str]] = field(default_factory=dict)
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    #: For calls to providers made by the service itself (connection tests, …).
+    http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
+
+    async def aclose(self) -> None:
+        """Release connections: the HTTP client and the database pool."""
+        await self.http.aclose()
+        await self.database.dispose()

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from modelyard.accounts.api_tokens import create_api_token, list_api_tokens, revoke_api_token
 from modelyard.api.deps import CurrentUser, SessionDep
-from modelyard.api.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenPublic
+from modelyard.api.schemas.accounts import ApiTokenCreate, ApiTokenCreated, ApiTokenPublic
 from modelyard.db.types import utcnow
 from modelyard.errors import BadRequestError, NotFoundError
 

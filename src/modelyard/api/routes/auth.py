@@ -11,7 +11,7 @@ from modelyard.accounts.errors import EmailTaken, InvalidCredentials, WeakPasswo
 from modelyard.accounts.users import authenticate, create_user
 from modelyard.accounts.web_sessions import end_web_session, start_web_session
 from modelyard.api.deps import CurrentUser, OptionalCaller, SessionDep, SettingsDep
-from modelyard.api.schemas import LoginRequest, LoginResponse, UserCreate, UserPublic
+from modelyard.api.schemas.accounts import LoginRequest, LoginResponse, UserCreate, UserPublic
 from modelyard.config import Settings
 from modelyard.db.models import User
 from modelyard.errors import (

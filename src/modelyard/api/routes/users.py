@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from modelyard.api.deps import SessionDep, StaffUser
-from modelyard.api.schemas import UserPublic
+from modelyard.api.schemas.accounts import UserPublic
 from modelyard.db.models import User
 
 router = APIRouter(prefix="/v2/users", tags=["users"])

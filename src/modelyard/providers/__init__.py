@@ -1,0 +1,1 @@
+"""Provider kinds, admin-managed provider records, keys and connection tests."""

@@ -1,0 +1,29 @@
+"""Format checks for provider keys, with messages that say what is wrong."""
+
+from __future__ import annotations
+
+from modelyard.providers.kinds import ProviderKind, kind_info
+
+__all__ = ["InvalidKeyFormat", "check_key_format"]
+
+_LABELS = {ProviderKind.HUGGINGFACE: "HuggingFace token", ProviderKind.GROQ: "Groq API key"}
+
+
+class InvalidKeyFormat(ValueError):
+    """The key cannot be right for this provider; the message says why."""
+
+
+def check_key_format(kind: ProviderKind | str, api_key: str) -> str:
+    """Return the stripped key, or raise :class:`InvalidKeyFormat`."""
+    info = kind_info(kind)
+    key = api_key.strip()
+    label = _LABELS.get(info.kind, f"{info.label} API key")
+    if not key:
+        raise InvalidKeyFormat(f"{label} is empty.")
+    if any(character.isspace() for character in key):
+        raise InvalidKeyFormat(f"{label} must not contain spaces or line breaks.")
+    if info.key_prefix and not key.startswith(info.key_prefix):
+        raise InvalidKeyFormat(f'{label} should start with "{info.key_prefix}"')
+    if len(key) < info.key_min_length:
+        raise InvalidKeyFormat(f"{label} seems too short")
+    return key
