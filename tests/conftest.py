@@ -4,6 +4,7 @@ an application built on it, and an HTTP client speaking ASGI to it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -110,8 +111,23 @@ def database(app: FastAPI) -> Database:
     return db
 
 
+#: Every canary key in the tests has this marker; no response may ever contain one.
+CANARY_SHAPE = re.compile(r"(sk-|sk-ant-|hf_|gsk_|AIza|myd_)[A-Za-z0-9_\-]*canary", re.IGNORECASE)
+
+
+async def refuse_canaries(response: httpx.Response) -> None:
+    """Fail the test when a response carries a canary key (headers or body)."""
+    await response.aread()
+    seen = CANARY_SHAPE.search(response.text) or CANARY_SHAPE.search(str(response.headers))
+    assert seen is None, f"{response.request.url} leaked a canary key: {seen.group(0)!r}"
+
+
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        event_hooks={"response": [refuse_canaries]},
+    ) as http:
         yield http

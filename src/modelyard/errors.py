@@ -5,6 +5,7 @@
     ModelyardError                      500 api_error
     ├── BadRequestError                 400 invalid_request_error
     ├── AuthenticationError             401 authentication_error
+    ├── PaymentRequiredError            402 payment_required
     ├── PermissionDeniedError           403 permission_error
     ├── NotFoundError                   404 not_found_error
     ├── ConflictError                   409 conflict_error
@@ -32,6 +33,7 @@ __all__ = [
     "ModelyardError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
     "ServiceUnavailableError",
@@ -73,6 +75,11 @@ class BadRequestError(ModelyardError):
 class AuthenticationError(ModelyardError):
     status_code = 401
     error_type = "authentication_error"
+
+
+class PaymentRequiredError(ModelyardError):
+    status_code = 402
+    error_type = "payment_required"
 
 
 class PermissionDeniedError(ModelyardError):
@@ -130,6 +137,7 @@ _BY_STATUS: dict[int, type[ModelyardError]] = {
     for cls in (
         BadRequestError,
         AuthenticationError,
+        PaymentRequiredError,
         PermissionDeniedError,
         NotFoundError,
         ConflictError,

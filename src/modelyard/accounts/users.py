@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +49,7 @@ async def create_user(
     password: str,
     is_staff: bool = False,
     full_name: str | None = None,
+    trial_ends_at: datetime | None = None,
 ) -> User:
     """Create and commit a user; raises :class:`EmailTaken` or :class:`WeakPassword`."""
     _check_password(password)
@@ -56,6 +58,7 @@ async def create_user(
         password_hash=hash_password(password),
         is_staff=is_staff,
         full_name=full_name,
+        trial_ends_at=trial_ends_at,
     )
     session.add(user)
     try:

@@ -20,6 +20,7 @@ from modelyard.api.routes import admin_providers, api_tokens, auth, catalog, hea
 from modelyard.api.state import AppState
 from modelyard.config import Settings
 from modelyard.db.engine import create_database
+from modelyard.providers.file_config import apply_config_file
 from modelyard.providers.kinds import ProviderKind
 from modelyard.providers.system_keys import load_system_keys
 from modelyard.security.encryption import load_keyring
@@ -60,6 +61,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.config_file is not None:
+            await apply_config_file(settings.config_file, state.database)
         yield
         await state.aclose()
 

@@ -20,7 +20,8 @@ from modelyard.accounts.web_sessions import resolve_web_session
 from modelyard.api.state import AppState
 from modelyard.config import Settings
 from modelyard.db.models import ApiToken, User, WebSession
-from modelyard.errors import AuthenticationError, PermissionDeniedError
+from modelyard.db.types import utcnow
+from modelyard.errors import AuthenticationError, PaymentRequiredError, PermissionDeniedError
 
 __all__ = [
     "Caller",
@@ -30,7 +31,9 @@ __all__ = [
     "SessionDep",
     "SettingsDep",
     "StaffUser",
+    "SubscribedUser",
     "app_state",
+    "has_chat_access",
 ]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -131,7 +134,28 @@ async def _staff_user(user: Annotated[User, Depends(_current_user)]) -> User:
     return user
 
 
+def has_chat_access(user: User) -> bool:
+    """Staff, subscribers and users in their trial may chat."""
+    trial = user.trial_ends_at
+    return user.is_staff or user.has_subscription or (trial is not None and trial > utcnow())
+
+
+async def _subscribed_user(
+    user: Annotated[User, Depends(_current_user)], settings: SettingsDep
+) -> User:
+    if settings.require_subscription and not has_chat_access(user):
+        ended = f" Your trial ended on {user.trial_ends_at:%Y-%m-%d}." if user.trial_ends_at else ""
+        raise PaymentRequiredError(
+            f"Subscription required: chat needs an active subscription or trial.{ended} "
+            "Ask an administrator to grant one.",
+            code="subscription_required",
+        )
+    return user
+
+
 OptionalCaller = Annotated[Caller | None, Depends(_optional_caller)]
 CurrentCaller = Annotated[Caller, Depends(_current_caller)]
 CurrentUser = Annotated[User, Depends(_current_user)]
 StaffUser = Annotated[User, Depends(_staff_user)]
+#: A user allowed to chat (subscription or trial when ``MODELYARD_REQUIRE_SUBSCRIPTION``).
+SubscribedUser = Annotated[User, Depends(_subscribed_user)]

@@ -10,6 +10,7 @@ from modelyard.cli import db_commands, secrets_commands, token_commands, user_co
 from modelyard.cli.common import console, run_with_database, settings_from_env
 from modelyard.db.engine import Database
 from modelyard.db.migrate import upgrade
+from modelyard.providers.file_config import apply_config_file
 
 app = typer.Typer(help="modelyard: a self-hosted LLM platform.", no_args_is_help=True)
 app.add_typer(db_commands.app, name="db")
@@ -44,6 +45,12 @@ def setup() -> None:
             )
 
     run_with_database(settings, first_admin)
+    config_file = settings.config_file
+    if config_file is not None:
+        providers = run_with_database(
+            settings, lambda database: apply_config_file(config_file, database)
+        )
+        console.print(f"Loaded {len(providers)} provider(s) from {config_file}.")
 
 
 @app.command()

@@ -77,19 +77,24 @@ async def _clear_default(session: AsyncSession, keep_id: int | None) -> None:
     await session.execute(statement.values(is_default=False))
 
 
-async def _commit(session: AsyncSession, name: str) -> None:
+def _conflict(exc: IntegrityError, name: str) -> ConflictError:
+    if "default" in str(exc.orig).lower():
+        return ConflictError(
+            "Another provider became the default at the same time; try again.",
+            code="default_conflict",
+        )
+    return ConflictError(
+        f"A provider named {name!r} exists already.", param="name", code="name_taken"
+    )
+
+
+async def _commit(session: AsyncSession, name: str, *, flush_only: bool = False) -> None:
+    """Commit (or flush), turning a unique-constraint failure into a clear 409."""
     try:
-        await session.commit()
+        await (session.flush() if flush_only else session.commit())
     except IntegrityError as exc:
         await session.rollback()
-        if "default" in str(exc.orig).lower():
-            raise ConflictError(
-                "Another provider became the default at the same time; try again.",
-                code="default_conflict",
-            ) from None
-        raise ConflictError(
-            f"A provider named {name!r} exists already.", param="name", code="name_taken"
-        ) from None
+        raise _conflict(exc, name) from None
 
 
 async def create_provider(
@@ -105,7 +110,7 @@ async def create_provider(
     if provider.is_default:
         await _clear_default(session, None)
     session.add(provider)
-    await session.flush()
+    await _commit(session, provider.name, flush_only=True)
     record_audit(
         session,
         actor=actor,

@@ -19,7 +19,13 @@ from dotenv import dotenv_values
 from modelyard.providers.kinds import KIND_INFO, ProviderKind
 from modelyard.security.redaction import secret_registry
 
-__all__ = ["MAX_NUMBERED", "collect_system_keys", "is_placeholder", "load_system_keys"]
+__all__ = [
+    "MAX_NUMBERED",
+    "collect_system_keys",
+    "environment_with_dotenv",
+    "is_placeholder",
+    "load_system_keys",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +68,15 @@ def collect_system_keys(environ: Mapping[str, str | None]) -> dict[ProviderKind,
     return found
 
 
-def load_system_keys(env_file: Path | None = Path(".env")) -> dict[ProviderKind, list[str]]:
-    """System keys from ``.env`` overlaid by the process environment (which wins)."""
-    merged: dict[str, str | None] = {}
+def environment_with_dotenv(env_file: Path | None = Path(".env")) -> dict[str, str]:
+    """The variables of ``.env`` overlaid by the process environment (which wins)."""
+    merged: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
-        merged.update(dotenv_values(env_file))
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     merged.update(os.environ)
-    return collect_system_keys(merged)
+    return merged
+
+
+def load_system_keys(env_file: Path | None = Path(".env")) -> dict[ProviderKind, list[str]]:
+    """System keys from ``.env`` and the process environment."""
+    return collect_system_keys(environment_with_dotenv(env_file))

@@ -14,6 +14,7 @@ from modelyard.api.deps import CurrentUser, OptionalCaller, SessionDep, Settings
 from modelyard.api.schemas.accounts import LoginRequest, LoginResponse, UserCreate, UserPublic
 from modelyard.config import Settings
 from modelyard.db.models import User
+from modelyard.db.types import utcnow
 from modelyard.errors import (
     AuthenticationError,
     BadRequestError,
@@ -70,8 +71,13 @@ async def register(
         )
     check_same_origin(request)
     try:
+        trial = utcnow() + timedelta(days=settings.trial_days) if settings.trial_days else None
         user = await create_user(
-            session, email=body.email, password=body.password, full_name=body.full_name
+            session,
+            email=body.email,
+            password=body.password,
+            full_name=body.full_name,
+            trial_ends_at=trial,
         )
     except EmailTaken as exc:
         raise ConflictError(str(exc), param="email", code="email_taken") from None
