@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(
         default=None, validation_alias=AliasChoices("MODELYARD_CONFIG", "MODELYARD_CONFIG_FILE")
     )
+    #: Seconds an upstream model call may take (between chunks, for streams).
+    upstream_timeout: float = Field(default=600.0, gt=0)
+    #: Hugging Face's direct (serverless) inference API, the second Hugging Face endpoint.
+    hf_inference_url: str = "https://api-inference.huggingface.co/models"
     #: Seconds a provider connection test may take.
     connection_test_timeout: float = Field(default=10.0, gt=0, le=120)
 

@@ -16,10 +16,21 @@ from modelyard.api.middleware import (
     UnhandledErrorMiddleware,
 )
 from modelyard.api.middleware.metrics import HttpMetrics
-from modelyard.api.routes import admin_providers, api_tokens, auth, catalog, health, me, users
+from modelyard.api.routes import (
+    admin_providers,
+    api_tokens,
+    auth,
+    catalog,
+    health,
+    me,
+    users,
+    v1_openai,
+    v2_llm,
+)
 from modelyard.api.state import AppState
 from modelyard.config import Settings
 from modelyard.db.engine import create_database
+from modelyard.gateway.service import Gateway
 from modelyard.providers.file_config import apply_config_file
 from modelyard.providers.kinds import ProviderKind
 from modelyard.providers.system_keys import load_system_keys
@@ -37,6 +48,8 @@ ROUTERS = (
     users.router,
     catalog.router,
     admin_providers.router,
+    v1_openai.router,
+    v2_llm.router,
     pages.router,
 )
 
@@ -52,11 +65,13 @@ def create_app(
     """
     settings = settings or Settings()
     keyring = load_keyring(settings)
+    system_keys = load_system_keys() if system_keys is None else system_keys
     state = AppState(
         settings=settings,
         database=create_database(settings, keyring),
         keyring=keyring,
-        system_keys=load_system_keys() if system_keys is None else system_keys,
+        gateway=Gateway(settings, system_keys),
+        system_keys=system_keys,
     )
 
     @asynccontextmanager

@@ -42,7 +42,7 @@ def _location(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": ""}
@@ -55,7 +55,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     body = error_body(
         f"Invalid request: {details}", "invalid_request_error", param=param, code="invalid_value"
     )
-    return _json(422, body)
+    # The OpenAI-compatible API answers a bad parameter with 400, as OpenAI does.
+    return _json(400 if request.url.path.startswith("/v1/") else 422, body)
 
 
 def install_error_handlers(app: FastAPI) -> None:

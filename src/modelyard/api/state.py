@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from modelyard.config import Settings
 from modelyard.db.engine import Database
+from modelyard.gateway.service import Gateway
 from modelyard.providers.kinds import ProviderKind
 from modelyard.security.encryption import Keyring
 
@@ -20,6 +21,7 @@ class AppState:
     settings: Settings
     database: Database
     keyring: Keyring
+    gateway: Gateway
     #: Provider keys from the environment and ``.env``, per kind, in priority order.
     system_keys: dict[ProviderKind, list[str]] = field(default_factory=dict)
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -27,6 +29,7 @@ class AppState:
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
 
     async def aclose(self) -> None:
-        """Release connections: the HTTP client and the database pool."""
+        """Release connections: HTTP clients and the database pool."""
         await self.http.aclose()
+        await self.gateway.aclose()
         await self.database.dispose()

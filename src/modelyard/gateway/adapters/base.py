@@ -1,0 +1,78 @@
+"""The adapter interface every provider wire format implements.
+
+An adapter turns a canonical (OpenAI-format) request into one upstream call for one
+:class:`Target` and returns the answer in the OpenAI format: a completion dict, a stream
+of chunk dicts (the last one may carry ``usage``), or an embeddings list. It raises
+:class:`~modelyard.gateway.upstream_errors.UpstreamError` for anything that did not work,
+and :class:`~modelyard.errors.BadRequestError` for a parameter it cannot honour — so a
+router can try the next (endpoint, key) candidate or give up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from modelyard.errors import BadRequestError
+from modelyard.gateway.http import UpstreamHttp
+from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
+from modelyard.providers.credentials import Credential
+
+__all__ = ["Adapter", "Target", "refuse_unsupported"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One upstream call's destination: wire format, endpoint, model and credential."""
+
+    api: str
+    base_url: str
+    model: str
+    credential: Credential = field(repr=False)
+    timeout: float = 600.0
+
+    @property
+    def api_key(self) -> str | None:
+        return self.credential.api_key
+
+
+class Adapter:
+    """Base class: subclasses set the class attributes and implement the calls they support."""
+
+    #: The wire format's name, e.g. ``"openai"``, ``"anthropic"``.
+    api: ClassVar[str]
+    supports_streaming: ClassVar[bool] = True
+    supports_tools: ClassVar[bool] = False
+    supports_embeddings: ClassVar[bool] = False
+
+    def __init__(self, http: UpstreamHttp) -> None:
+        self.http = http
+
+    async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
+        raise BadRequestError(f"The {self.api} API does not offer chat completions.")
+
+    def stream_chat(
+        self, request: ChatCompletionRequest, target: Target
+    ) -> AsyncIterator[dict[str, Any]]:
+        raise BadRequestError(f"The {self.api} API does not offer streaming.", param="stream")
+
+    async def embed(self, request: EmbeddingRequest, target: Target) -> dict[str, Any]:
+        raise BadRequestError(
+            f"Model {target.model} ({self.api} API) does not offer embeddings.", param="model"
+        )
+
+
+def refuse_unsupported(request: ChatCompletionRequest, api: str, supported: Iterable[str]) -> None:
+    """Raise a 400 naming the first parameter the target cannot honour."""
+    allowed = set(supported) | {"model", "messages", "stream", "stream_options", "user"}
+    given = request.model_fields_set | set(request.extra_params())
+    for name in sorted(given - allowed):
+        value = getattr(request, name, None) if name in request.model_fields_set else True
+        if value is not None and not (name == "n" and value == 1):
+            raise BadRequestError(
+                f"Parameter {name!r} is not supported by the {api} API; remove it or "
+                "choose a model of another provider.",
+                param=name,
+                code="unsupported_parameter",
+            )

@@ -1,0 +1,129 @@
+"""HTTP plumbing shared by the adapters: JSON and SSE calls with errors classified."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from modelyard.gateway.http import UpstreamHttp
+from modelyard.gateway.upstream_errors import UpstreamError
+
+__all__ = ["post_json", "post_sse", "retry_after_seconds"]
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` (seconds or an HTTP date) or ``retry-after-ms``, in seconds."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _error_message(body: bytes) -> str:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode(errors="replace").strip()[:300] or "no body"
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("error") or error)
+        if isinstance(error, str):
+            return error
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        return str(data[0].get("error", {}).get("message", data[0]))
+    return str(data)[:300]
+
+
+async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
+    if response.status < 400:
+        return
+    body = await response.read()
+    raise UpstreamError.from_status(
+        response.status,
+        f"HTTP {response.status}: {_error_message(body)}",
+        retry_after=retry_after_seconds(response.headers),
+    )
+
+
+def _transport_error(exc: BaseException, timeout: float) -> UpstreamError:
+    if isinstance(exc, TimeoutError):
+        return UpstreamError("timeout", f"no answer within {timeout:g} s")
+    return UpstreamError("connection", f"{type(exc).__name__}: {exc}")
+
+
+async def post_json(
+    http: UpstreamHttp,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    body: Any,
+    timeout: float,
+) -> Any:
+    """POST ``body`` as JSON and return the decoded answer, or raise :class:`UpstreamError`."""
+    try:
+        async with http.session.post(
+            url,
+            data=orjson.dumps(body),
+            headers={"content-type": "application/json", **headers},
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            await _raise_for_status(response)
+            payload = await response.read()
+    except UpstreamError:
+        raise
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise _transport_error(exc, timeout) from None
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise UpstreamError("protocol", "the provider answered with invalid JSON") from None
+
+
+async def post_sse(
+    http: UpstreamHttp,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    body: Any,
+    timeout: float,
+) -> AsyncIterator[Any]:
+    """POST ``body`` and yield each SSE ``data:`` payload decoded, until ``[DONE]`` or EOF."""
+    try:
+        async with http.session.post(
+            url,
+            data=orjson.dumps(body),
+            headers={"content-type": "application/json", "accept": "text/event-stream", **headers},
+            timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout),
+        ) as response:
+            await _raise_for_status(response)
+            async for raw in response.content:
+                line = raw.strip()
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    return
+                try:
+                    yield orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    raise UpstreamError("protocol", "the provider sent an invalid event") from None
+    except UpstreamError:
+        raise
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise _transport_error(exc, timeout) from None

@@ -1,0 +1,97 @@
+"""The gateway's entry points: resolve the model, build targets, dispatch, report."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modelyard.config import Settings
+from modelyard.db.models import User
+from modelyard.gateway.adapters.registry import AdapterRegistry
+from modelyard.gateway.dispatch import Dispatcher, Outcome
+from modelyard.gateway.http import UpstreamHttp
+from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
+from modelyard.gateway.targets import ModelIndex, ResolvedModel, build_targets
+from modelyard.providers.kinds import ProviderKind, kind_info
+
+__all__ = ["Gateway", "Served"]
+
+
+@dataclass
+class Served:
+    """What answered a request, for the response headers and usage records."""
+
+    model: ResolvedModel
+    upstream_model: str
+    attempts: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "x-modelyard-provider": self.model.kind.value,
+            "x-modelyard-model": self.upstream_model,
+            "x-modelyard-attempts": str(self.attempts),
+        }
+
+
+class Gateway:
+    """One per application: the model index, the adapters and their HTTP client."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        system_keys: dict[ProviderKind, list[str]],
+        *,
+        http: UpstreamHttp | None = None,
+    ) -> None:
+        self.settings = settings
+        self.system_keys = system_keys
+        self.http = http or UpstreamHttp()
+        self.adapters = AdapterRegistry(self.http)
+        self.dispatcher = Dispatcher(self.adapters)
+        self.index = ModelIndex()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def _targets(
+        self, session: AsyncSession, user: User | None, name: str
+    ) -> tuple[ResolvedModel, list[Any]]:
+        model = await self.index.resolve(session, name)
+        targets = await build_targets(
+            session,
+            user=user,
+            model=model,
+            system_keys=self.system_keys,
+            base_urls={"hf_inference_url": self.settings.hf_inference_url},
+            timeout=self.settings.upstream_timeout,
+        )
+        return model, targets
+
+    @staticmethod
+    def _served(model: ResolvedModel, outcome: Outcome[Any]) -> Served:
+        return Served(model, outcome.target.model, len(outcome.attempts))
+
+    async def chat(
+        self, session: AsyncSession, user: User | None, request: ChatCompletionRequest
+    ) -> tuple[dict[str, Any], Served]:
+        model, targets = await self._targets(session, user, request.model)
+        outcome = await self.dispatcher.chat(request, targets, kind_info(model.kind).label)
+        return outcome.result, self._served(model, outcome)
+
+    async def stream(
+        self, session: AsyncSession, user: User | None, request: ChatCompletionRequest
+    ) -> tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]], Served]:
+        model, targets = await self._targets(session, user, request.model)
+        outcome = await self.dispatcher.open_stream(request, targets, kind_info(model.kind).label)
+        first, rest = outcome.result
+        return first, rest, self._served(model, outcome)
+
+    async def embed(
+        self, session: AsyncSession, user: User | None, request: EmbeddingRequest
+    ) -> tuple[dict[str, Any], Served]:
+        model, targets = await self._targets(session, user, request.model)
+        outcome = await self.dispatcher.embed(request, targets, kind_info(model.kind).label)
+        return outcome.result, self._served(model, outcome)

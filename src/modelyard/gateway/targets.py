@@ -1,0 +1,139 @@
+"""From a requested model name to the ordered list of targets to try.
+
+A name is ``kind/model`` (``anthropic/claude-sonnet-4-5``), a model of the catalog
+(``gpt-4o``), or an admin provider's base or fine-tuned model. Each provider kind has one
+or more endpoints (Hugging Face: the router, then direct inference), and each endpoint is
+tried with every credential in priority order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modelyard.db.models import LlmModel, Provider, User
+from modelyard.errors import NotFoundError
+from modelyard.gateway.adapters.base import Target
+from modelyard.providers.credentials import Credential, resolve_credentials
+from modelyard.providers.kinds import ProviderKind
+
+__all__ = ["ENDPOINTS", "ModelIndex", "ResolvedModel", "build_targets"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    api: str
+    #: Overrides the credential's base URL (for a second API of the same provider).
+    base_url_setting: str | None = None
+
+
+#: Endpoints per kind, in the order failover walks them.
+ENDPOINTS: dict[ProviderKind, tuple[Endpoint, ...]] = {
+    ProviderKind.OPENAI: (Endpoint("openai"),),
+    ProviderKind.GROQ: (Endpoint("openai"),),
+    ProviderKind.OPENAI_COMPATIBLE: (Endpoint("openai"),),
+    ProviderKind.CUSTOM: (Endpoint("openai"),),
+    ProviderKind.HUGGINGFACE: (Endpoint("openai"), Endpoint("hf_inference", "hf_inference_url")),
+    ProviderKind.ANTHROPIC: (Endpoint("anthropic"),),
+    ProviderKind.GOOGLE: (Endpoint("gemini"),),
+    ProviderKind.LOCAL: (Endpoint("local"),),
+}
+
+#: How long the model index is trusted before it is read again from the database.
+INDEX_TTL_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str
+    kind: ProviderKind
+    upstream_model: str
+
+
+class ModelIndex:
+    """Model name → provider kinds, from the catalog and admin providers (cached briefly)."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, list[ProviderKind]] = {}
+        self._loaded_at = float("-inf")
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")
+
+    async def _refresh(self, session: AsyncSession) -> None:
+        kinds: dict[str, list[ProviderKind]] = {}
+        catalog = await session.execute(
+            select(LlmModel.model_id, LlmModel.provider_kind)
+            .where(LlmModel.is_active.is_(True))
+            .order_by(LlmModel.id)
+        )
+        providers = await session.execute(
+            select(Provider.fine_tuned_model_id, Provider.base_model, Provider.kind)
+            .where(Provider.is_active.is_(True))
+            .order_by(Provider.is_default.desc(), Provider.id)
+        )
+        rows: list[tuple[str | None, str]] = [(row[0], row[1]) for row in catalog.all()]
+        for fine_tuned, base, kind in providers.all():
+            rows += [(fine_tuned, kind), (base, kind)]
+        for name, kind in rows:
+            if name and ProviderKind(kind) not in kinds.setdefault(name, []):
+                kinds[name].append(ProviderKind(kind))
+        self._kinds = kinds
+        self._loaded_at = time.monotonic()
+
+    async def resolve(self, session: AsyncSession, name: str) -> ResolvedModel:
+        """The kind and upstream name of ``name``, or a 404 that says what to do."""
+        prefix, _, rest = name.partition("/")
+        if rest and prefix in ProviderKind.__members__.values():
+            return ResolvedModel(name, ProviderKind(prefix), rest)
+        if time.monotonic() - self._loaded_at > INDEX_TTL_SECONDS:
+            await self._refresh(session)
+        kinds = self._kinds.get(name)
+        if not kinds:
+            raise NotFoundError(
+                f"The model `{name}` does not exist or you do not have access to it. "
+                "GET /v1/models lists the models you can use; `provider/model` names any "
+                "model of a provider (e.g. openai/gpt-4o).",
+                param="model",
+                code="model_not_found",
+            )
+        return ResolvedModel(name, kinds[0], name)
+
+
+async def build_targets(
+    session: AsyncSession,
+    *,
+    user: User | None,
+    model: ResolvedModel,
+    system_keys: Mapping[ProviderKind, Sequence[str]],
+    base_urls: Mapping[str, str],
+    timeout: float,
+) -> list[Target]:
+    """Every (endpoint, credential) for ``model``, endpoints outermost."""
+    credentials: list[Credential] = await resolve_credentials(
+        session, user=user, kind=model.kind, system_keys=system_keys
+    )
+    targets = []
+    for endpoint in ENDPOINTS[model.kind]:
+        for credential in credentials:
+            base_url = (
+                base_urls.get(endpoint.base_url_setting)
+                if endpoint.base_url_setting
+                else credential.base_url
+            )
+            if base_url is None and endpoint.api != "local":
+                continue
+            targets.append(
+                Target(
+                    endpoint.api,
+                    (base_url or "").rstrip("/"),
+                    model.upstream_model,
+                    credential,
+                    timeout,
+                )
+            )
+    return targets

@@ -1,0 +1,94 @@
+"""Errors from upstream providers, classified for failover, and their client-facing form.
+
+::
+
+    UpstreamError (status, category, retry_after)
+      category: "rate_limited" 429 · "unauthorized" 401/403 · "client" other 4xx ·
+                "server" 5xx · "timeout" · "connection" · "protocol" (a malformed answer)
+
+:func:`classify_status` maps an upstream HTTP status to a category;
+:func:`client_error` turns a final upstream error into the error the client gets.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from modelyard.errors import (
+    BadGatewayError,
+    BadRequestError,
+    ModelyardError,
+    NotFoundError,
+    RateLimitError,
+    ServiceUnavailableError,
+    UnprocessableEntityError,
+)
+from modelyard.security.redaction import redact
+
+__all__ = ["Category", "UpstreamError", "classify_status", "client_error"]
+
+Category = Literal[
+    "rate_limited", "unauthorized", "client", "server", "timeout", "connection", "protocol"
+]
+
+#: Upstream messages are quoted up to this length.
+MAX_MESSAGE = 500
+
+
+def classify_status(status: int) -> Category:
+    if status == 429:
+        return "rate_limited"
+    if status in (401, 403):
+        return "unauthorized"
+    if 400 <= status < 500:
+        return "client"
+    return "server"
+
+
+class UpstreamError(Exception):
+    """A provider call that did not succeed."""
+
+    def __init__(
+        self,
+        category: Category,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        message = redact(message)[:MAX_MESSAGE]
+        super().__init__(message)
+        self.category: Category = category
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    @classmethod
+    def from_status(
+        cls, status: int, message: str, *, retry_after: float | None = None
+    ) -> UpstreamError:
+        return cls(classify_status(status), message, status=status, retry_after=retry_after)
+
+
+def client_error(error: UpstreamError, provider: str) -> ModelyardError:
+    """What the client is told when ``error`` ends the request."""
+    text = f"{provider}: {error.message}"
+    if error.category == "client":
+        if error.status == 404:
+            return NotFoundError(text, code="model_not_found")
+        if error.status == 422:
+            return UnprocessableEntityError(text)
+        return BadRequestError(text, code="upstream_bad_request")
+    if error.category == "rate_limited":
+        return RateLimitError(
+            text, retry_after=error.retry_after or 1, code="upstream_rate_limited"
+        )
+    if error.category == "unauthorized":
+        return BadGatewayError(
+            f"{provider} rejected every configured key ({error.status}); "
+            "check the keys in your profile or the admin panel.",
+            code="upstream_unauthorized",
+        )
+    if error.category == "timeout":
+        return ServiceUnavailableError(text, code="upstream_timeout")
+    return BadGatewayError(text, code=f"upstream_{error.category}")
