@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import update
 
 from modelyard.db.engine import Database
@@ -138,7 +139,9 @@ async def test_revoked_token_stops_working_and_others_cannot_revoke(
     )
 
 
-async def test_last_used_time_is_recorded(client: httpx.AsyncClient, database: Database) -> None:
+async def test_last_used_time_is_recorded(
+    client: httpx.AsyncClient, database: Database, app: FastAPI
+) -> None:
     user = await make_user(database, "used@example.com")
     token = await make_token(database, user)
     before = (await client.get("/v2/tokens", headers=bearer(token))).json()[0]
@@ -147,13 +150,14 @@ async def test_last_used_time_is_recorded(client: httpx.AsyncClient, database: D
         old = utcnow() - timedelta(hours=1)
         await session.execute(update(ApiToken).values(last_used_at=old))
         await session.commit()
+    app.state.modelyard.token_cache.clear()  # as when its TTL has run out
     await client.get("/v2/auth/me", headers=bearer(token))
     after = (await client.get("/v2/tokens", headers=bearer(token))).json()[0]
     assert after["last_used_at"] > before["last_used_at"]
 
 
 async def test_expired_token_and_inactive_user_are_refused(
-    client: httpx.AsyncClient, database: Database
+    client: httpx.AsyncClient, database: Database, app: FastAPI
 ) -> None:
     user = await make_user(database, "exp@example.com")
     token = await make_token(database, user)
@@ -161,12 +165,14 @@ async def test_expired_token_and_inactive_user_are_refused(
         await session.execute(update(ApiToken).values(expires_at=utcnow() - timedelta(seconds=1)))
         await session.commit()
     assert (await client.get("/v2/auth/me", headers=bearer(token))).status_code == 401
+    assert (await client.get("/v2/auth/me", headers=bearer(token))).status_code == 401
 
     other = await make_user(database, "inactive@example.com")
     other_token = await make_token(database, other)
     async with database.sessions() as session:
         await session.execute(update(User).where(User.id == other.id).values(is_active=False))
         await session.commit()
+    app.state.modelyard.token_cache.clear()  # as when its TTL has run out
     assert (await client.get("/v2/auth/me", headers=bearer(other_token))).status_code == 401
     refused = await client.post(
         "/v2/auth/login", json={"email": "inactive@example.com", "password": PASSWORD}

@@ -26,10 +26,12 @@ def chat_app(app: FastAPI) -> FastAPI:
     return app
 
 
-async def _set(database: Database, email: str, **values: object) -> None:
-    async with database.sessions() as session:
+async def _set(app: FastAPI, email: str, **values: object) -> None:
+    """Change a user as the admin would; the token cache forgets them (as after its TTL)."""
+    async with app.state.modelyard.database.sessions() as session:
         await session.execute(update(User).where(User.email == email).values(**values))
         await session.commit()
+    app.state.modelyard.token_cache.clear()
 
 
 async def test_subscription_trial_and_staff(
@@ -41,12 +43,12 @@ async def test_subscription_trial_and_staff(
     assert refused.json()["error"]["code"] == "subscription_required"
     assert "Subscription required" in refused.json()["error"]["message"]
 
-    await _set(database, "pay@example.com", trial_ends_at=utcnow() + timedelta(days=1))
+    await _set(chat_app, "pay@example.com", trial_ends_at=utcnow() + timedelta(days=1))
     assert (await client.post("/test/chat", headers=token)).status_code == 200
-    await _set(database, "pay@example.com", trial_ends_at=utcnow() - timedelta(days=1))
+    await _set(chat_app, "pay@example.com", trial_ends_at=utcnow() - timedelta(days=1))
     ended = await client.post("/test/chat", headers=token)
     assert ended.status_code == 402 and "trial ended on" in ended.json()["error"]["message"]
-    await _set(database, "pay@example.com", has_subscription=True)
+    await _set(chat_app, "pay@example.com", has_subscription=True)
     assert (await client.post("/test/chat", headers=token)).status_code == 200
 
     staff = bearer(
@@ -54,7 +56,7 @@ async def test_subscription_trial_and_staff(
     )
     assert (await client.post("/test/chat", headers=staff)).status_code == 200
     chat_app.state.modelyard.settings.require_subscription = False
-    await _set(database, "pay@example.com", has_subscription=False)
+    await _set(chat_app, "pay@example.com", has_subscription=False)
     assert (await client.post("/test/chat", headers=token)).status_code == 200
 
 

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     upstream_timeout: float = Field(default=600.0, gt=0)
     #: Hugging Face's direct (serverless) inference API, the second Hugging Face endpoint.
     hf_inference_url: str = "https://api-inference.huggingface.co/models"
+    #: Seconds a resolved API token is trusted before the database is asked again (a token
+    #: revoked through another process stops working within this time).
+    auth_cache_seconds: float = Field(default=10.0, ge=0)
+    #: Seconds resolved provider credentials are reused (changes made through another
+    #: process are seen within this time; this process sees its own at once).
+    credentials_cache_seconds: float = Field(default=5.0, ge=0)
     #: Seconds a provider connection test may take.
     connection_test_timeout: float = Field(default=10.0, gt=0, le=120)
 

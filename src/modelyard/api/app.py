@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelyard import __version__
+from modelyard.admin import mount_admin
 from modelyard.api.errors import install_error_handlers
 from modelyard.api.middleware import (
     BodyLimitMiddleware,
@@ -35,6 +36,7 @@ from modelyard.providers.file_config import apply_config_file
 from modelyard.providers.kinds import ProviderKind
 from modelyard.providers.system_keys import load_system_keys
 from modelyard.security.encryption import load_keyring
+from modelyard.ttl_cache import TTLCache
 from modelyard.web import pages
 
 __all__ = ["create_app"]
@@ -72,6 +74,7 @@ def create_app(
         keyring=keyring,
         gateway=Gateway(settings, system_keys),
         system_keys=system_keys,
+        token_cache=TTLCache(ttl=settings.auth_cache_seconds),
     )
 
     @asynccontextmanager
@@ -87,6 +90,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     pages.mount_static(app)
+    mount_admin(app, state)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(state.metrics_registry))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(UnhandledErrorMiddleware)

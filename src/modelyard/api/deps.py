@@ -22,6 +22,7 @@ from modelyard.config import Settings
 from modelyard.db.models import ApiToken, User, WebSession
 from modelyard.db.types import utcnow
 from modelyard.errors import AuthenticationError, PaymentRequiredError, PermissionDeniedError
+from modelyard.security.tokens import digest
 
 __all__ = [
     "Caller",
@@ -34,6 +35,7 @@ __all__ = [
     "SubscribedUser",
     "app_state",
     "has_chat_access",
+    "refresh_gateway_caches",
 ]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -89,10 +91,23 @@ async def _csrf_ok(request: Request, expected: str) -> bool:
     return supplied is not None and hmac.compare_digest(supplied, expected)
 
 
+async def _api_token(request: Request, session: AsyncSession, token: str) -> ApiToken | None:
+    """The live token record, from the in-process cache when it is fresh."""
+    cache = app_state(request).token_cache
+    key = digest(token)
+    record = cache.get(key)
+    if record is not None and (record.expires_at is None or record.expires_at > utcnow()):
+        return record
+    record = await resolve_api_token(session, token=token)
+    if record is not None:
+        cache.put(key, record)
+    return record
+
+
 async def _optional_caller(request: Request, session: SessionDep) -> Caller | None:
     token = _bearer(request)
     if token is not None:
-        record = await resolve_api_token(session, token=token)
+        record = await _api_token(request, session, token)
         if record is None:
             raise AuthenticationError(
                 "Invalid API token: it is unknown, revoked or expired. "
@@ -159,3 +174,10 @@ CurrentUser = Annotated[User, Depends(_current_user)]
 StaffUser = Annotated[User, Depends(_staff_user)]
 #: A user allowed to chat (subscription or trial when ``MODELYARD_REQUIRE_SUBSCRIPTION``).
 SubscribedUser = Annotated[User, Depends(_subscribed_user)]
+
+
+async def refresh_gateway_caches(request: Request) -> AsyncIterator[None]:
+    """Router dependency: after a request that may change keys or providers, this
+    process forgets its cached credentials and models."""
+    yield
+    app_state(request).gateway.invalidate()

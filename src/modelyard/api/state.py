@@ -9,9 +9,11 @@ from prometheus_client import CollectorRegistry
 
 from modelyard.config import Settings
 from modelyard.db.engine import Database
+from modelyard.db.models import ApiToken
 from modelyard.gateway.service import Gateway
 from modelyard.providers.kinds import ProviderKind
 from modelyard.security.encryption import Keyring
+from modelyard.ttl_cache import TTLCache
 
 __all__ = ["AppState"]
 
@@ -25,6 +27,8 @@ class AppState:
     #: Provider keys from the environment and ``.env``, per kind, in priority order.
     system_keys: dict[ProviderKind, list[str]] = field(default_factory=dict)
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    #: Token digest → resolved token (with its user); see ``auth_cache_seconds``.
+    token_cache: TTLCache[str, ApiToken] = field(default_factory=lambda: TTLCache(ttl=0))
     #: For calls to providers made by the service itself (connection tests, …).
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
 

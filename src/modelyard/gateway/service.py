@@ -10,12 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelyard.config import Settings
 from modelyard.db.models import User
+from modelyard.gateway.adapters.base import Target
 from modelyard.gateway.adapters.registry import AdapterRegistry
 from modelyard.gateway.dispatch import Dispatcher, Outcome
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
 from modelyard.gateway.targets import ModelIndex, ResolvedModel, build_targets
+from modelyard.providers.credentials import Credential, resolve_credentials
 from modelyard.providers.kinds import ProviderKind, kind_info
+from modelyard.ttl_cache import TTLCache
 
 __all__ = ["Gateway", "Served"]
 
@@ -52,19 +55,38 @@ class Gateway:
         self.adapters = AdapterRegistry(self.http)
         self.dispatcher = Dispatcher(self.adapters)
         self.index = ModelIndex()
+        #: (user id, kind) → credentials in priority order; see ``credentials_cache_seconds``.
+        self.credentials: TTLCache[tuple[int | None, ProviderKind], list[Credential]] = TTLCache(
+            ttl=settings.credentials_cache_seconds
+        )
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
+    def invalidate(self) -> None:
+        """Forget cached credentials and models (after keys or providers changed here)."""
+        self.credentials.clear()
+        self.index.invalidate()
+
+    async def _credentials(
+        self, session: AsyncSession, user: User | None, kind: ProviderKind
+    ) -> list[Credential]:
+        key = (user.id if user else None, kind)
+        cached = self.credentials.get(key)
+        if cached is None:
+            cached = await resolve_credentials(
+                session, user=user, kind=kind, system_keys=self.system_keys
+            )
+            self.credentials.put(key, cached)
+        return cached
+
     async def _targets(
         self, session: AsyncSession, user: User | None, name: str
-    ) -> tuple[ResolvedModel, list[Any]]:
+    ) -> tuple[ResolvedModel, list[Target]]:
         model = await self.index.resolve(session, name)
-        targets = await build_targets(
-            session,
-            user=user,
-            model=model,
-            system_keys=self.system_keys,
+        targets = build_targets(
+            model,
+            await self._credentials(session, user, model.kind),
             base_urls={"hf_inference_url": self.settings.hf_inference_url},
             timeout=self.settings.upstream_timeout,
         )

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from modelyard.db.models import LlmModel, Provider, User
+from modelyard.db.models import LlmModel, Provider
 from modelyard.errors import NotFoundError
 from modelyard.gateway.adapters.base import Target
-from modelyard.providers.credentials import Credential, resolve_credentials
+from modelyard.providers.credentials import Credential
 from modelyard.providers.kinds import ProviderKind
 
 __all__ = ["ENDPOINTS", "ModelIndex", "ResolvedModel", "build_targets"]
@@ -104,19 +104,14 @@ class ModelIndex:
         return ResolvedModel(name, kinds[0], name)
 
 
-async def build_targets(
-    session: AsyncSession,
-    *,
-    user: User | None,
+def build_targets(
     model: ResolvedModel,
-    system_keys: Mapping[ProviderKind, Sequence[str]],
+    credentials: Sequence[Credential],
+    *,
     base_urls: Mapping[str, str],
     timeout: float,
 ) -> list[Target]:
     """Every (endpoint, credential) for ``model``, endpoints outermost."""
-    credentials: list[Credential] = await resolve_credentials(
-        session, user=user, kind=model.kind, system_keys=system_keys
-    )
     targets = []
     for endpoint in ENDPOINTS[model.kind]:
         for credential in credentials:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import String, cast, or_, select
 from sqlalchemy.orm import selectinload
 
-from modelyard.api.deps import SessionDep, StaffUser, app_state
+from modelyard.api.deps import SessionDep, StaffUser, app_state, refresh_gateway_caches
 from modelyard.api.schemas.audit import AuditLogPublic
 from modelyard.api.schemas.providers import (
     ProviderCreate,
@@ -23,7 +23,9 @@ from modelyard.providers import records
 from modelyard.providers.kinds import ProviderKind, kind_info
 from modelyard.providers.testing import test_providers
 
-router = APIRouter(prefix="/v2/admin", tags=["admin"])
+router = APIRouter(
+    prefix="/v2/admin", tags=["admin"], dependencies=[Depends(refresh_gateway_caches)]
+)
 
 
 def provider_public(provider: Provider) -> ProviderPublic:

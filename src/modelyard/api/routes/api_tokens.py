@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from modelyard.accounts.api_tokens import create_api_token, list_api_tokens, revoke_api_token
-from modelyard.api.deps import CurrentUser, SessionDep
+from modelyard.api.deps import CurrentUser, SessionDep, app_state
 from modelyard.api.schemas.accounts import ApiTokenCreate, ApiTokenCreated, ApiTokenPublic
 from modelyard.db.types import utcnow
 from modelyard.errors import BadRequestError, NotFoundError
@@ -38,7 +38,10 @@ async def create_token(
 
 
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_token(token_id: int, user: CurrentUser, session: SessionDep) -> None:
+async def revoke_token(
+    token_id: int, request: Request, user: CurrentUser, session: SessionDep
+) -> None:
     """Revoke one of the user's tokens; it stops working at once."""
     if not await revoke_api_token(session, user=user, token_id=token_id):
         raise NotFoundError(f"No live API token with id {token_id} for this account.")
+    app_state(request).token_cache.discard_where(lambda _digest, record: record.id == token_id)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
-from modelyard.api.deps import CurrentUser, SessionDep
+from modelyard.api.deps import CurrentUser, SessionDep, refresh_gateway_caches
 from modelyard.api.schemas.accounts import UserPublic
 from modelyard.api.schemas.keys import UserKeyUpdate, UserProfile
 from modelyard.errors import BadRequestError, NotFoundError
 from modelyard.providers.key_format import InvalidKeyFormat
 from modelyard.providers.user_keys import delete_user_key, set_user_key, user_key_kinds
 
-router = APIRouter(prefix="/v2/users/me", tags=["profile"])
+router = APIRouter(
+    prefix="/v2/users/me", tags=["profile"], dependencies=[Depends(refresh_gateway_caches)]
+)
 
 
 @router.get("")

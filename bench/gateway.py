@@ -1,0 +1,119 @@
+"""Gateway overhead: the same requests sent to a fast fake upstream directly and through
+one modelyard worker, side by side in one run (issue: gateway API and adapters).
+
+Targets: added latency at concurrency 1 ≤ 1 ms p50 and ≤ 5 ms p99 (non-streaming),
+time to first chunk added ≤ 2 ms; one worker ≥ 1,000 requests/s and ≥ 500 streams/s
+(16 chunks each) at 16–64 concurrent clients.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.processes import background, free_port, load
+
+MODEL = "openai_compatible/bench-model"
+
+
+def _env(data_dir: Path, port: int, config: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    env.update(
+        MODELYARD_DATA_DIR=str(data_dir),
+        MODELYARD_PORT=str(port),
+        MODELYARD_CONFIG=str(config),
+        MODELYARD_LOG_LEVEL="WARNING",
+        MODELYARD_NEW_PASSWORD="bench-password-1",
+    )
+    return env
+
+
+def _modelyard(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "modelyard", *args], env=env, check=True, capture_output=True,
+        text=True,
+    ).stdout
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Measure and return the figures (``quick`` for a smoke run)."""
+    scale = 0.1 if quick else 1.0
+    upstream_port, app_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        config = data / "modelyard.yaml"
+        config.write_text(
+            "providers:\n  - name: bench upstream\n    kind: openai_compatible\n"
+            f"    base_url: http://127.0.0.1:{upstream_port}/v1\n"
+        )
+        env = _env(data, app_port, config)
+        _modelyard(env, "setup")
+        _modelyard(env, "users", "create", "bench@example.com")
+        token = _modelyard(env, "tokens", "create", "--user", "bench@example.com").strip()
+        direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
+        gateway = f"http://127.0.0.1:{app_port}/v1/chat/completions"
+        upstream_cmd = [sys.executable, "-m", "bench.upstream", str(upstream_port)]
+        app_cmd = [sys.executable, "-m", "modelyard", "serve", "--workers", "1"]
+        with (
+            background(upstream_cmd, ready_url=f"http://127.0.0.1:{upstream_port}/v1/models"),
+            background(app_cmd, env=env, ready_url=f"http://127.0.0.1:{app_port}/healthz"),
+        ):
+            def both(**kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+                load(gateway, token=token, model=MODEL, **{**kwargs, "requests": 200})  # warm-up
+                return (
+                    load(direct, **kwargs),
+                    load(gateway, token=token, model=MODEL, **kwargs),
+                )
+
+            n = int(3000 * scale) or 50
+            latency = both(requests=n, concurrency=1)
+            streaming = both(requests=n // 2, concurrency=1, stream=True)
+            throughput = {
+                c: both(requests=int(8000 * scale) or 100, concurrency=c) for c in (16, 64)
+            }
+            streams = {
+                c: both(requests=int(4000 * scale) or 100, concurrency=c, stream=True)
+                for c in (16, 64)
+            }
+    return {
+        "latency": latency,
+        "streaming": streaming,
+        "throughput": throughput,
+        "streams": streams,
+    }
+
+
+def report(figures: dict[str, Any]) -> str:
+    """The Markdown section for the figures."""
+    direct, via = figures["latency"]
+    s_direct, s_via = figures["streaming"]
+    lines = [
+        "## Gateway overhead (one worker, fake OpenAI upstream on 127.0.0.1)",
+        "",
+        "| measure | direct | through modelyard | added | target |",
+        "| --- | ---: | ---: | ---: | --- |",
+        f"| p50 latency, concurrency 1 | {direct['p50_ms']:.2f} ms | {via['p50_ms']:.2f} ms | "
+        f"{via['p50_ms'] - direct['p50_ms']:.2f} ms | ≤ 1 ms |",
+        f"| p99 latency, concurrency 1 | {direct['p99_ms']:.2f} ms | {via['p99_ms']:.2f} ms | "
+        f"{via['p99_ms'] - direct['p99_ms']:.2f} ms | ≤ 5 ms |",
+        f"| time to first chunk p50 | {s_direct['ttfc_p50_ms']:.2f} ms | "
+        f"{s_via['ttfc_p50_ms']:.2f} ms | {s_via['ttfc_p50_ms'] - s_direct['ttfc_p50_ms']:.2f} ms"
+        " | ≤ 2 ms |",
+        "",
+        "| load | direct req/s | modelyard req/s | ratio | errors | target |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, key, target in (
+        ("non-streaming", "throughput", "≥ 1,000/s"),
+        ("streams (16 chunks)", "streams", "≥ 500/s"),
+    ):
+        for concurrency, (d, v) in figures[key].items():
+            lines.append(
+                f"| {name}, {concurrency} clients | {d['rps']:.0f} | {v['rps']:.0f} | "
+                f"{v['rps'] / d['rps']:.2f} | {v['errors']} | {target} |"
+            )
+    return "\n".join(lines) + "\n"

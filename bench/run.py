@@ -1,0 +1,46 @@
+"""``make bench``: run every benchmark and write ``bench-results/report.md``."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from bench import gateway
+
+PACKAGES = ("modelyard", "fastapi", "starlette", "uvicorn", "aiohttp", "orjson", "sqlalchemy")
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )
+    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    versions = ", ".join(f"{name} {version(name)}" for name in PACKAGES)
+    return (
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n- machine: {cpu}, {cores} cores, "
+        f"Python {platform.python_version()}\n- versions: {versions}\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--output", type=Path, default=Path("bench-results/report.md"))
+    args = parser.parse_args()
+    sections = [gateway.report(gateway.run(quick=args.quick))]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    text = "# modelyard benchmark report\n\n" + machine() + "\n" + "\n".join(sections)
+    args.output.write_text(text)
+    print(text)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
