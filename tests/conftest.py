@@ -15,11 +15,12 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 
 from modelyard.api.app import create_app
 from modelyard.config import Settings
 from modelyard.db.base import Base
+from modelyard.db.models import LlmModel
 from modelyard.db.engine import Database, create_database
 from modelyard.db.migrate import upgrade
 from modelyard.security.redaction import secret_registry
@@ -48,6 +49,17 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory / "modelyard.db"
 
 
+_CATALOG_SEED: list[dict[str, object]] = []
+
+
+async def _read_catalog_seed(settings: Settings) -> None:
+    database = create_database(settings)
+    async with database.engine.connect() as connection:
+        rows = await connection.execute(select(LlmModel.__table__))
+        _CATALOG_SEED[:] = [dict(row._mapping) for row in rows]
+    await database.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, migrated once."""
@@ -66,7 +78,9 @@ def postgres_url() -> Iterator[str]:
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(_settings(Path("/nonexistent"), url))
+    settings = _settings(Path("/nonexistent"), url)
+    upgrade(settings)
+    asyncio.run(_read_catalog_seed(settings))
     yield url
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -85,17 +99,28 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     return str(request.getfixturevalue("postgres_url"))
 
 
+async def _reset_postgres(settings: Settings) -> None:
+    """Empty every table, then put the migration's seed data (the catalog) back."""
+    database = create_database(settings)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await connection.execute(insert(LlmModel.__table__), _CATALOG_SEED)
+        await connection.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('llm_models', 'id'), max(id)) FROM llm_models"
+            )
+        )
+    await database.dispose()
+
+
 @pytest.fixture
 async def settings(tmp_path: Path, database_url: str | None) -> AsyncIterator[Settings]:
     settings = _settings(tmp_path, database_url)
     yield settings
     secret_registry.clear()
     if database_url is not None:
-        database = create_database(settings)
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        async with database.engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        await database.dispose()
+        await _reset_postgres(settings)
 
 
 @pytest.fixture

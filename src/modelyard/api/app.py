@@ -10,12 +10,7 @@ from fastapi import FastAPI
 from modelyard import __version__
 from modelyard.admin import mount_admin
 from modelyard.api.errors import install_error_handlers
-from modelyard.api.middleware import (
-    BodyLimitMiddleware,
-    MetricsMiddleware,
-    RequestIdMiddleware,
-    UnhandledErrorMiddleware,
-)
+from modelyard.api.middleware import RequestContextMiddleware
 from modelyard.api.middleware.metrics import HttpMetrics
 from modelyard.api.routes import (
     admin_providers,
@@ -68,11 +63,12 @@ def create_app(
     settings = settings or Settings()
     keyring = load_keyring(settings)
     system_keys = load_system_keys() if system_keys is None else system_keys
+    database = create_database(settings, keyring)
     state = AppState(
         settings=settings,
-        database=create_database(settings, keyring),
+        database=database,
         keyring=keyring,
-        gateway=Gateway(settings, system_keys),
+        gateway=Gateway(settings, database, system_keys),
         system_keys=system_keys,
         token_cache=TTLCache(ttl=settings.auth_cache_seconds),
     )
@@ -91,8 +87,9 @@ def create_app(
         app.include_router(router)
     pages.mount_static(app)
     mount_admin(app, state)
-    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(state.metrics_registry))
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=HttpMetrics(state.metrics_registry),
+        max_body_bytes=settings.max_body_bytes,
+    )
     return app

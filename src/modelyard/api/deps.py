@@ -35,6 +35,7 @@ __all__ = [
     "SubscribedUser",
     "app_state",
     "has_chat_access",
+    "identify_caller",
     "refresh_gateway_caches",
 ]
 
@@ -91,23 +92,24 @@ async def _csrf_ok(request: Request, expected: str) -> bool:
     return supplied is not None and hmac.compare_digest(supplied, expected)
 
 
-async def _api_token(request: Request, session: AsyncSession, token: str) -> ApiToken | None:
+async def _api_token(request: Request, token: str) -> ApiToken | None:
     """The live token record, from the in-process cache when it is fresh."""
-    cache = app_state(request).token_cache
+    state = app_state(request)
     key = digest(token)
-    record = cache.get(key)
+    record = state.token_cache.get(key)
     if record is not None and (record.expires_at is None or record.expires_at > utcnow()):
         return record
-    record = await resolve_api_token(session, token=token)
+    async with state.database.sessions() as session:
+        record = await resolve_api_token(session, token=token)
     if record is not None:
-        cache.put(key, record)
+        state.token_cache.put(key, record)
     return record
 
 
-async def _optional_caller(request: Request, session: SessionDep) -> Caller | None:
+async def _identify(request: Request) -> Caller | None:
     token = _bearer(request)
     if token is not None:
-        record = await _api_token(request, session, token)
+        record = await _api_token(request, token)
         if record is None:
             raise AuthenticationError(
                 "Invalid API token: it is unknown, revoked or expired. "
@@ -115,10 +117,12 @@ async def _optional_caller(request: Request, session: SessionDep) -> Caller | No
                 code="invalid_api_key",
             )
         return Caller(user=record.user, api_token=record)
-    cookie = request.cookies.get(app_state(request).settings.session_cookie_name)
+    state = app_state(request)
+    cookie = request.cookies.get(state.settings.session_cookie_name)
     if not cookie:
         return None
-    web_session = await resolve_web_session(session, token=cookie)
+    async with state.database.sessions() as session:
+        web_session = await resolve_web_session(session, token=cookie)
     if web_session is None:
         return None
     if request.method not in SAFE_METHODS and not await _csrf_ok(request, web_session.csrf_token):
@@ -129,7 +133,21 @@ async def _optional_caller(request: Request, session: SessionDep) -> Caller | No
     return Caller(user=web_session.user, web_session=web_session)
 
 
-async def _current_caller(caller: Annotated[Caller | None, Depends(_optional_caller)]) -> Caller:
+async def identify_caller(request: Request) -> Caller | None:
+    """Who is calling (API token or web session), worked out once per request.
+
+    Each dependency below depends on the request alone (no nested dependencies): on the
+    gateway's hot path that keeps FastAPI's dependency solving cheap, and a cached token
+    means no database session is opened at all.
+    """
+    if "caller" not in request.scope.setdefault("state", {}):
+        request.scope["state"]["caller"] = await _identify(request)
+    caller: Caller | None = request.scope["state"]["caller"]
+    return caller
+
+
+async def _current_caller(request: Request) -> Caller:
+    caller = await identify_caller(request)
     if caller is None:
         raise AuthenticationError(
             "Authentication required: send 'Authorization: Bearer <your API token>' "
@@ -139,11 +157,12 @@ async def _current_caller(caller: Annotated[Caller | None, Depends(_optional_cal
     return caller
 
 
-async def _current_user(caller: Annotated[Caller, Depends(_current_caller)]) -> User:
-    return caller.user
+async def _current_user(request: Request) -> User:
+    return (await _current_caller(request)).user
 
 
-async def _staff_user(user: Annotated[User, Depends(_current_user)]) -> User:
+async def _staff_user(request: Request) -> User:
+    user = await _current_user(request)
     if not user.is_staff:
         raise PermissionDeniedError("This needs a staff account.", code="staff_only")
     return user
@@ -155,10 +174,9 @@ def has_chat_access(user: User) -> bool:
     return user.is_staff or user.has_subscription or (trial is not None and trial > utcnow())
 
 
-async def _subscribed_user(
-    user: Annotated[User, Depends(_current_user)], settings: SettingsDep
-) -> User:
-    if settings.require_subscription and not has_chat_access(user):
+async def _subscribed_user(request: Request) -> User:
+    user = await _current_user(request)
+    if app_state(request).settings.require_subscription and not has_chat_access(user):
         ended = f" Your trial ended on {user.trial_ends_at:%Y-%m-%d}." if user.trial_ends_at else ""
         raise PaymentRequiredError(
             f"Subscription required: chat needs an active subscription or trial.{ended} "
@@ -168,7 +186,7 @@ async def _subscribed_user(
     return user
 
 
-OptionalCaller = Annotated[Caller | None, Depends(_optional_caller)]
+OptionalCaller = Annotated[Caller | None, Depends(identify_caller)]
 CurrentCaller = Annotated[Caller, Depends(_current_caller)]
 CurrentUser = Annotated[User, Depends(_current_user)]
 StaffUser = Annotated[User, Depends(_staff_user)]

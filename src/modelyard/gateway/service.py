@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from modelyard.config import Settings
+from modelyard.db.engine import Database
 from modelyard.db.models import User
 from modelyard.gateway.adapters.base import Target
 from modelyard.gateway.adapters.registry import AdapterRegistry
@@ -45,11 +44,13 @@ class Gateway:
     def __init__(
         self,
         settings: Settings,
+        database: Database,
         system_keys: dict[ProviderKind, list[str]],
         *,
         http: UpstreamHttp | None = None,
     ) -> None:
         self.settings = settings
+        self.database = database
         self.system_keys = system_keys
         self.http = http or UpstreamHttp()
         self.adapters = AdapterRegistry(self.http)
@@ -68,25 +69,23 @@ class Gateway:
         self.credentials.clear()
         self.index.invalidate()
 
-    async def _credentials(
-        self, session: AsyncSession, user: User | None, kind: ProviderKind
-    ) -> list[Credential]:
+    async def _credentials(self, user: User | None, kind: ProviderKind) -> list[Credential]:
         key = (user.id if user else None, kind)
         cached = self.credentials.get(key)
         if cached is None:
-            cached = await resolve_credentials(
-                session, user=user, kind=kind, system_keys=self.system_keys
-            )
+            async with self.database.sessions() as session:
+                cached = await resolve_credentials(
+                    session, user=user, kind=kind, system_keys=self.system_keys
+                )
             self.credentials.put(key, cached)
         return cached
 
-    async def _targets(
-        self, session: AsyncSession, user: User | None, name: str
-    ) -> tuple[ResolvedModel, list[Target]]:
-        model = await self.index.resolve(session, name)
+    async def _targets(self, user: User | None, name: str) -> tuple[ResolvedModel, list[Target]]:
+        """The model and its targets; the database is read only when a cache is stale."""
+        model = await self.index.resolve(self.database, name)
         targets = build_targets(
             model,
-            await self._credentials(session, user, model.kind),
+            await self._credentials(user, model.kind),
             base_urls={"hf_inference_url": self.settings.hf_inference_url},
             timeout=self.settings.upstream_timeout,
         )
@@ -97,23 +96,23 @@ class Gateway:
         return Served(model, outcome.target.model, len(outcome.attempts))
 
     async def chat(
-        self, session: AsyncSession, user: User | None, request: ChatCompletionRequest
+        self, user: User | None, request: ChatCompletionRequest
     ) -> tuple[dict[str, Any], Served]:
-        model, targets = await self._targets(session, user, request.model)
+        model, targets = await self._targets(user, request.model)
         outcome = await self.dispatcher.chat(request, targets, kind_info(model.kind).label)
         return outcome.result, self._served(model, outcome)
 
     async def stream(
-        self, session: AsyncSession, user: User | None, request: ChatCompletionRequest
+        self, user: User | None, request: ChatCompletionRequest
     ) -> tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]], Served]:
-        model, targets = await self._targets(session, user, request.model)
+        model, targets = await self._targets(user, request.model)
         outcome = await self.dispatcher.open_stream(request, targets, kind_info(model.kind).label)
         first, rest = outcome.result
         return first, rest, self._served(model, outcome)
 
     async def embed(
-        self, session: AsyncSession, user: User | None, request: EmbeddingRequest
+        self, user: User | None, request: EmbeddingRequest
     ) -> tuple[dict[str, Any], Served]:
-        model, targets = await self._targets(session, user, request.model)
+        model, targets = await self._targets(user, request.model)
         outcome = await self.dispatcher.embed(request, targets, kind_info(model.kind).label)
         return outcome.result, self._served(model, outcome)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from modelyard.db.engine import Database
 from modelyard.db.models import LlmModel, Provider
 from modelyard.errors import NotFoundError
 from modelyard.gateway.adapters.base import Target
@@ -85,13 +86,14 @@ class ModelIndex:
         self._kinds = kinds
         self._loaded_at = time.monotonic()
 
-    async def resolve(self, session: AsyncSession, name: str) -> ResolvedModel:
+    async def resolve(self, database: Database, name: str) -> ResolvedModel:
         """The kind and upstream name of ``name``, or a 404 that says what to do."""
         prefix, _, rest = name.partition("/")
         if rest and prefix in ProviderKind.__members__.values():
             return ResolvedModel(name, ProviderKind(prefix), rest)
         if time.monotonic() - self._loaded_at > INDEX_TTL_SECONDS:
-            await self._refresh(session)
+            async with database.sessions() as session:
+                await self._refresh(session)
         kinds = self._kinds.get(name)
         if not kinds:
             raise NotFoundError(

@@ -1,61 +1,55 @@
-"""Refuses request bodies over the configured size with a 413 in the OpenAI shape."""
+"""The request-body size limit: a 413 in the OpenAI shape for anything larger."""
 
 from __future__ import annotations
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope
 
 from modelyard.errors import PayloadTooLargeError
 
-__all__ = ["BodyLimitMiddleware"]
+__all__ = ["limit_body", "too_large_response"]
 
 
-class BodyLimitMiddleware:
-    """Checks ``Content-Length`` up front; a chunked body is read and counted first."""
+def too_large_response(max_bytes: int) -> JSONResponse:
+    error = PayloadTooLargeError(
+        f"The request body is larger than the limit of {max_bytes} bytes; "
+        "send less data (or raise MODELYARD_MAX_BODY_BYTES).",
+        code="request_too_large",
+    )
+    return JSONResponse(error.body(), status_code=error.status_code)
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
 
-    def _too_large(self) -> JSONResponse:
-        error = PayloadTooLargeError(
-            f"The request body is larger than the limit of {self.max_bytes} bytes; "
-            "send less data (or raise MODELYARD_MAX_BODY_BYTES).",
-            code="request_too_large",
-        )
-        return JSONResponse(error.body(), status_code=error.status_code)
+async def limit_body(scope: Scope, receive: Receive, max_bytes: int) -> Receive | None:
+    """``receive`` to hand on, or ``None`` when the body is over ``max_bytes``.
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
-        if length is not None:
-            if not length.isdigit() or int(length) > self.max_bytes:
-                await self._too_large()(scope, receive, send)
-                return
-            await self.app(scope, receive, send)
-            return
-        if headers.get(b"transfer-encoding", b"").lower() != b"chunked":
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._too_large()(scope, receive, send)
-                return
-            if not message.get("more_body", False):
-                break
-        buffered: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}]
+    ``Content-Length`` is checked up front; a chunked body is read and counted first.
+    """
+    length = None
+    chunked = False
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            length = value
+        elif key == b"transfer-encoding":
+            chunked = value.lower() == b"chunked"
+    if length is not None:
+        return receive if length.isdigit() and int(length) <= max_bytes else None
+    if not chunked:
+        return receive
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > max_bytes:
+            return None
+        if not message.get("more_body", False):
+            break
+    buffered: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}]
 
-        async def replay() -> Message:
-            return buffered.pop() if buffered else await receive()
+    async def replay() -> Message:
+        return buffered.pop() if buffered else await receive()
 
-        await self.app(scope, replay, send)
+    return replay

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from modelyard.api.deps import SessionDep, SubscribedUser, app_state
+from modelyard.api.deps import SubscribedUser, app_state
 from modelyard.api.routes.v1_openai import json_response
 from modelyard.gateway.anthropic_frontend import MessagesRequest, to_chat_request
 from modelyard.gateway.anthropic_replies import anthropic_sse, to_message
@@ -21,18 +21,16 @@ router = APIRouter(prefix="/v1", tags=["Anthropic-compatible"])
 
 
 @router.post("/messages", response_model=None)
-async def messages(
-    body: MessagesRequest, request: Request, session: SessionDep, user: SubscribedUser
-) -> Response:
+async def messages(body: MessagesRequest, request: Request, user: SubscribedUser) -> Response:
     """Anthropic's Messages API, as JSON or as a stream of named events."""
     chat = to_chat_request(body)
     gateway = app_state(request).gateway
     stops = chat.stop_list()
     if not chat.stream:
-        answer, served = await gateway.chat(session, user, chat)
+        answer, served = await gateway.chat(user, chat)
         message = to_message(answer, model=served.upstream_model, stops=stops)
         return json_response(message, served.headers())
-    first, rest, served = await gateway.stream(session, user, chat)
+    first, rest, served = await gateway.stream(user, chat)
     return StreamingResponse(
         anthropic_sse(first, rest, model=served.upstream_model, stops=stops),
         media_type="text/event-stream",

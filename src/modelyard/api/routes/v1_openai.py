@@ -60,15 +60,13 @@ async def openai_sse(
             await closer()
 
 
-async def complete_chat(
-    request: Request, session: SessionDep, user: User, body: ChatCompletionRequest
-) -> Response:
+async def complete_chat(request: Request, user: User, body: ChatCompletionRequest) -> Response:
     """Answer a chat completion, as JSON or as a stream (shared by /v1 and /v2)."""
     gateway = app_state(request).gateway
     if not body.stream:
-        answer, served = await gateway.chat(session, user, body)
+        answer, served = await gateway.chat(user, body)
         return json_response(answer, served.headers())
-    first, rest, served = await gateway.stream(session, user, body)
+    first, rest, served = await gateway.stream(user, body)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return StreamingResponse(
         openai_sse(first, rest, include_usage=include_usage),
@@ -79,20 +77,18 @@ async def complete_chat(
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, session: SessionDep, user: SubscribedUser
+    body: ChatCompletionRequest, request: Request, user: SubscribedUser
 ) -> Response:
     """OpenAI's chat completions, in front of every provider."""
-    return await complete_chat(request, session, user, body)
+    return await complete_chat(request, user, body)
 
 
 @router.post("/embeddings", response_model=None)
-async def embeddings(
-    body: EmbeddingRequest, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
+async def embeddings(body: EmbeddingRequest, request: Request, user: CurrentUser) -> Response:
     """OpenAI's embeddings."""
     if isinstance(body.input, list) and not body.input:
         raise BadRequestError("input must not be empty.", param="input")
-    answer, served = await app_state(request).gateway.embed(session, user, body)
+    answer, served = await app_state(request).gateway.embed(user, body)
     return json_response(answer, served.headers())
 
 

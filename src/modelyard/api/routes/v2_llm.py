@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
-from modelyard.api.deps import SessionDep, SubscribedUser
+from modelyard.api.deps import SubscribedUser
 from modelyard.api.routes.v1_openai import complete_chat
 from modelyard.gateway.schemas import ChatCompletionRequest
 
@@ -19,7 +19,7 @@ class AppChatRequest(ChatCompletionRequest):
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
-    body: AppChatRequest, request: Request, session: SessionDep, user: SubscribedUser
+    body: AppChatRequest, request: Request, user: SubscribedUser
 ) -> Response:
     """Chat for the web app (history is kept per conversation)."""
-    return await complete_chat(request, session, user, body)
+    return await complete_chat(request, user, body)

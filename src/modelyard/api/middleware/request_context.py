@@ -1,0 +1,82 @@
+"""Everything done around each request, in one pure ASGI layer: an id (``x-request-id``,
+the client's when well-formed), the body-size limit (413), Prometheus metrics, and a
+logged 500 in the OpenAI shape for anything unhandled (the exception text never reaches
+the client).
+
+One layer rather than four: every layer wraps ``send`` for each message, and a streamed
+answer has dozens of messages (``make bench`` measured the difference on the gateway).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelyard.api.middleware.body_limit import limit_body, too_large_response
+from modelyard.api.middleware.metrics import HttpMetrics
+from modelyard.errors import InternalServerError
+from modelyard.request_context import request_id_var
+
+__all__ = ["RequestContextMiddleware"]
+
+logger = logging.getLogger("modelyard.api")
+
+_ACCEPTABLE_ID = re.compile(rb"^[A-Za-z0-9._\-]{8,128}$")
+
+
+def _request_id(scope: Scope) -> str:
+    for key, value in scope["headers"]:
+        if key == b"x-request-id" and _ACCEPTABLE_ID.match(value):
+            return str(value.decode())
+    return f"req_{uuid.uuid4().hex}"
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        id_header = (b"x-request-id", request_id.encode())
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        try:
+            limited = await limit_body(scope, receive, self.max_body_bytes)
+            if limited is None:
+                await too_large_response(self.max_body_bytes)(scope, receive, send_with_context)
+            else:
+                await self.app(scope, limited, send_with_context)
+        except Exception:
+            logger.exception("Unhandled error in request %s", request_id)
+            if response_started:
+                raise
+            error = InternalServerError(
+                f"Internal server error; quote request id {request_id} when reporting it."
+            )
+            await JSONResponse(error.body(), status_code=500)(scope, receive, send_with_context)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
+            request_id_var.reset(token)
