@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from modelyard.gateway.adapters.anthropic import AnthropicAdapter
 from modelyard.gateway.adapters.base import Adapter
 from modelyard.gateway.adapters.openai import OpenAIAdapter
 from modelyard.gateway.http import UpstreamHttp
 
 __all__ = ["BUILT_IN_ADAPTERS", "AdapterRegistry"]
 
-BUILT_IN_ADAPTERS: tuple[type[Adapter], ...] = (OpenAIAdapter,)
+BUILT_IN_ADAPTERS: tuple[type[Adapter], ...] = (OpenAIAdapter, AnthropicAdapter)
 
 
 class AdapterRegistry:
