@@ -90,3 +90,26 @@ def test_secrets_in_requests_do_not_reach_the_server_log(server: tuple[str, str,
     log = log_path.read_text()
     assert "/v2/auth/me?key=AIza****" in log  # the access log line is there, masked
     assert CANARY not in log
+
+
+def test_sign_in_returns_to_the_admin_and_refuses_open_redirects(
+    server: tuple[str, str, Path],
+) -> None:
+    base, password, _log = server
+    with httpx.Client(base_url=base) as client:
+        to_admin = client.get("/admin/")
+        assert to_admin.status_code in (302, 303) and "/login?next=" in to_admin.headers["location"]
+        page = client.get("/login", params={"next": "/admin/"})
+        assert 'name="next" value="/admin/"' in page.text
+        signed_in = client.post(
+            "/login",
+            data={"email": "admin@modelyard.local", "password": password, "next": "/admin/"},
+        )
+        assert signed_in.headers["location"] == "/admin/"
+        assert client.get("/admin/").status_code == 200
+    with httpx.Client(base_url=base) as client:
+        evil = client.post(
+            "/login",
+            data={"email": "admin@modelyard.local", "password": password, "next": "//evil.example"},
+        )
+        assert evil.headers["location"] == "/"

@@ -39,11 +39,18 @@ async def home(request: Request, caller: OptionalCaller) -> Response:
     return _render(request, "home.html", user=caller.user, csrf_token=csrf)
 
 
+def _local_path(target: str | None) -> str:
+    """``target`` when it is a path on this site, else ``/`` (no open redirects)."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/"
+
+
 @router.get("/login", response_model=None)
-async def login_page(request: Request, caller: OptionalCaller) -> Response:
+async def login_page(request: Request, caller: OptionalCaller, next: str = "/") -> Response:
     if caller is not None:
-        return RedirectResponse("/", status_code=303)
-    return _render(request, "login.html", email="", error=None)
+        return RedirectResponse(_local_path(next), status_code=303)
+    return _render(request, "login.html", email="", error=None, next=_local_path(next))
 
 
 @router.post("/login", response_model=None)
@@ -53,13 +60,21 @@ async def login_form(
     settings: SettingsDep,
     email: Annotated[str, Form(max_length=320)] = "",
     password: Annotated[str, Form(max_length=256)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     check_same_origin(request)
     try:
         user = await authenticate(session, email=email, password=password)
     except InvalidCredentials as exc:
-        return _render(request, "login.html", status_code=401, email=email, error=str(exc))
-    response = RedirectResponse("/", status_code=303)
+        return _render(
+            request,
+            "login.html",
+            status_code=401,
+            email=email,
+            error=str(exc),
+            next=_local_path(next),
+        )
+    response = RedirectResponse(_local_path(next), status_code=303)
     await open_session(response, session, settings, user)
     return response
 
