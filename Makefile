@@ -27,14 +27,17 @@ run: $(VENV)/.run-installed
 test: $(VENV)/.test-installed lint typecheck pytest
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy
 
 pytest: $(VENV)/.test-installed
 	$(BIN)/pytest
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python -m bench.run
 
 # Regenerate the lock after changing pyproject.toml's dependencies.
 lock: $(BIN)/python

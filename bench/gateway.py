@@ -34,7 +34,10 @@ def _env(data_dir: Path, port: int, config: Path) -> dict[str, str]:
 
 def _modelyard(env: dict[str, str], *args: str) -> str:
     return subprocess.run(
-        [sys.executable, "-m", "modelyard", *args], env=env, check=True, capture_output=True,
+        [sys.executable, "-m", "modelyard", *args],
+        env=env,
+        check=True,
+        capture_output=True,
         text=True,
     ).stdout
 
@@ -62,6 +65,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             background(upstream_cmd, ready_url=f"http://127.0.0.1:{upstream_port}/v1/models"),
             background(app_cmd, env=env, ready_url=f"http://127.0.0.1:{app_port}/healthz"),
         ):
+
             def both(**kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
                 load(gateway, token=token, model=MODEL, **{**kwargs, "requests": 200})  # warm-up
                 return (

@@ -37,10 +37,11 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 6
 
 
 @contextmanager
-def background(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-               ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
+def background(
+    args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, ready_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``args`` until the block ends; ``ready_url`` answers once it is serving."""
-    log = open(os.devnull, "wb")  # noqa: SIM115
+    log = open(os.devnull, "wb")
     process = subprocess.Popen(args, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until_up(ready_url, process)
@@ -54,11 +55,30 @@ def background(args: list[str], *, env: dict[str, str] | None = None, cwd: Path 
         log.close()
 
 
-def load(url: str, *, token: str = "none", requests: int, concurrency: int, stream: bool = False,
-         model: str = "bench-model") -> dict[str, Any]:
+def load(
+    url: str,
+    *,
+    token: str = "none",
+    requests: int,
+    concurrency: int,
+    stream: bool = False,
+    model: str = "bench-model",
+) -> dict[str, Any]:
     """Run the load generator in its own process and return its figures."""
-    args = [sys.executable, "-m", "bench.load", url, "--token", token, "--model", model,
-            "--requests", str(requests), "--concurrency", str(concurrency)]
+    args = [
+        sys.executable,
+        "-m",
+        "bench.load",
+        url,
+        "--token",
+        token,
+        "--model",
+        model,
+        "--requests",
+        str(requests),
+        "--concurrency",
+        str(concurrency),
+    ]
     if stream:
         args.append("--stream")
     output = subprocess.run(args, check=True, capture_output=True, text=True).stdout

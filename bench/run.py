@@ -17,8 +17,11 @@ PACKAGES = ("modelyard", "fastapi", "starlette", "uvicorn", "aiohttp", "orjson",
 
 def machine() -> str:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
     )
     cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()

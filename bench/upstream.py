@@ -48,8 +48,7 @@ STREAM = (
     + _chunk({}, "stop")
     + b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1732500000,'
     b'"model":"bench-model","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":16,'
-    b'"total_tokens":28}}\n\n'
-    + b"data: [DONE]\n\n"
+    b'"total_tokens":28}}\n\n' + b"data: [DONE]\n\n"
 )
 
 
