@@ -3,7 +3,7 @@ one modelyard worker, side by side in one run (issue: gateway API and adapters).
 
 Targets: added latency at concurrency 1 ≤ 1 ms p50 and ≤ 5 ms p99 (non-streaming),
 time to first chunk added ≤ 2 ms; one worker ≥ 1,000 requests/s and ≥ 500 streams/s
-(16 chunks each) at 16–64 concurrent clients.
+(16 chunks each) at 16 to 64 concurrent clients.
 """
 
 from __future__ import annotations

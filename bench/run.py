@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
-import subprocess
 import sys
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -24,7 +24,7 @@ def machine() -> str:
         ),
         platform.processor(),
     )
-    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    cores = os.cpu_count()
     versions = ", ".join(f"{name} {version(name)}" for name in PACKAGES)
     return (
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n- machine: {cpu}, {cores} cores, "
