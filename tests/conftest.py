@@ -20,9 +20,9 @@ from sqlalchemy import insert, select, text
 from modelyard.api.app import create_app
 from modelyard.config import Settings
 from modelyard.db.base import Base
-from modelyard.db.models import LlmModel
 from modelyard.db.engine import Database, create_database
 from modelyard.db.migrate import upgrade
+from modelyard.db.models import LlmModel
 from modelyard.security.redaction import secret_registry
 
 POSTGRES_URL = os.environ.get("MODELYARD_TEST_POSTGRES_URL")

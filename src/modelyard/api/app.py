@@ -14,12 +14,14 @@ from modelyard.api.middleware import RequestContextMiddleware
 from modelyard.api.middleware.metrics import HttpMetrics
 from modelyard.api.routes import (
     admin_providers,
+    admin_routes,
     api_tokens,
     auth,
     catalog,
     health,
     me,
     users,
+    v1_messages,
     v1_openai,
     v2_llm,
 )
@@ -45,7 +47,9 @@ ROUTERS = (
     users.router,
     catalog.router,
     admin_providers.router,
+    admin_routes.router,
     v1_openai.router,
+    v1_messages.router,
     v2_llm.router,
     pages.router,
 )

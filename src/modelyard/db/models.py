@@ -26,6 +26,7 @@ from modelyard.db.types import EncryptedString, UTCDateTime, utcnow
 __all__ = [
     "ApiToken",
     "AuditLogEntry",
+    "GatewayRoute",
     "LlmModel",
     "Provider",
     "User",
@@ -195,3 +196,25 @@ class AuditLogEntry(Base):
     entity_name: Mapped[str | None] = mapped_column(String(200), default=None)
     changed_fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
     detail: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class GatewayRoute(TimestampMixin, Base):
+    """A named route (model alias): an ordered priority list of (provider, model) targets.
+
+    ``targets`` holds ``[{"provider": kind, "model": name, "endpoint": null|"router"|
+    "direct"}, …]``, validated by :mod:`modelyard.gateway.route_specs`.
+    """
+
+    __tablename__ = "gateway_routes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    targets: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: Answers are cached for this many seconds (exact match); ``None``: no caching.
+    cache_ttl_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    managed_by_file: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    def __str__(self) -> str:
+        return self.name

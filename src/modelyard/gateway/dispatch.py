@@ -50,6 +50,7 @@ class Outcome(Generic[T]):
     result: T
     target: Target
     attempts: list[Attempt] = field(default_factory=list)
+    upstream_seconds: float = 0.0
 
 
 def _describe(target: Target) -> str:

@@ -1,4 +1,4 @@
-"""The gateway's entry points: resolve the model, build targets, dispatch, report."""
+"""The gateway's entry points: resolve the name, build targets, dispatch, report."""
 
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ from modelyard.gateway.adapters.registry import AdapterRegistry
 from modelyard.gateway.dispatch import Dispatcher, Outcome
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
-from modelyard.gateway.targets import ModelIndex, ResolvedModel, build_targets
-from modelyard.providers.credentials import Credential, resolve_credentials
+from modelyard.gateway.targets import ModelIndex, Resolution, build_targets
+from modelyard.providers.credentials import (
+    Credential,
+    MissingCredentialsError,
+    resolve_credentials,
+)
 from modelyard.providers.kinds import ProviderKind, kind_info
 from modelyard.ttl_cache import TTLCache
 
@@ -26,16 +30,35 @@ __all__ = ["Gateway", "Served"]
 class Served:
     """What answered a request, for the response headers and usage records."""
 
-    model: ResolvedModel
-    upstream_model: str
+    resolution: Resolution
+    target: Target
     attempts: int
+    #: Seconds spent waiting for upstreams (the rest of the time is the gateway's own).
+    upstream_seconds: float
+
+    @property
+    def kind(self) -> ProviderKind:
+        return self.target.credential.kind
+
+    @property
+    def upstream_model(self) -> str:
+        return self.target.model
 
     def headers(self) -> dict[str, str]:
-        return {
-            "x-modelyard-provider": self.model.kind.value,
-            "x-modelyard-model": self.upstream_model,
+        headers = {
+            "x-modelyard-provider": self.kind.value,
+            "x-modelyard-model": self.target.model,
             "x-modelyard-attempts": str(self.attempts),
         }
+        if self.resolution.route:
+            headers["x-modelyard-route"] = self.resolution.route
+        return headers
+
+
+def _label(resolution: Resolution) -> str:
+    if resolution.route:
+        return f"Route {resolution.route}"
+    return kind_info(resolution.steps[0].kind).label
 
 
 class Gateway:
@@ -80,39 +103,52 @@ class Gateway:
             self.credentials.put(key, cached)
         return cached
 
-    async def _targets(self, user: User | None, name: str) -> tuple[ResolvedModel, list[Target]]:
-        """The model and its targets; the database is read only when a cache is stale."""
-        model = await self.index.resolve(self.database, name)
+    async def _targets(self, user: User | None, name: str) -> tuple[Resolution, list[Target]]:
+        """The resolution and its targets; the database is read only when a cache is stale.
+
+        In a route, a provider without any key is skipped; with no key for any of its
+        providers, the first provider's missing-key error is raised.
+        """
+        resolution = await self.index.resolve(self.database, name)
+        credentials: dict[ProviderKind, list[Credential]] = {}
+        missing: MissingCredentialsError | None = None
+        for kind in dict.fromkeys(step.kind for step in resolution.steps):
+            try:
+                credentials[kind] = await self._credentials(user, kind)
+            except MissingCredentialsError as error:
+                missing = missing or error
+        if not credentials and missing is not None:
+            raise missing
         targets = build_targets(
-            model,
-            await self._credentials(user, model.kind),
+            resolution,
+            credentials,
             base_urls={"hf_inference_url": self.settings.hf_inference_url},
             timeout=self.settings.upstream_timeout,
         )
-        return model, targets
+        return resolution, targets
 
     @staticmethod
-    def _served(model: ResolvedModel, outcome: Outcome[Any]) -> Served:
-        return Served(model, outcome.target.model, len(outcome.attempts))
+    def _served(resolution: Resolution, outcome: Outcome[Any]) -> Served:
+        return Served(resolution, outcome.target, len(outcome.attempts), outcome.upstream_seconds)
 
     async def chat(
         self, user: User | None, request: ChatCompletionRequest
     ) -> tuple[dict[str, Any], Served]:
-        model, targets = await self._targets(user, request.model)
-        outcome = await self.dispatcher.chat(request, targets, kind_info(model.kind).label)
-        return outcome.result, self._served(model, outcome)
+        resolution, targets = await self._targets(user, request.model)
+        outcome = await self.dispatcher.chat(request, targets, _label(resolution))
+        return outcome.result, self._served(resolution, outcome)
 
     async def stream(
         self, user: User | None, request: ChatCompletionRequest
     ) -> tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]], Served]:
-        model, targets = await self._targets(user, request.model)
-        outcome = await self.dispatcher.open_stream(request, targets, kind_info(model.kind).label)
+        resolution, targets = await self._targets(user, request.model)
+        outcome = await self.dispatcher.open_stream(request, targets, _label(resolution))
         first, rest = outcome.result
-        return first, rest, self._served(model, outcome)
+        return first, rest, self._served(resolution, outcome)
 
     async def embed(
         self, user: User | None, request: EmbeddingRequest
     ) -> tuple[dict[str, Any], Served]:
-        model, targets = await self._targets(user, request.model)
-        outcome = await self.dispatcher.embed(request, targets, kind_info(model.kind).label)
-        return outcome.result, self._served(model, outcome)
+        resolution, targets = await self._targets(user, request.model)
+        outcome = await self.dispatcher.embed(request, targets, _label(resolution))
+        return outcome.result, self._served(resolution, outcome)

@@ -16,18 +16,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelyard.db.engine import Database
-from modelyard.db.models import LlmModel, Provider
+from modelyard.db.models import GatewayRoute, LlmModel, Provider
 from modelyard.errors import NotFoundError
 from modelyard.gateway.adapters.base import Target
 from modelyard.providers.credentials import Credential
 from modelyard.providers.kinds import ProviderKind
 
-__all__ = ["ENDPOINTS", "ModelIndex", "ResolvedModel", "build_targets"]
+__all__ = ["ENDPOINTS", "Endpoint", "ModelIndex", "Resolution", "Step", "build_targets"]
 
 
 @dataclass(frozen=True)
 class Endpoint:
     api: str
+    #: The name a route target may pin (``router``, ``direct``); ``default`` when alone.
+    name: str = "default"
     #: Overrides the credential's base URL (for a second API of the same provider).
     base_url_setting: str | None = None
 
@@ -38,7 +40,10 @@ ENDPOINTS: dict[ProviderKind, tuple[Endpoint, ...]] = {
     ProviderKind.GROQ: (Endpoint("openai"),),
     ProviderKind.OPENAI_COMPATIBLE: (Endpoint("openai"),),
     ProviderKind.CUSTOM: (Endpoint("openai"),),
-    ProviderKind.HUGGINGFACE: (Endpoint("openai"), Endpoint("hf_inference", "hf_inference_url")),
+    ProviderKind.HUGGINGFACE: (
+        Endpoint("openai", "router"),
+        Endpoint("hf_inference", "direct", "hf_inference_url"),
+    ),
     ProviderKind.ANTHROPIC: (Endpoint("anthropic"),),
     ProviderKind.GOOGLE: (Endpoint("gemini"),),
     ProviderKind.LOCAL: (Endpoint("local"),),
@@ -49,17 +54,34 @@ INDEX_TTL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
-class ResolvedModel:
-    name: str
+class Step:
+    """One (provider, model) of a resolution, optionally pinned to one endpoint."""
+
     kind: ProviderKind
     upstream_model: str
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a requested name means: a route's steps, or one model of one provider."""
+
+    name: str
+    steps: tuple[Step, ...]
+    route: str | None = None
+    cache_ttl_seconds: int | None = None
 
 
 class ModelIndex:
-    """Model name → provider kinds, from the catalog and admin providers (cached briefly)."""
+    """Names → resolutions, from routes, the catalog and admin providers (cached briefly).
+
+    Route names come first (an alias may shadow a model name on purpose), then
+    ``kind/model``, then catalog and provider models.
+    """
 
     def __init__(self) -> None:
         self._kinds: dict[str, list[ProviderKind]] = {}
+        self._routes: dict[str, Resolution] = {}
         self._loaded_at = float("-inf")
 
     def invalidate(self) -> None:
@@ -83,17 +105,33 @@ class ModelIndex:
         for name, kind in rows:
             if name and ProviderKind(kind) not in kinds.setdefault(name, []):
                 kinds[name].append(ProviderKind(kind))
+        routes = await session.execute(select(GatewayRoute).where(GatewayRoute.is_active.is_(True)))
+        self._routes = {
+            route.name: Resolution(
+                route.name,
+                tuple(
+                    Step(ProviderKind(t["provider"]), t["model"], t.get("endpoint"))
+                    for t in route.targets
+                ),
+                route=route.name,
+                cache_ttl_seconds=route.cache_ttl_seconds,
+            )
+            for route in routes.scalars()
+        }
         self._kinds = kinds
         self._loaded_at = time.monotonic()
 
-    async def resolve(self, database: Database, name: str) -> ResolvedModel:
-        """The kind and upstream name of ``name``, or a 404 that says what to do."""
-        prefix, _, rest = name.partition("/")
-        if rest and prefix in ProviderKind.__members__.values():
-            return ResolvedModel(name, ProviderKind(prefix), rest)
+    async def resolve(self, database: Database, name: str) -> Resolution:
+        """What ``name`` means, or a 404 that says what to do."""
         if time.monotonic() - self._loaded_at > INDEX_TTL_SECONDS:
             async with database.sessions() as session:
                 await self._refresh(session)
+        route = self._routes.get(name)
+        if route is not None:
+            return route
+        prefix, _, rest = name.partition("/")
+        if rest and prefix in ProviderKind.__members__.values():
+            return Resolution(name, (Step(ProviderKind(prefix), rest),))
         kinds = self._kinds.get(name)
         if not kinds:
             raise NotFoundError(
@@ -103,34 +141,37 @@ class ModelIndex:
                 param="model",
                 code="model_not_found",
             )
-        return ResolvedModel(name, kinds[0], name)
+        return Resolution(name, (Step(kinds[0], name),))
 
 
 def build_targets(
-    model: ResolvedModel,
-    credentials: Sequence[Credential],
+    resolution: Resolution,
+    credentials: Mapping[ProviderKind, Sequence[Credential]],
     *,
     base_urls: Mapping[str, str],
     timeout: float,
 ) -> list[Target]:
-    """Every (endpoint, credential) for ``model``, endpoints outermost."""
+    """Every target of ``resolution``: steps outermost, then endpoints, then keys."""
     targets = []
-    for endpoint in ENDPOINTS[model.kind]:
-        for credential in credentials:
-            base_url = (
-                base_urls.get(endpoint.base_url_setting)
-                if endpoint.base_url_setting
-                else credential.base_url
-            )
-            if base_url is None and endpoint.api != "local":
+    for step in resolution.steps:
+        for endpoint in ENDPOINTS[step.kind]:
+            if step.endpoint is not None and endpoint.name != step.endpoint:
                 continue
-            targets.append(
-                Target(
-                    endpoint.api,
-                    (base_url or "").rstrip("/"),
-                    model.upstream_model,
-                    credential,
-                    timeout,
+            for credential in credentials.get(step.kind, ()):
+                base_url = (
+                    base_urls.get(endpoint.base_url_setting)
+                    if endpoint.base_url_setting
+                    else credential.base_url
                 )
-            )
+                if base_url is None and endpoint.api != "local":
+                    continue
+                targets.append(
+                    Target(
+                        endpoint.api,
+                        (base_url or "").rstrip("/"),
+                        step.upstream_model,
+                        credential,
+                        timeout,
+                    )
+                )
     return targets

@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from modelyard.api.schemas.providers import ProviderCreate
 from modelyard.db.engine import Database
 from modelyard.db.models import Provider
+from modelyard.gateway.route_records import sync_file_routes
+from modelyard.gateway.route_specs import RouteSpec
 from modelyard.providers import records
 from modelyard.providers.system_keys import environment_with_dotenv
 
@@ -80,7 +82,7 @@ class FileConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     providers: list[DeclaredProvider] = Field(default_factory=list)
-    #: Gateway routes; read by the router (its own schema validates them).
+    #: Named gateway routes: name → {targets, description, cache_ttl_seconds, is_active}.
     routes: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -100,6 +102,13 @@ def load_config_file(path: Path) -> FileConfig:
             for error in exc.errors()
         )
         raise ConfigFileError(f"{path}: {problems}") from None
+    for name, body in config.routes.items():
+        try:
+            RouteSpec.model_validate({"name": name, **(body or {})})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ConfigFileError(f"{path}: routes.{name}.{where}: {first['msg']}") from None
     names = [provider.name for provider in config.providers]
     if len(names) != len(set(names)):
         raise ConfigFileError(f"{path}: provider names must be unique")
@@ -170,4 +179,6 @@ async def apply_config_file(path: Path, database: Database) -> list[Provider]:
     """Load ``path`` and sync its providers, with secrets from the environment and ``.env``."""
     config = load_config_file(path)
     async with database.sessions() as session:
-        return await sync_file_providers(session, config, environment_with_dotenv())
+        providers = await sync_file_providers(session, config, environment_with_dotenv())
+        await sync_file_routes(session, config.routes)
+        return providers

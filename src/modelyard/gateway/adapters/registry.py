@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from modelyard.gateway.adapters.anthropic import AnthropicAdapter
 from modelyard.gateway.adapters.base import Adapter
+from modelyard.gateway.adapters.gemini import GeminiAdapter
+from modelyard.gateway.adapters.hf_inference import HfInferenceAdapter
 from modelyard.gateway.adapters.openai import OpenAIAdapter
 from modelyard.gateway.http import UpstreamHttp
 
 __all__ = ["BUILT_IN_ADAPTERS", "AdapterRegistry"]
 
-BUILT_IN_ADAPTERS: tuple[type[Adapter], ...] = (OpenAIAdapter, AnthropicAdapter)
+BUILT_IN_ADAPTERS: tuple[type[Adapter], ...] = (
+    OpenAIAdapter,
+    AnthropicAdapter,
+    GeminiAdapter,
+    HfInferenceAdapter,
+)
 
 
 class AdapterRegistry:

@@ -1,0 +1,560 @@
+"""Google Gemini's REST API (``generateContent``) behind the OpenAI format.
+
+Calls ``{base}/v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse``
+and ``:batchEmbedContents`` with the key in the ``x-goog-api-key`` header (never in the
+URL, where it would end up in logs).
+
+Requests: system/developer messages become ``systemInstruction``; user turns keep the role
+``user``, assistant turns become ``model``; consecutive turns of one role are merged. Text
+parts map to ``text``, ``data:`` image URLs to ``inlineData``, assistant ``tool_calls`` to
+``functionCall`` parts and ``tool`` messages to user-role ``functionResponse`` parts (named
+after the earlier call with that id). ``temperature``, ``top_p``, ``max_tokens`` /
+``max_completion_tokens``, ``stop``, ``seed``, ``n=1`` and ``response_format`` ``text`` /
+``json_object`` go into ``generationConfig``; ``tools`` into ``functionDeclarations`` and
+``tool_choice`` into ``toolConfig``. Refused with a 400: any other parameter, ``n`` > 1,
+image URLs that are not ``data:`` URLs (Gemini needs uploaded files for those), audio and
+file parts, ``json_schema`` response formats, token-id embedding input.
+
+Answers: the first candidate's text parts are joined, ``functionCall`` parts become
+``tool_calls`` (ids ``call_0``, ``call_1``… unless Gemini gives one), ``finishReason`` maps
+to ``finish_reason`` and ``usageMetadata`` to ``usage`` (thinking tokens count as
+completion tokens, as OpenAI counts reasoning tokens). A prompt Gemini blocks comes back as
+an empty completion with ``finish_reason: "content_filter"``.
+
+Errors: Gemini answers an invalid or expired key with HTTP 400 (reason ``API_KEY_INVALID``,
+message "API key not valid…" / "API key expired…"); such a 400 is re-classified as
+``unauthorized`` so the dispatcher tries the next key. 403 ``PERMISSION_DENIED`` is
+``unauthorized`` and 429 ``RESOURCE_EXHAUSTED`` ``rate_limited`` already by status.
+Embeddings report 0 prompt tokens: ``batchEmbedContents`` returns no token counts.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import orjson
+
+from modelyard.errors import BadRequestError
+from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported
+from modelyard.gateway.adapters.wire import post_json, post_sse
+from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
+from modelyard.gateway.upstream_errors import UpstreamError
+
+__all__ = ["GeminiAdapter", "finish_reason", "to_gemini_request", "to_openai_completion"]
+
+#: OpenAI parameters this adapter translates (``n`` is accepted only when it is 1).
+SUPPORTED_PARAMETERS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "response_format",
+)
+
+_FINISH_REASONS = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
+
+_TOOL_CHOICE_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+
+
+def _headers(target: Target) -> dict[str, str]:
+    return {"x-goog-api-key": target.api_key} if target.api_key else {}
+
+
+def _model_url(target: Target, action: str) -> str:
+    base = target.base_url.rstrip("/").removesuffix("/v1beta")
+    model = target.model.removeprefix("models/")
+    return f"{base}/v1beta/models/{model}:{action}"
+
+
+def _is_key_error(error: UpstreamError) -> bool:
+    """Whether a 400 is Gemini's way of saying the key is invalid or expired."""
+    text = error.message.lower()
+    return error.status == 400 and ("api key" in text or "api_key_invalid" in text)
+
+
+def _reclassified(error: UpstreamError) -> UpstreamError:
+    if _is_key_error(error):
+        return UpstreamError(
+            "unauthorized", error.message, status=error.status, retry_after=error.retry_after
+        )
+    return error
+
+
+# -- requests ---------------------------------------------------------------------------
+
+
+def _text_of(content: str | list[dict[str, Any]] | None, role: str) -> str:
+    """The text of a message whose parts may only be text."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = []
+    for part in content:
+        if part.get("type") not in ("text", "refusal"):
+            raise BadRequestError(
+                f"{role} messages may only contain text parts for Gemini.", param="messages"
+            )
+        texts.append(str(part.get("text") or part.get("refusal") or ""))
+    return "".join(texts)
+
+
+def _image_part(part: dict[str, Any]) -> dict[str, Any]:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str) or not url.startswith("data:"):
+        raise BadRequestError(
+            "Gemini accepts images only inline, as data: URLs (data:image/png;base64,...); "
+            "remote image URLs would need to be uploaded with Google's Files API first.",
+            param="messages",
+            code="unsupported_content",
+        )
+    header, _, data = url[5:].partition(",")
+    mime_type, _, encoding = header.partition(";")
+    if encoding != "base64" or not mime_type or not data:
+        raise BadRequestError(
+            "An image data: URL must be base64-encoded with a MIME type.", param="messages"
+        )
+    return {"inlineData": {"mimeType": mime_type, "data": data}}
+
+
+def _user_parts(content: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"text": content}]
+    parts = []
+    for part in content:
+        kind = part.get("type")
+        if kind == "text":
+            parts.append({"text": str(part.get("text") or "")})
+        elif kind == "image_url":
+            parts.append(_image_part(part))
+        else:
+            raise BadRequestError(
+                f"Content parts of type {kind!r} are not supported by the Gemini API.",
+                param="messages",
+                code="unsupported_content",
+            )
+    return parts
+
+
+def _function_call_part(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function") or {}
+    name = function.get("name")
+    raw = function.get("arguments") or "{}"
+    try:
+        args = orjson.loads(raw) if isinstance(raw, str) else raw
+    except orjson.JSONDecodeError:
+        args = None
+    if not name or not isinstance(args, dict):
+        raise BadRequestError(
+            "Every assistant tool call needs a function name and JSON-object arguments.",
+            param="messages",
+        )
+    return {"functionCall": {"name": name, "args": args}}
+
+
+def _contents(
+    messages: Iterable[ChatMessage],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(``systemInstruction`` parts, ``contents``), consecutive same-role turns merged."""
+    system: list[dict[str, Any]] = []
+    contents: list[dict[str, Any]] = []
+    call_names: dict[str, str] = {}
+
+    def add(role: str, parts: list[dict[str, Any]]) -> None:
+        if not parts:
+            return
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+
+    for message in messages:
+        if message.role in ("system", "developer"):
+            system.append({"text": _text_of(message.content, message.role)})
+        elif message.role == "user":
+            add("user", _user_parts(message.content))
+        elif message.role == "assistant":
+            text = _text_of(message.content, "assistant")
+            parts: list[dict[str, Any]] = [{"text": text}] if text else []
+            for call in message.tool_calls or []:
+                parts.append(_function_call_part(call))
+                if call.get("id"):
+                    call_names[str(call["id"])] = parts[-1]["functionCall"]["name"]
+            add("model", parts)
+        else:  # "tool", or the legacy "function" role (which names its function)
+            name = call_names.get(message.tool_call_id or "") or message.name
+            if not name:
+                raise BadRequestError(
+                    f"The tool message for tool_call_id {message.tool_call_id!r} answers no "
+                    "earlier assistant tool call.",
+                    param="messages",
+                )
+            response = {"content": _text_of(message.content, "tool")}
+            add("user", [{"functionResponse": {"name": name, "response": response}}])
+    if not contents:
+        raise BadRequestError(
+            "Gemini needs at least one user or assistant message besides system messages.",
+            param="messages",
+        )
+    return system, contents
+
+
+def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    declarations = []
+    for tool in tools:
+        function = tool.get("function")
+        if tool.get("type") != "function" or not isinstance(function, dict):
+            raise BadRequestError("Gemini supports only tools of type 'function'.", param="tools")
+        declaration = {"name": function.get("name")}
+        for key in ("description", "parameters"):
+            if function.get(key) is not None:
+                declaration[key] = function[key]
+        declarations.append(declaration)
+    return [{"functionDeclarations": declarations}]
+
+
+def _tool_config(choice: str | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(choice, str):
+        if choice not in _TOOL_CHOICE_MODES:
+            raise BadRequestError(f"Unknown tool_choice {choice!r}.", param="tool_choice")
+        return {"functionCallingConfig": {"mode": _TOOL_CHOICE_MODES[choice]}}
+    name = (choice.get("function") or {}).get("name")
+    if choice.get("type") != "function" or not name:
+        raise BadRequestError(
+            "tool_choice must be auto, required, none or a named function.", param="tool_choice"
+        )
+    return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
+
+
+def _generation_config(request: ChatCompletionRequest) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if request.temperature is not None:
+        config["temperature"] = request.temperature
+    if request.top_p is not None:
+        config["topP"] = request.top_p
+    if request.output_limit() is not None:
+        config["maxOutputTokens"] = request.output_limit()
+    if request.stop_list():
+        config["stopSequences"] = request.stop_list()
+    if request.seed is not None:
+        config["seed"] = request.seed
+    response_format = request.extra_params().get("response_format")
+    if response_format is not None:
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind == "json_object":
+            config["responseMimeType"] = "application/json"
+        elif kind != "text":
+            raise BadRequestError(
+                "The Gemini adapter supports response_format types 'text' and 'json_object'.",
+                param="response_format",
+                code="unsupported_parameter",
+            )
+    return config
+
+
+def to_gemini_request(request: ChatCompletionRequest) -> dict[str, Any]:
+    """The ``generateContent`` body for ``request``; a 400 for what Gemini cannot honour."""
+    refuse_unsupported(request, "Gemini", SUPPORTED_PARAMETERS)
+    system, contents = _contents(request.messages)
+    body: dict[str, Any] = {"contents": contents}
+    if system:
+        body["systemInstruction"] = {"parts": system}
+    config = _generation_config(request)
+    if config:
+        body["generationConfig"] = config
+    if request.tools:
+        body["tools"] = _tools(request.tools)
+    if request.tool_choice is not None:
+        body["toolConfig"] = _tool_config(request.tool_choice)
+    return body
+
+
+# -- answers ----------------------------------------------------------------------------
+
+
+def finish_reason(gemini_reason: str | None, *, tool_calls: bool = False) -> str:
+    """OpenAI's ``finish_reason`` for Gemini's ``finishReason``."""
+    if tool_calls:
+        return "tool_calls"
+    return _FINISH_REASONS.get(gemini_reason or "STOP", "stop")
+
+
+def _usage(metadata: Any) -> dict[str, Any]:
+    if not isinstance(metadata, dict):
+        metadata = {}
+    prompt = int(metadata.get("promptTokenCount") or 0)
+    thoughts = int(metadata.get("thoughtsTokenCount") or 0)
+    completion = int(metadata.get("candidatesTokenCount") or 0) + thoughts
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": int(metadata.get("totalTokenCount") or prompt + completion),
+    }
+    if thoughts:
+        usage["completion_tokens_details"] = {"reasoning_tokens": thoughts}
+    return usage
+
+
+def _candidate(answer: dict[str, Any]) -> dict[str, Any] | None:
+    """The first candidate, ``None`` for a blocked prompt; a protocol error otherwise."""
+    candidates = answer.get("candidates")
+    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
+        return candidates[0]
+    if (answer.get("promptFeedback") or {}).get("blockReason"):
+        return None
+    raise UpstreamError("protocol", "Gemini's answer has no candidates")
+
+
+def _parts(candidate: dict[str, Any] | None) -> list[dict[str, Any]]:
+    parts = ((candidate or {}).get("content") or {}).get("parts") or []
+    return [part for part in parts if isinstance(part, dict) and not part.get("thought")]
+
+
+def _tool_call(part: dict[str, Any], index: int) -> dict[str, Any]:
+    call = part["functionCall"]
+    return {
+        "id": str(call.get("id") or f"call_{index}"),
+        "type": "function",
+        "function": {
+            "name": str(call.get("name", "")),
+            "arguments": orjson.dumps(call.get("args") or {}).decode(),
+        },
+    }
+
+
+def _completion_id(answer: dict[str, Any]) -> str:
+    response_id = answer.get("responseId")
+    return f"chatcmpl-{response_id}" if response_id else f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def to_openai_completion(answer: Any, model: str) -> dict[str, Any]:
+    """A ``GenerateContentResponse`` as an OpenAI ``chat.completion``."""
+    if not isinstance(answer, dict):
+        raise UpstreamError("protocol", "Gemini's answer is not a JSON object")
+    candidate = _candidate(answer)
+    parts = _parts(candidate)
+    text = "".join(str(part["text"]) for part in parts if "text" in part)
+    calls = [part for part in parts if isinstance(part.get("functionCall"), dict)]
+    message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
+    if calls:
+        message["tool_calls"] = [_tool_call(part, index) for index, part in enumerate(calls)]
+    reason = (
+        "content_filter"
+        if candidate is None
+        else finish_reason(candidate.get("finishReason"), tool_calls=bool(calls))
+    )
+    return {
+        "id": _completion_id(answer),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": str(answer.get("modelVersion") or model),
+        "choices": [{"index": 0, "message": message, "finish_reason": reason, "logprobs": None}],
+        "usage": _usage(answer.get("usageMetadata")),
+    }
+
+
+class _StreamTranslator:
+    """Turns the events of one ``streamGenerateContent`` call into OpenAI chunks."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.id = ""
+        self.created = int(time.time())
+        self.tool_calls = 0
+        self.reason: str | None = None
+        self.blocked = False
+        self.usage: Any = None
+
+    def chunk(self, delta: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
+        return self._envelope([choice])
+
+    def _envelope(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        }
+
+    def feed(self, event: Any) -> list[dict[str, Any]]:
+        if not isinstance(event, dict):
+            raise UpstreamError("protocol", "Gemini sent an event that is not a JSON object")
+        if "error" in event:
+            error = event["error"]
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise UpstreamError("server", f"error in the stream: {message}")
+        chunks = []
+        if not self.id:
+            self.id = _completion_id(event)
+            self.model = str(event.get("modelVersion") or self.model)
+            chunks.append(self.chunk({"role": "assistant", "content": ""}))
+        if event.get("usageMetadata"):
+            self.usage = event["usageMetadata"]
+        candidates = event.get("candidates")
+        if not candidates:
+            if (event.get("promptFeedback") or {}).get("blockReason"):
+                self.blocked = True
+            return chunks
+        candidate = candidates[0] if isinstance(candidates[0], dict) else {}
+        for part in _parts(candidate):
+            if part.get("text"):
+                chunks.append(self.chunk({"content": str(part["text"])}))
+            elif isinstance(part.get("functionCall"), dict):
+                call = _tool_call(part, self.tool_calls)
+                chunks.append(self.chunk({"tool_calls": [{"index": self.tool_calls, **call}]}))
+                self.tool_calls += 1
+        self.reason = candidate.get("finishReason") or self.reason
+        return chunks
+
+    def finish(self) -> list[dict[str, Any]]:
+        if not self.id:
+            raise UpstreamError("protocol", "Gemini's stream ended without any event")
+        reason = (
+            "content_filter"
+            if self.blocked and not self.reason
+            else finish_reason(self.reason, tool_calls=self.tool_calls > 0)
+        )
+        chunks = [self.chunk({}, reason)]
+        if self.usage is not None:
+            usage_chunk = self._envelope([])
+            usage_chunk["usage"] = _usage(self.usage)
+            chunks.append(usage_chunk)
+        return chunks
+
+
+# -- embeddings -------------------------------------------------------------------------
+
+
+def _embedding_inputs(request: EmbeddingRequest) -> list[str]:
+    given = request.input if isinstance(request.input, list) else [request.input]
+    if not all(isinstance(item, str) for item in given):
+        raise BadRequestError(
+            "Gemini embeds text only; token-id input is not supported.", param="input"
+        )
+    extra = sorted(request.__pydantic_extra__ or {})
+    if extra:
+        raise BadRequestError(
+            f"Parameter {extra[0]!r} is not supported by the Gemini API.",
+            param=extra[0],
+            code="unsupported_parameter",
+        )
+    return [str(item) for item in given]
+
+
+def _encode(values: list[float], encoding: str | None) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+    return values
+
+
+class GeminiAdapter(Adapter):
+    """Chat (JSON and streaming, tools included) and embeddings on Google's Gemini API."""
+
+    api = "gemini"
+    supports_tools = True
+    supports_embeddings = True
+
+    async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
+        body = to_gemini_request(request)
+        try:
+            answer = await post_json(
+                self.http,
+                _model_url(target, "generateContent"),
+                headers=_headers(target),
+                body=body,
+                timeout=target.timeout,
+            )
+        except UpstreamError as error:
+            raise _reclassified(error) from None
+        return to_openai_completion(answer, target.model)
+
+    async def stream_chat(
+        self, request: ChatCompletionRequest, target: Target
+    ) -> AsyncIterator[dict[str, Any]]:
+        body = to_gemini_request(request)
+        translator = _StreamTranslator(target.model)
+        events = post_sse(
+            self.http,
+            _model_url(target, "streamGenerateContent") + "?alt=sse",
+            headers=_headers(target),
+            body=body,
+            timeout=target.timeout,
+        )
+        try:
+            async for event in events:
+                for chunk in translator.feed(event):
+                    yield chunk
+        except UpstreamError as error:
+            raise _reclassified(error) from None
+        finally:
+            closer = getattr(events, "aclose", None)
+            if closer is not None:
+                await closer()
+        for chunk in translator.finish():
+            yield chunk
+
+    async def embed(self, request: EmbeddingRequest, target: Target) -> dict[str, Any]:
+        texts = _embedding_inputs(request)
+        model = target.model.removeprefix("models/")
+        requests = []
+        for text in texts:
+            item: dict[str, Any] = {
+                "model": f"models/{model}",
+                "content": {"parts": [{"text": text}]},
+            }
+            if request.dimensions is not None:
+                item["outputDimensionality"] = request.dimensions
+            requests.append(item)
+        try:
+            answer = await post_json(
+                self.http,
+                _model_url(target, "batchEmbedContents"),
+                headers=_headers(target),
+                body={"requests": requests},
+                timeout=target.timeout,
+            )
+        except UpstreamError as error:
+            raise _reclassified(error) from None
+        embeddings = answer.get("embeddings") if isinstance(answer, dict) else None
+        if not isinstance(embeddings, list) or len(embeddings) != len(texts):
+            raise UpstreamError("protocol", "Gemini's answer has no embedding per input")
+        data = []
+        for index, entry in enumerate(embeddings):
+            values = entry.get("values") if isinstance(entry, dict) else None
+            if not isinstance(values, list):
+                raise UpstreamError("protocol", "Gemini sent an embedding without values")
+            vector = [float(value) for value in values]
+            data.append(
+                {
+                    "object": "embedding",
+                    "index": index,
+                    "embedding": _encode(vector, request.encoding_format),
+                }
+            )
+        return {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": 0, "total_tokens": 0},
+        }

@@ -1,0 +1,280 @@
+"""Hugging Face direct (serverless) inference, text-generation task, behind the OpenAI format.
+
+The second Hugging Face endpoint, tried after the OpenAI-compatible router: ``POST
+{base}/{model}`` (``base`` is the ``hf_inference_url`` setting) with ``Authorization:
+Bearer hf_…`` and the body ``{"inputs": prompt, "parameters": {...}, "options":
+{"wait_for_model": true}}``.
+
+The prompt is the conversation as a plain transcript, one turn per line, ending with the
+turn the model writes::
+
+    System: You are terse.
+    User: Hi!
+    Assistant: Hello.
+    User: How are you?
+    Assistant:
+
+(``developer`` messages are written as ``System``.) ``"\\nUser:"`` is added to the stop
+sequences while there is room (the text-generation server takes at most 4), so the model
+does not write the user's next turn; the text is cut at the first stop sequence (which
+the server keeps, OpenAI does not) and its leading whitespace dropped.
+
+Parameters: ``max_tokens`` / ``max_completion_tokens`` → ``max_new_tokens``,
+``temperature`` (0 → greedy, ``do_sample: false``, as the server refuses 0), ``top_p``
+(1 is left out: the server wants it below 1), ``stop``, ``seed``; ``return_full_text`` is
+always false. Refused with a 400: every other parameter, tools and tool messages, and
+content parts that are not text.
+
+Usage is **estimated**: whitespace-separated words of the prompt and of the answer (a
+stream's final ``details.generated_tokens`` is used when the server sends it). Finish
+reasons: ``stop``, or ``length`` when a stream's details say so.
+
+Streaming is supported: ``"stream": true`` makes the server send SSE events ``{"token":
+{"text", "special"}, "generated_text": null}``, the last one with ``generated_text`` and
+``details``; special tokens are skipped, and text that could begin a stop sequence is held
+back until it is known not to. A ``503`` "Model … is currently loading" is a server error,
+so the dispatcher goes on to the next target.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+from modelyard.errors import BadRequestError
+from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported
+from modelyard.gateway.adapters.wire import post_json, post_sse
+from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage
+from modelyard.gateway.upstream_errors import UpstreamError
+
+__all__ = ["HfInferenceAdapter", "StopFilter", "build_prompt"]
+
+SUPPORTED_PARAMETERS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+)
+
+#: The stop sequence that keeps the model from writing the user's next turn.
+NEXT_TURN = "\nUser:"
+#: The text-generation server's default limit on stop sequences.
+MAX_STOP_SEQUENCES = 4
+
+_SPEAKERS = {"system": "System", "developer": "System", "user": "User", "assistant": "Assistant"}
+
+
+def _text(message: ChatMessage) -> str:
+    if message.role not in _SPEAKERS or message.tool_calls:
+        raise BadRequestError(
+            "Hugging Face direct inference does not support tools or tool messages; "
+            "choose a model of another provider.",
+            param="messages",
+            code="unsupported_parameter",
+        )
+    content = message.content
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = []
+    for part in content:
+        if part.get("type") != "text":
+            raise BadRequestError(
+                "Hugging Face direct inference accepts text content only.",
+                param="messages",
+                code="unsupported_content",
+            )
+        texts.append(str(part.get("text") or ""))
+    return "".join(texts)
+
+
+def build_prompt(messages: list[ChatMessage]) -> str:
+    """The conversation as a ``Speaker: text`` transcript ending with ``Assistant:``."""
+    lines = [f"{_SPEAKERS[message.role]}: {_text(message)}" for message in messages]
+    return "\n".join([*lines, "Assistant:"])
+
+
+def _stops(request: ChatCompletionRequest) -> list[str]:
+    stops = [stop for stop in request.stop_list() if stop]
+    if len(stops) < MAX_STOP_SEQUENCES and NEXT_TURN not in stops:
+        stops.append(NEXT_TURN)
+    return stops
+
+
+def _parameters(request: ChatCompletionRequest, stops: list[str]) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"return_full_text": False, "stop": stops}
+    if request.output_limit() is not None:
+        parameters["max_new_tokens"] = request.output_limit()
+    if request.temperature == 0 or request.top_p == 0:
+        parameters["do_sample"] = False
+    else:
+        if request.temperature is not None:
+            parameters["temperature"] = request.temperature
+        if request.top_p is not None and request.top_p < 1:
+            parameters["top_p"] = request.top_p
+    if request.seed is not None:
+        parameters["seed"] = request.seed
+    return parameters
+
+
+class StopFilter:
+    """Cuts generated text at the first stop sequence, fed whole or token by token.
+
+    Text that could be the start of a stop sequence is held back until the next piece
+    shows whether it is; leading whitespace of the answer is dropped.
+    """
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = [stop for stop in stops if stop]
+        self.pending = ""
+        self.started = False
+        self.stopped = False
+
+    def push(self, text: str) -> str:
+        """The text that can be sent now."""
+        if self.stopped:
+            return ""
+        self.pending += text
+        if not self.started:
+            self.pending = self.pending.lstrip()
+            self.started = bool(self.pending)
+        found = [i for i in (self.pending.find(stop) for stop in self.stops) if i >= 0]
+        if found:
+            out, self.pending, self.stopped = self.pending[: min(found)], "", True
+            return out
+        hold = max(
+            (
+                size
+                for stop in self.stops
+                for size in range(1, len(stop))
+                if self.pending.endswith(stop[:size])
+            ),
+            default=0,
+        )
+        out = self.pending[: len(self.pending) - hold]
+        self.pending = self.pending[len(out) :]
+        return out
+
+    def flush(self) -> str:
+        """What was held back, once the text is complete."""
+        out = "" if self.stopped else self.pending
+        self.pending = ""
+        return out
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _usage(prompt: str, completion_tokens: int) -> dict[str, int]:
+    prompt_tokens = _words(prompt)
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def _generated_text(answer: Any) -> str:
+    item = answer[0] if isinstance(answer, list) and answer else answer
+    if isinstance(item, dict) and isinstance(item.get("generated_text"), str):
+        return str(item["generated_text"])
+    raise UpstreamError("protocol", "the answer has no generated_text")
+
+
+class HfInferenceAdapter(Adapter):
+    """Chat (JSON and streaming) on a text-generation model of Hugging Face's inference API."""
+
+    api = "hf_inference"
+
+    def _prepare(
+        self, request: ChatCompletionRequest, target: Target
+    ) -> tuple[str, dict[str, str], str, list[str], dict[str, Any]]:
+        refuse_unsupported(request, "Hugging Face inference", SUPPORTED_PARAMETERS)
+        prompt = build_prompt(request.messages)
+        stops = _stops(request)
+        body = {
+            "inputs": prompt,
+            "parameters": _parameters(request, stops),
+            "options": {"wait_for_model": True},
+        }
+        headers = {"authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+        url = f"{target.base_url}/{quote(target.model, safe='/')}"
+        return url, headers, prompt, stops, body
+
+    async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
+        url, headers, prompt, stops, body = self._prepare(request, target)
+        answer = await post_json(self.http, url, headers=headers, body=body, timeout=target.timeout)
+        cut = StopFilter(stops)
+        text = cut.push(_generated_text(answer)) + cut.flush()
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": target.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": _usage(prompt, _words(text)),
+        }
+
+    async def stream_chat(
+        self, request: ChatCompletionRequest, target: Target
+    ) -> AsyncIterator[dict[str, Any]]:
+        url, headers, prompt, stops, body = self._prepare(request, target)
+        body["stream"] = True
+        envelope = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": target.model,
+        }
+
+        def chunk(delta: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+            choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
+            return {**envelope, "choices": [choice]}
+
+        cut = StopFilter(stops)
+        sent, started, details = "", False, None
+        events = post_sse(self.http, url, headers=headers, body=body, timeout=target.timeout)
+        try:
+            async for event in events:
+                if not isinstance(event, dict):
+                    raise UpstreamError("protocol", "an event is not a JSON object")
+                if "error" in event:
+                    raise UpstreamError("server", f"error in the stream: {event['error']}")
+                if not started:
+                    started = True
+                    yield chunk({"role": "assistant", "content": ""})
+                token = event.get("token") or {}
+                if isinstance(token, dict) and not token.get("special"):
+                    piece = cut.push(str(token.get("text") or ""))
+                    if piece:
+                        sent += piece
+                        yield chunk({"content": piece})
+                if isinstance(event.get("details"), dict):
+                    details = event["details"]
+        finally:
+            closer = getattr(events, "aclose", None)
+            if closer is not None:
+                await closer()
+        if not started:
+            raise UpstreamError("protocol", "the stream ended without any event")
+        rest = cut.flush()
+        if rest:
+            sent += rest
+            yield chunk({"content": rest})
+        reason = "length" if (details or {}).get("finish_reason") == "length" else "stop"
+        yield chunk({}, reason)
+        generated = (details or {}).get("generated_tokens")
+        usage = _usage(prompt, generated if isinstance(generated, int) else _words(sent))
+        yield {**envelope, "choices": [], "usage": usage}
