@@ -11,7 +11,12 @@ from sqlalchemy import select
 
 from modelyard.db.engine import Database
 from modelyard.db.models import Provider
-from modelyard.providers.file_config import ConfigFileError, load_config_file, sync_file_providers
+from modelyard.providers.file_config import (
+    ConfigFileError,
+    apply_config_file,
+    load_config_file,
+    sync_file_providers,
+)
 from tests.helpers import bearer, make_token, make_user
 
 CANARY = "sk-file-canary-0123456789abcdef"
@@ -109,3 +114,38 @@ async def test_the_file_is_loaded_at_start(
     app.state.modelyard.settings.config_file = _write(tmp_path, CONFIG)
     async with app.router.lifespan_context(app):
         assert set(await _providers(database)) == {"OpenAI from file", "Local vLLM"}
+
+
+async def test_routes_are_declared_in_the_file_too(
+    tmp_path: Path, database: Database, client: httpx.AsyncClient
+) -> None:
+    text = (
+        "routes:\n  text-generation:\n    cache_ttl_seconds: 60\n    targets:\n"
+        "      - {provider: openai, model: gpt-3.5-turbo}\n"
+        "      - {provider: huggingface, endpoint: direct, model: facebook/bart-large-cnn}\n"
+    )
+
+    await apply_config_file(_write(tmp_path, text), database)
+    staff = bearer(
+        await make_token(database, await make_user(database, "r@example.com", staff=True))
+    )
+    [route] = (await client.get("/v2/admin/routes", headers=staff)).json()
+    assert route["name"] == "text-generation" and route["managed_by_file"]
+    assert route["targets"][1] == {
+        "provider": "huggingface",
+        "model": "facebook/bart-large-cnn",
+        "endpoint": "direct",
+    }
+    refused = await client.patch(
+        f"/v2/admin/routes/{route['id']}", json={"cache_ttl_seconds": 5}, headers=staff
+    )
+    assert refused.status_code == 409
+
+    await apply_config_file(_write(tmp_path, "routes: {}\n"), database)
+    assert (await client.get("/v2/admin/routes", headers=staff)).json() == []
+
+
+def test_a_bad_route_in_the_file_names_where(tmp_path: Path) -> None:
+    text = "routes:\n  r:\n    targets:\n      - {provider: openai, model: x, endpoint: direct}\n"
+    with pytest.raises(ConfigFileError, match=r"routes\.r\.targets\.0"):
+        load_config_file(_write(tmp_path, text))

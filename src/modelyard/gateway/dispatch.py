@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 #: Error categories after which the next target is tried.
 FAILOVER_CATEGORIES = frozenset(
-    {"rate_limited", "unauthorized", "server", "timeout", "connection", "protocol"}
+    {"rate_limited", "unauthorized", "not_found", "server", "timeout", "connection", "protocol"}
 )
 
 
@@ -150,6 +150,7 @@ def _reason(error: UpstreamError) -> str:
     return {
         "rate_limited": "rate limited",
         "unauthorized": "unauthorized - invalid key",
+        "not_found": "model not found there",
         "timeout": "timed out",
         "connection": "connection failed",
         "server": "upstream error",

@@ -3,7 +3,8 @@
 ::
 
     UpstreamError (status, category, retry_after)
-      category: "rate_limited" 429 · "unauthorized" 401/403 · "client" other 4xx ·
+      category: "rate_limited" 429 · "unauthorized" 401/403 · "not_found" 404 (this
+                target lacks the model: the next target may have it) · "client" other 4xx ·
                 "server" 5xx · "timeout" · "connection" · "protocol" (a malformed answer)
 
 :func:`classify_status` maps an upstream HTTP status to a category;
@@ -28,7 +29,14 @@ from modelyard.security.redaction import redact
 __all__ = ["Category", "UpstreamError", "classify_status", "client_error"]
 
 Category = Literal[
-    "rate_limited", "unauthorized", "client", "server", "timeout", "connection", "protocol"
+    "rate_limited",
+    "unauthorized",
+    "not_found",
+    "client",
+    "server",
+    "timeout",
+    "connection",
+    "protocol",
 ]
 
 #: Upstream messages are quoted up to this length.
@@ -40,6 +48,8 @@ def classify_status(status: int) -> Category:
         return "rate_limited"
     if status in (401, 403):
         return "unauthorized"
+    if status == 404:
+        return "not_found"
     if 400 <= status < 500:
         return "client"
     return "server"
@@ -73,9 +83,9 @@ class UpstreamError(Exception):
 def client_error(error: UpstreamError, provider: str) -> ModelyardError:
     """What the client is told when ``error`` ends the request."""
     text = f"{provider}: {error.message}"
+    if error.category == "not_found":
+        return NotFoundError(text, code="model_not_found")
     if error.category == "client":
-        if error.status == 404:
-            return NotFoundError(text, code="model_not_found")
         if error.status == 422:
             return UnprocessableEntityError(text)
         return BadRequestError(text, code="upstream_bad_request")
