@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 
 from modelyard.admin import mount_admin
 from modelyard.db.engine import Database
-from modelyard.db.models import AuditLogEntry, LlmModel, Provider, User
+from modelyard.db.models import AuditLogEntry, GatewayRoute, LlmModel, Provider, User
 from modelyard.providers import records
 from tests.fakes import FakeOpenAI
 from tests.fakes.fixtures import OPENAI_KEY
@@ -26,6 +26,7 @@ SAME_SITE = {"Origin": "http://testserver"}
 FROM_LIST = {"Referer": "http://testserver/admin/provider/list"}
 LIST_PAGES = [
     "/admin/provider/list",
+    "/admin/gateway-route/list",
     "/admin/user/list",
     "/admin/llm-model/list",
     "/admin/audit-log-entry/list",
@@ -516,3 +517,45 @@ async def test_audit_log_is_read_only_newest_first(
     deleted = await client.delete(f"/admin/audit-log-entry/delete?pks={row.id}", headers=SAME_SITE)
     assert deleted.status_code == 403
     assert len(await audit_rows(database, "provider")) == 2
+
+
+async def test_routes_are_edited_as_lines_with_audit(
+    client: httpx.AsyncClient, database: Database, staff: User
+) -> None:
+    form = {
+        "name": "text-generation",
+        "description": "",
+        "targets": "openai gpt-3.5-turbo\nhuggingface HuggingFaceH4/zephyr-7b-beta router",
+        "cache_ttl_seconds": "",
+        "is_active": "y",
+        "save": "Save",
+    }
+    created = await client.post("/admin/gateway-route/create", data=form, headers=SAME_SITE)
+    assert created.status_code == 302, created.text
+    bad = await client.post(
+        "/admin/gateway-route/create",
+        data={**form, "name": "other", "targets": "openai gpt-4o direct"},
+        headers=SAME_SITE,
+    )
+    assert bad.status_code == 400 and "not an endpoint of openai" in bad.text
+    async with database.sessions() as session:
+        route = await session.scalar(select(GatewayRoute))
+        assert route is not None
+        assert route.targets == [
+            {"provider": "openai", "model": "gpt-3.5-turbo"},
+            {
+                "provider": "huggingface",
+                "model": "HuggingFaceH4/zephyr-7b-beta",
+                "endpoint": "router",
+            },
+        ]
+    edit_page = await client.get(f"/admin/gateway-route/edit/{route.id}")
+    assert "openai gpt-3.5-turbo" in edit_page.text
+    edited = await client.post(
+        f"/admin/gateway-route/edit/{route.id}",
+        data={**form, "cache_ttl_seconds": "60"},
+        headers=SAME_SITE,
+    )
+    assert edited.status_code == 302, edited.text
+    rows = await audit_rows(database, "route")
+    assert [(r.action, r.changed_fields) for r in rows][1:] == [("update", ["cache_ttl_seconds"])]

@@ -26,6 +26,7 @@ from modelyard.admin.auth import (
 from modelyard.admin.base import StaffView
 from modelyard.admin.flash import FlashCookieMiddleware
 from modelyard.admin.providers import ProviderAdmin
+from modelyard.admin.routes import RouteAdmin
 from modelyard.admin.templates import LOGOUT_TEMPLATE, install_templates
 from modelyard.admin.views import AuditLogAdmin, LlmModelAdmin, UserAdmin
 from modelyard.api.state import AppState
@@ -33,7 +34,13 @@ from modelyard.api.state import AppState
 __all__ = ["ADMIN_URL", "VIEWS", "ModelyardAdmin", "mount_admin"]
 
 ADMIN_URL = "/admin"
-VIEWS: tuple[type[StaffView], ...] = (ProviderAdmin, UserAdmin, LlmModelAdmin, AuditLogAdmin)
+VIEWS: tuple[type[StaffView], ...] = (
+    ProviderAdmin,
+    RouteAdmin,
+    UserAdmin,
+    LlmModelAdmin,
+    AuditLogAdmin,
+)
 _MOUNTED = "modelyard_admin"
 
 
