@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     )
     #: Seconds an upstream model call may take (between chunks, for streams).
     upstream_timeout: float = Field(default=600.0, gt=0)
+    #: A request's whole budget: every target, pass and backoff included.
+    route_deadline_seconds: float = Field(default=120.0, gt=0)
+    #: Redis for state shared by several app processes (cooldowns, response cache).
+    redis_url: str | None = None
+    #: Entries of the in-memory response cache (used without Redis).
+    response_cache_entries: int = Field(default=1000, ge=0)
     #: Hugging Face's direct (serverless) inference API, the second Hugging Face endpoint.
     hf_inference_url: str = "https://api-inference.huggingface.co/models"
     #: Seconds a resolved API token is trusted before the database is asked again (a token

@@ -156,7 +156,7 @@ async def test_a_loading_model_is_a_server_error(
     with pytest.raises(openai.InternalServerError) as failed:
         await sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
     assert failed.value.status_code == 502
-    assert "Every target failed (2 tried)" in failed.value.message
+    assert "Every target failed (" in failed.value.message
     assert f"Model {UPSTREAM_MODEL} is currently loading" in failed.value.message
 
 

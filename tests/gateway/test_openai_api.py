@@ -112,7 +112,8 @@ async def test_rejected_key_rotates_to_the_next_one(
         f"Bearer {OPENAI_KEY}",
     ]
     assert "unauthorized - invalid key - trying next target" in caplog.text
-    assert "provider 'broken key' 1/2" in caplog.text
+    assert "Trying key 1/2 (provider 'broken key') for model gpt-4o-mini" in caplog.text
+    assert "key 1/2 (provider 'broken key') unauthorized - invalid key" in caplog.text
     assert CANARY not in caplog.text
 
 
@@ -157,8 +158,9 @@ async def test_every_target_failing_lists_what_was_tried(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
         )
     assert failed.value.status_code == 502
-    assert "Every target failed (2 tried)" in failed.value.message
-    assert "provider 'fake openai'" in failed.value.message
+    assert "Every target failed (" in failed.value.message
+    assert "provider 'fake openai': HTTP 500" in failed.value.message
+    assert "provider 'second': HTTP 500" in failed.value.message
     assert OPENAI_KEY not in failed.value.message
 
 

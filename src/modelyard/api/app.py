@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from modelyard import __version__
 from modelyard.admin import mount_admin
@@ -28,6 +29,7 @@ from modelyard.api.routes import (
 from modelyard.api.state import AppState
 from modelyard.config import Settings
 from modelyard.db.engine import create_database
+from modelyard.gateway.metrics import GatewayMetrics
 from modelyard.gateway.service import Gateway
 from modelyard.providers.file_config import apply_config_file
 from modelyard.providers.kinds import ProviderKind
@@ -68,13 +70,15 @@ def create_app(
     keyring = load_keyring(settings)
     system_keys = load_system_keys() if system_keys is None else system_keys
     database = create_database(settings, keyring)
+    registry = CollectorRegistry()
     state = AppState(
         settings=settings,
         database=database,
         keyring=keyring,
-        gateway=Gateway(settings, database, system_keys),
+        gateway=Gateway(settings, database, system_keys, metrics=GatewayMetrics(registry)),
         system_keys=system_keys,
         token_cache=TTLCache(ttl=settings.auth_cache_seconds),
+        metrics_registry=registry,
     )
 
     @asynccontextmanager

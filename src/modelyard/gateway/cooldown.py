@@ -13,7 +13,10 @@ What a failure does depends on its :data:`~modelyard.gateway.upstream_errors.Cat
 - ``server``, ``timeout``, ``connection``, ``protocol``: consecutive failures are counted;
   at ``failure_threshold`` the breaker opens for ``base_cooldown``, doubled on each re-open
   (a failed probe re-opens at once) up to ``max_cooldown``;
-- ``client``: no effect (the request was at fault, not the target).
+- ``not_found`` (this target lacks the model): open for ``not_found`` seconds when that is
+  above 0 — by default it has no effect, so a lone target still answers its own 404;
+- ``client``: no effect (the request was at fault, not the target), except that a probe
+  answered this way hands its turn to the next caller.
 
 An open period is never shortened by a later failure (a straggler's short Retry-After does
 not cut a long "invalid key" period). A success closes the breaker and forgets the counts.
@@ -56,9 +59,6 @@ __all__ = [
 #: Failure categories that are counted towards ``failure_threshold``.
 TRANSIENT_CATEGORIES = frozenset({"server", "timeout", "connection", "protocol"})
 
-#: Categories that open the breaker at once, for a fixed period.
-_HOLD_CATEGORIES = frozenset({"rate_limited", "unauthorized"})
-
 
 def key_fingerprint(api_key: str | None) -> str:
     """A short, stable, non-reversible id of ``api_key``: 12 hex digits of its SHA-256
@@ -83,6 +83,8 @@ class CooldownPolicy:
     rate_limit_max: float = 3600.0
     #: Open period after a 401/403: the key is treated as invalid for this long.
     unauthorized: float = 300.0
+    #: Open period after a 404 for the model at this target; 0: no effect.
+    not_found: float = 0.0
     #: Consecutive transient failures (server, timeout, connection, protocol) that open it.
     failure_threshold: int = 3
     #: First open period after ``failure_threshold`` transient failures; doubles on each
@@ -96,13 +98,16 @@ class CooldownPolicy:
     forget_after: float = 3600.0
 
     def hold_for(self, category: str, retry_after: float | None) -> float | None:
-        """The fixed open period for a ``rate_limited``/``unauthorized`` failure, else None."""
+        """The fixed open period for a ``rate_limited``, ``unauthorized`` or ``not_found``
+        failure, else None."""
         if category == "rate_limited":
             if retry_after is None:
                 return self.rate_limit_default
             return min(max(retry_after, 0.0), self.rate_limit_max)
         if category == "unauthorized":
             return self.unauthorized
+        if category == "not_found" and self.not_found > 0:
+            return self.not_found
         return None
 
     def cooldown(self, opens: int) -> float:
@@ -121,6 +126,8 @@ class BreakerState:
     """A breaker as seen by metrics, the admin panel and tests."""
 
     state: State
+    #: Open period after a 404 for the model at this target; 0: no effect.
+    not_found: float = 0.0
     #: Consecutive transient failures since the last success.
     failures: int = 0
     #: When the open period ends (the store's clock; Redis: Unix time), if it was opened.
@@ -198,6 +205,8 @@ class MemoryCooldowns:
     ) -> None:
         hold = self.policy.hold_for(category, retry_after)
         if hold is None and category not in TRANSIENT_CATEGORIES:
+            if (breaker := self._breakers.get(target_id)) is not None:
+                breaker.probe_until = -math.inf  # a probe's answer proved nothing: next one
             return
         now = self._clock()
         breaker = self._breakers.get(target_id) or _Breaker()
@@ -316,8 +325,14 @@ class RedisCooldowns:
     async def record_failure(
         self, target_id: str, category: str, retry_after: float | None = None
     ) -> None:
+        keys = self._keys(target_id)
         hold = self.policy.hold_for(category, retry_after)
         if hold is None and category not in TRANSIENT_CATEGORIES:
+
+            async def release_probe() -> None:
+                await self.redis.delete(keys[2])
+
+            await self.guard.run(release_probe, None)
             return
         policy = self.policy
         args: list[str | int] = [
@@ -329,7 +344,6 @@ class RedisCooldowns:
             _ms(policy.probe_timeout),
             category,
         ]
-        keys = self._keys(target_id)
 
         async def run() -> None:
             await self._failure(keys=keys, args=args)

@@ -9,14 +9,19 @@ Streams fail over only before their first chunk.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from modelyard.errors import BadGatewayError, ModelyardError, ServiceUnavailableError
 from modelyard.gateway.adapters.base import Target
 from modelyard.gateway.adapters.registry import AdapterRegistry
+from modelyard.gateway.cooldown import CooldownStore, MemoryCooldowns, target_id
+from modelyard.gateway.metrics import GatewayMetrics
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
 from modelyard.gateway.upstream_errors import UpstreamError, client_error
 
@@ -32,6 +37,23 @@ FAILOVER_CATEGORIES = frozenset(
 )
 
 
+#: Error categories after which a whole new pass over the targets may help.
+RETRY_CATEGORIES = frozenset({"rate_limited", "server", "timeout", "connection"})
+#: Passes over the targets (the first one included).
+MAX_PASSES = 3
+#: Backoff between passes: BASE * 2**pass, times a jitter factor in [0.5, 1.5), capped.
+BACKOFF_BASE_SECONDS = 0.2
+BACKOFF_CAP_SECONDS = 5.0
+#: The whole request, every pass and attempt included, ends after this long.
+DEFAULT_DEADLINE_SECONDS = 120.0
+
+
+def backoff_delay(attempt_pass: int) -> float:
+    """Exponential backoff with jitter before pass ``attempt_pass + 1``."""
+    base = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0**attempt_pass)
+    return base * random.uniform(0.5, 1.5)
+
+
 def should_failover(error: UpstreamError) -> bool:
     """Whether ``error`` from one target lets the next target be tried."""
     return error.category in FAILOVER_CATEGORIES
@@ -43,6 +65,8 @@ class Attempt:
 
     target: str
     outcome: str
+    #: False for a target skipped while cooling down.
+    called: bool = True
 
 
 @dataclass
@@ -60,12 +84,17 @@ def _describe(target: Target) -> str:
 def _exhausted(
     attempts: list[Attempt], last: UpstreamError | None, provider: str
 ) -> ModelyardError:
+    called = [attempt for attempt in attempts if attempt.called]
     if last is None:
-        return ServiceUnavailableError(f"No usable target for {provider}.", code="no_target")
-    if len(attempts) == 1:
+        return ServiceUnavailableError(
+            f"{provider}: every target is cooling down after recent failures; try again shortly.",
+            code="all_targets_cooling_down",
+            headers={"Retry-After": "1"},
+        )
+    if len(called) == 1:
         return client_error(last, provider)
     tried = "; ".join(f"{a.target}: {a.outcome}" for a in attempts)
-    message = f"Every target failed ({len(attempts)} tried): {tried}"
+    message = f"Every target failed ({len(called)} tried): {tried}"
     headers = {}
     if last.category == "rate_limited":
         headers["Retry-After"] = str(max(1, round(last.retry_after or 1)))
@@ -77,8 +106,25 @@ def _exhausted(
 class Dispatcher:
     """Runs one request against its targets in order."""
 
-    def __init__(self, adapters: AdapterRegistry) -> None:
+    def __init__(
+        self,
+        adapters: AdapterRegistry,
+        *,
+        cooldowns: CooldownStore | None = None,
+        metrics: GatewayMetrics | None = None,
+        deadline: float = DEFAULT_DEADLINE_SECONDS,
+    ) -> None:
         self.adapters = adapters
+        self.cooldowns: CooldownStore = cooldowns or MemoryCooldowns()
+        self.metrics = metrics
+        self.deadline = deadline
+
+    def _count(self, target: Target, breaker: str, outcome: str) -> None:
+        if self.metrics is not None:
+            key = breaker.rsplit(":", 1)[-1]
+            self.metrics.attempts.labels(
+                target.credential.kind.value, target.model, key, outcome
+            ).inc()
 
     async def _first_success(
         self,
@@ -86,33 +132,51 @@ class Dispatcher:
         provider: str,
         call: Callable[[Target], Awaitable[T]],
     ) -> Outcome[T]:
+        """Walk the targets in order, passes apart by a backoff, within the deadline."""
+        deadline = time.monotonic() + self.deadline
         attempts: list[Attempt] = []
         last: UpstreamError | None = None
-        for position, target in enumerate(targets, start=1):
-            logger.info(
-                "Trying %s %d/%d for model %s",
-                target.credential.label,
-                position,
-                len(targets),
-                target.model,
-            )
-            try:
-                result = await call(target)
-            except UpstreamError as error:
-                attempts.append(Attempt(_describe(target), error.message))
-                last = error
-                if not should_failover(error):
-                    raise client_error(error, provider) from None
-                logger.warning(
-                    "%s %d/%d %s - trying next target",
-                    target.credential.label,
-                    position,
-                    len(targets),
-                    _reason(error),
-                )
-                continue
-            attempts.append(Attempt(_describe(target), "ok"))
-            return Outcome(result, target, attempts)
+        waited = 0.0
+        for attempt_pass in range(MAX_PASSES):
+            transient = False
+            for position, target in enumerate(targets, start=1):
+                breaker = target_id(target.credential.kind.value, target.model, target.api_key)
+                where = f"key {position}/{len(targets)} ({target.credential.label})"
+                if not await self.cooldowns.allow(breaker):
+                    logger.info("Skipping %s for model %s: cooling down", where, target.model)
+                    attempts.append(Attempt(_describe(target), "skipped: cooling down", False))
+                    self._count(target, breaker, "skipped")
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                logger.info("Trying %s for model %s", where, target.model)
+                started = time.perf_counter()
+                try:
+                    result = await call(replace(target, timeout=min(target.timeout, remaining)))
+                except UpstreamError as error:
+                    waited += time.perf_counter() - started
+                    attempts.append(Attempt(_describe(target), error.message))
+                    last = error
+                    self._count(target, breaker, error.category)
+                    await self.cooldowns.record_failure(breaker, error.category, error.retry_after)
+                    if not should_failover(error):
+                        raise client_error(error, provider) from None
+                    logger.warning("%s %s - trying next target", where, _reason(error))
+                    if self.metrics is not None:
+                        self.metrics.failovers.labels(error.category).inc()
+                    transient = transient or error.category in RETRY_CATEGORIES
+                    continue
+                waited += time.perf_counter() - started
+                self._count(target, breaker, "ok")
+                await self.cooldowns.record_success(breaker)
+                attempts.append(Attempt(_describe(target), "ok"))
+                return Outcome(result, target, attempts, waited)
+            pause = backoff_delay(attempt_pass)
+            if not transient or time.monotonic() + pause >= deadline:
+                break
+            logger.info("Every target failed; trying again in %.2f s", pause)
+            await asyncio.sleep(pause)
         raise _exhausted(attempts, last, provider)
 
     async def chat(

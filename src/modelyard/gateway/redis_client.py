@@ -81,7 +81,7 @@ class RedisGuard:
         now = self._clock()
         self.failures += 1
         self._down_until = now + self.backoff
-        if False:
+        if now - self._last_warning < self.warn_every:
             self._unlogged += 1
             return
         logger.warning(

@@ -6,13 +6,23 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio import Redis
+
 from modelyard.config import Settings
 from modelyard.db.engine import Database
 from modelyard.db.models import User
 from modelyard.gateway.adapters.base import Target
 from modelyard.gateway.adapters.registry import AdapterRegistry
+from modelyard.gateway.cooldown import CooldownStore, MemoryCooldowns, RedisCooldowns
 from modelyard.gateway.dispatch import Dispatcher, Outcome
 from modelyard.gateway.http import UpstreamHttp
+from modelyard.gateway.metrics import GatewayMetrics
+from modelyard.gateway.redis_client import create_redis
+from modelyard.gateway.response_cache import (
+    MemoryResponseCache,
+    RedisResponseCache,
+    ResponseCache,
+)
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
 from modelyard.gateway.targets import ModelIndex, Resolution, build_targets
 from modelyard.providers.credentials import (
@@ -70,14 +80,30 @@ class Gateway:
         database: Database,
         system_keys: dict[ProviderKind, list[str]],
         *,
+        metrics: GatewayMetrics,
         http: UpstreamHttp | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
         self.system_keys = system_keys
+        self.metrics = metrics
         self.http = http or UpstreamHttp()
         self.adapters = AdapterRegistry(self.http)
-        self.dispatcher = Dispatcher(self.adapters)
+        self.redis: Redis | None = create_redis(settings.redis_url) if settings.redis_url else None
+        self.cooldowns: CooldownStore = (
+            RedisCooldowns(self.redis) if self.redis is not None else MemoryCooldowns()
+        )
+        self.cache: ResponseCache = (
+            RedisResponseCache(self.redis)
+            if self.redis is not None
+            else MemoryResponseCache(settings.response_cache_entries)
+        )
+        self.dispatcher = Dispatcher(
+            self.adapters,
+            cooldowns=self.cooldowns,
+            metrics=metrics,
+            deadline=settings.route_deadline_seconds,
+        )
         self.index = ModelIndex()
         #: (user id, kind) → credentials in priority order; see ``credentials_cache_seconds``.
         self.credentials: TTLCache[tuple[int | None, ProviderKind], list[Credential]] = TTLCache(
@@ -86,6 +112,8 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
 
     def invalidate(self) -> None:
         """Forget cached credentials and models (after keys or providers changed here)."""
@@ -129,7 +157,8 @@ class Gateway:
 
     @staticmethod
     def _served(resolution: Resolution, outcome: Outcome[Any]) -> Served:
-        return Served(resolution, outcome.target, len(outcome.attempts), outcome.upstream_seconds)
+        called = sum(1 for attempt in outcome.attempts if attempt.called)
+        return Served(resolution, outcome.target, called, outcome.upstream_seconds)
 
     async def chat(
         self, user: User | None, request: ChatCompletionRequest

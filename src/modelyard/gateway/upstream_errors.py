@@ -95,8 +95,8 @@ def client_error(error: UpstreamError, provider: str) -> ModelyardError:
         )
     if error.category == "unauthorized":
         return BadGatewayError(
-            f"{provider} rejected every configured key ({error.status}); "
-            "check the keys in your profile or the admin panel.",
+            f"{text} — the provider rejected the key; check the keys in your profile "
+            "or the admin panel.",
             code="upstream_unauthorized",
         )
     if error.category == "timeout":
