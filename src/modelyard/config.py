@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     route_deadline_seconds: float = Field(default=120.0, gt=0)
     #: Redis for state shared by several app processes (cooldowns, response cache).
     redis_url: str | None = None
+    #: Prefix of every Redis key (several deployments can share one Redis).
+    redis_prefix: str = "modelyard:"
     #: Entries of the in-memory response cache (used without Redis).
     response_cache_entries: int = Field(default=1000, ge=0)
     #: Hugging Face's direct (serverless) inference API, the second Hugging Face endpoint.

@@ -10,6 +10,7 @@ Streams fail over only before their first chunk.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
@@ -52,6 +53,17 @@ def backoff_delay(attempt_pass: int) -> float:
     """Exponential backoff with jitter before pass ``attempt_pass + 1``."""
     base = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0**attempt_pass)
     return base * random.uniform(0.5, 1.5)
+
+
+def breaker_id(target: Target) -> str:
+    """The circuit breaker of a target: its provider kind and endpoint, model and key.
+
+    The endpoint (API and base URL) is part of it: the same key or no key at two servers
+    (two vLLM hosts, say) are two breakers.
+    """
+    endpoint = hashlib.blake2b(f"{target.api} {target.base_url}".encode(), digest_size=4)
+    kind = f"{target.credential.kind.value}@{endpoint.hexdigest()}"
+    return target_id(kind, target.model, target.api_key)
 
 
 def should_failover(error: UpstreamError) -> bool:
@@ -140,7 +152,7 @@ class Dispatcher:
         for attempt_pass in range(MAX_PASSES):
             transient = False
             for position, target in enumerate(targets, start=1):
-                breaker = target_id(target.credential.kind.value, target.model, target.api_key)
+                breaker = breaker_id(target)
                 where = f"key {position}/{len(targets)} ({target.credential.label})"
                 if not await self.cooldowns.allow(breaker):
                     logger.info("Skipping %s for model %s: cooling down", where, target.model)

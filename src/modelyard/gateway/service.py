@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from modelyard.gateway.response_cache import (
     MemoryResponseCache,
     RedisResponseCache,
     ResponseCache,
+    cache_key,
 )
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
 from modelyard.gateway.targets import ModelIndex, Resolution, build_targets
@@ -38,27 +39,23 @@ __all__ = ["Gateway", "Served"]
 
 @dataclass
 class Served:
-    """What answered a request, for the response headers and usage records."""
+    """What answered a request, for the response headers, metrics and usage records."""
 
     resolution: Resolution
-    target: Target
+    provider: str
+    model: str
     attempts: int
     #: Seconds spent waiting for upstreams (the rest of the time is the gateway's own).
     upstream_seconds: float
-
-    @property
-    def kind(self) -> ProviderKind:
-        return self.target.credential.kind
-
-    @property
-    def upstream_model(self) -> str:
-        return self.target.model
+    #: ``hit``, ``miss`` or ``off`` (the request was not cacheable).
+    cache: str = "off"
 
     def headers(self) -> dict[str, str]:
         headers = {
-            "x-modelyard-provider": self.kind.value,
-            "x-modelyard-model": self.target.model,
+            "x-modelyard-provider": self.provider,
+            "x-modelyard-model": self.model,
             "x-modelyard-attempts": str(self.attempts),
+            "x-modelyard-cache": self.cache,
         }
         if self.resolution.route:
             headers["x-modelyard-route"] = self.resolution.route
@@ -91,10 +88,12 @@ class Gateway:
         self.adapters = AdapterRegistry(self.http)
         self.redis: Redis | None = create_redis(settings.redis_url) if settings.redis_url else None
         self.cooldowns: CooldownStore = (
-            RedisCooldowns(self.redis) if self.redis is not None else MemoryCooldowns()
+            RedisCooldowns(self.redis, settings.redis_prefix)
+            if self.redis is not None
+            else MemoryCooldowns()
         )
         self.cache: ResponseCache = (
-            RedisResponseCache(self.redis)
+            RedisResponseCache(self.redis, settings.redis_prefix)
             if self.redis is not None
             else MemoryResponseCache(settings.response_cache_entries)
         )
@@ -156,16 +155,84 @@ class Gateway:
         return resolution, targets
 
     @staticmethod
-    def _served(resolution: Resolution, outcome: Outcome[Any]) -> Served:
+    def _served(resolution: Resolution, outcome: Outcome[Any], cache: str = "off") -> Served:
         called = sum(1 for attempt in outcome.attempts if attempt.called)
-        return Served(resolution, outcome.target, called, outcome.upstream_seconds)
+        target = outcome.target
+        return Served(
+            resolution,
+            target.credential.kind.value,
+            target.model,
+            called,
+            outcome.upstream_seconds,
+            cache,
+        )
 
     async def chat(
-        self, user: User | None, request: ChatCompletionRequest
+        self,
+        user: User | None,
+        request: ChatCompletionRequest,
+        *,
+        cache_ttl: int | None = None,
     ) -> tuple[dict[str, Any], Served]:
+        """Answer ``request``; cached for the route's TTL, or ``cache_ttl`` when given
+        (0 turns caching off for this request)."""
         resolution, targets = await self._targets(user, request.model)
+        ttl = resolution.cache_ttl_seconds if cache_ttl is None else cache_ttl
+        key = None
+        if ttl:
+            key = cache_key(request.model_dump(exclude_none=True, exclude={"conversation_id"}))
+            hit = await self.cache.get(key)
+            self.metrics.cache.labels("hit" if hit else "miss").inc()
+            if hit is not None:
+                served = Served(resolution, hit["provider"], hit["model"], 0, 0.0, "hit")
+                return hit["response"], served
         outcome = await self.dispatcher.chat(request, targets, _label(resolution))
-        return outcome.result, self._served(resolution, outcome)
+        served = self._served(resolution, outcome, "miss" if key else "off")
+        if key is not None and ttl:
+            entry = {"response": outcome.result, "provider": served.provider, "model": served.model}
+            await self.cache.put(key, entry, ttl)
+        return outcome.result, served
+
+    async def metered(
+        self,
+        first: dict[str, Any] | None,
+        rest: AsyncIterator[dict[str, Any]],
+        served: Served,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The stream's chunks, the first included; accounted for when it ends."""
+        usage: Mapping[str, Any] | None = None
+        status = "error"
+        try:
+            if first is not None:
+                usage = first.get("usage") or usage
+                yield first
+            async for chunk in rest:
+                usage = chunk.get("usage") or usage
+                yield chunk
+            status = "ok"
+        finally:
+            self.account(served, usage, status)
+            closer = getattr(rest, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    def account(self, served: Served, usage: Mapping[str, Any] | None, status: str) -> None:
+        """Count the request, its tokens and its cost (from the catalog's prices)."""
+        route = served.resolution.route or ""
+        self.metrics.requests.labels(route, served.provider, served.model, status).inc()
+        if served.cache == "hit":
+            return
+        self.metrics.latency.labels(served.provider, served.model).observe(served.upstream_seconds)
+        if not usage:
+            return
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or 0)
+        self.metrics.tokens.labels(served.provider, served.model, "input").inc(prompt)
+        self.metrics.tokens.labels(served.provider, served.model, "output").inc(completion)
+        price = self.index.price(served.provider, served.model)
+        if price is not None:
+            cost = (prompt * price[0] + completion * price[1]) / 1_000_000
+            self.metrics.cost.labels(served.provider, served.model).inc(float(cost))
 
     async def stream(
         self, user: User | None, request: ChatCompletionRequest

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,6 +83,7 @@ class ModelIndex:
     def __init__(self) -> None:
         self._kinds: dict[str, list[ProviderKind]] = {}
         self._routes: dict[str, Resolution] = {}
+        self._prices: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
         self._loaded_at = float("-inf")
 
     def invalidate(self) -> None:
@@ -90,16 +92,23 @@ class ModelIndex:
     async def _refresh(self, session: AsyncSession) -> None:
         kinds: dict[str, list[ProviderKind]] = {}
         catalog = await session.execute(
-            select(LlmModel.model_id, LlmModel.provider_kind)
+            select(
+                LlmModel.model_id,
+                LlmModel.provider_kind,
+                LlmModel.input_price_per_million,
+                LlmModel.output_price_per_million,
+            )
             .where(LlmModel.is_active.is_(True))
             .order_by(LlmModel.id)
         )
+        catalog_rows = catalog.all()
+        self._prices = {(row[1], row[0]): (row[2], row[3]) for row in catalog_rows}
         providers = await session.execute(
             select(Provider.fine_tuned_model_id, Provider.base_model, Provider.kind)
             .where(Provider.is_active.is_(True))
             .order_by(Provider.is_default.desc(), Provider.id)
         )
-        rows: list[tuple[str | None, str]] = [(row[0], row[1]) for row in catalog.all()]
+        rows: list[tuple[str | None, str]] = [(row[0], row[1]) for row in catalog_rows]
         for fine_tuned, base, kind in providers.all():
             rows += [(fine_tuned, kind), (base, kind)]
         for name, kind in rows:
@@ -120,6 +129,10 @@ class ModelIndex:
         }
         self._kinds = kinds
         self._loaded_at = time.monotonic()
+
+    def price(self, kind: str, model: str) -> tuple[Decimal, Decimal] | None:
+        """USD per million input and output tokens, when the catalog has the model."""
+        return self._prices.get((kind, model))
 
     async def resolve(self, database: Database, name: str) -> Resolution:
         """What ``name`` means, or a 404 that says what to do."""

@@ -48,9 +48,11 @@ class RequestContextMiddleware:
             return
         request_id = _request_id(scope)
         id_header = (b"x-request-id", request_id.encode())
-        scope.setdefault("state", {})["request_id"] = request_id
-        token = request_id_var.set(request_id)
         started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["started"] = started
+        token = request_id_var.set(request_id)
         status = 500
         response_started = False
 

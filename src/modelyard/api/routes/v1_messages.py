@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from modelyard.api.deps import SubscribedUser, app_state
-from modelyard.api.routes.v1_openai import json_response
+from modelyard.api.routes.v1_openai import gateway_headers, json_response, requested_cache_ttl
 from modelyard.gateway.anthropic_frontend import MessagesRequest, to_chat_request
 from modelyard.gateway.anthropic_replies import anthropic_sse, to_message
 
@@ -27,12 +27,13 @@ async def messages(body: MessagesRequest, request: Request, user: SubscribedUser
     gateway = app_state(request).gateway
     stops = chat.stop_list()
     if not chat.stream:
-        answer, served = await gateway.chat(user, chat)
-        message = to_message(answer, model=served.upstream_model, stops=stops)
-        return json_response(message, served.headers())
+        answer, served = await gateway.chat(user, chat, cache_ttl=requested_cache_ttl(request))
+        gateway.account(served, answer.get("usage"), "ok")
+        message = to_message(answer, model=served.model, stops=stops)
+        return json_response(message, gateway_headers(request, served))
     first, rest, served = await gateway.stream(user, chat)
     return StreamingResponse(
-        anthropic_sse(first, rest, model=served.upstream_model, stops=stops),
+        anthropic_sse(first, gateway.metered(None, rest, served), model=served.model, stops=stops),
         media_type="text/event-stream",
-        headers={**served.headers(), "cache-control": "no-cache"},
+        headers={**gateway_headers(request, served), "cache-control": "no-cache"},
     )

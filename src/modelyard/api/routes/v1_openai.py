@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from modelyard.api.deps import CurrentUser, SessionDep, SubscribedUser, app_stat
 from modelyard.db.models import LlmModel, User
 from modelyard.errors import BadRequestError
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
+from modelyard.gateway.service import Served
 from modelyard.gateway.sse import DONE, encode_event
 from modelyard.gateway.upstream_errors import UpstreamError
 from modelyard.providers.credentials import usable_kinds
@@ -25,22 +27,44 @@ def json_response(body: Any, headers: dict[str, str]) -> Response:
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
+#: ``x-modelyard-cache: true`` caches a request for this long (seconds).
+DEFAULT_REQUEST_CACHE_TTL = 600
+
+
+def requested_cache_ttl(request: Request) -> int | None:
+    """The cache TTL the ``x-modelyard-cache`` header asks for (``None``: the route's).
+
+    ``true`` → the default TTL, a number → that many seconds, ``false``/``0`` → no cache.
+    """
+    value = request.headers.get("x-modelyard-cache")
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if value in ("true", "yes", "on"):
+        return DEFAULT_REQUEST_CACHE_TTL
+    if value in ("false", "no", "off"):
+        return 0
+    if value.isdigit():
+        return int(value)
+    raise BadRequestError(
+        "x-modelyard-cache must be true, false or a number of seconds.", param="x-modelyard-cache"
+    )
+
+
+def gateway_headers(request: Request, served: Served) -> dict[str, str]:
+    """The served-by headers plus ``x-modelyard-overhead-ms``: time in the gateway itself."""
+    started = request.scope.get("state", {}).get("started", time.perf_counter())
+    overhead = (time.perf_counter() - started - served.upstream_seconds) * 1000
+    return {**served.headers(), "x-modelyard-overhead-ms": f"{max(0.0, overhead):.2f}"}
+
+
 async def openai_sse(
-    first: dict[str, Any] | None,
-    rest: AsyncIterator[dict[str, Any]],
-    *,
-    include_usage: bool,
+    chunks: AsyncIterator[dict[str, Any]], *, include_usage: bool
 ) -> AsyncIterator[bytes]:
     """The client's SSE stream; an upstream failure mid-stream ends it with an error event."""
-
-    def wanted(chunk: dict[str, Any]) -> bool:
-        return include_usage or bool(chunk.get("choices"))
-
     try:
-        if first is not None and wanted(first):
-            yield encode_event(first)
-        async for chunk in rest:
-            if wanted(chunk):
+        async for chunk in chunks:
+            if include_usage or chunk.get("choices"):
                 yield encode_event(chunk)
         yield DONE
     except UpstreamError as error:
@@ -55,7 +79,7 @@ async def openai_sse(
             }
         )
     finally:
-        closer = getattr(rest, "aclose", None)
+        closer = getattr(chunks, "aclose", None)
         if closer is not None:
             await closer()
 
@@ -64,14 +88,15 @@ async def complete_chat(request: Request, user: User, body: ChatCompletionReques
     """Answer a chat completion, as JSON or as a stream (shared by /v1 and /v2)."""
     gateway = app_state(request).gateway
     if not body.stream:
-        answer, served = await gateway.chat(user, body)
-        return json_response(answer, served.headers())
+        answer, served = await gateway.chat(user, body, cache_ttl=requested_cache_ttl(request))
+        gateway.account(served, answer.get("usage"), "ok")
+        return json_response(answer, gateway_headers(request, served))
     first, rest, served = await gateway.stream(user, body)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return StreamingResponse(
-        openai_sse(first, rest, include_usage=include_usage),
+        openai_sse(gateway.metered(first, rest, served), include_usage=include_usage),
         media_type="text/event-stream",
-        headers={**served.headers(), "cache-control": "no-cache"},
+        headers={**gateway_headers(request, served), "cache-control": "no-cache"},
     )
 
 
@@ -88,8 +113,10 @@ async def embeddings(body: EmbeddingRequest, request: Request, user: CurrentUser
     """OpenAI's embeddings."""
     if isinstance(body.input, list) and not body.input:
         raise BadRequestError("input must not be empty.", param="input")
-    answer, served = await app_state(request).gateway.embed(user, body)
-    return json_response(answer, served.headers())
+    gateway = app_state(request).gateway
+    answer, served = await gateway.embed(user, body)
+    gateway.account(served, answer.get("usage"), "ok")
+    return json_response(answer, gateway_headers(request, served))
 
 
 @router.get("/models")
