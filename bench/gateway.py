@@ -18,6 +18,27 @@ from typing import Any
 from bench.processes import background, free_port, load
 
 MODEL = "openai_compatible/bench-model"
+#: Three-target priority lists (routing issue): first target healthy / in cooldown.
+HEALTHY_FIRST = "route-healthy-first"
+COOLING_FIRST = "route-cooling-first"
+
+
+def _config(upstream_port: int, failing_port: int) -> str:
+    healthy = "{provider: openai_compatible, model: bench-model}"
+    failing = "{provider: groq, model: bench-model}"
+    spare = "{provider: openai, model: bench-model}"
+    return (
+        "providers:\n"
+        "  - name: bench upstream\n    kind: openai_compatible\n"
+        f"    base_url: http://127.0.0.1:{upstream_port}/v1\n"
+        "  - name: always rate limited\n    kind: groq\n    api_key: ${BENCH_GROQ_KEY}\n"
+        f"    base_url: http://127.0.0.1:{failing_port}/v1\n"
+        "  - name: spare\n    kind: openai\n    api_key: ${BENCH_OPENAI_KEY}\n"
+        f"    base_url: http://127.0.0.1:{upstream_port}/v1\n"
+        "routes:\n"
+        f"  {HEALTHY_FIRST}:\n    targets: [{healthy}, {failing}, {spare}]\n"
+        f"  {COOLING_FIRST}:\n    targets: [{failing}, {healthy}, {spare}]\n"
+    )
 
 
 def _env(data_dir: Path, port: int, config: Path) -> dict[str, str]:
@@ -28,6 +49,8 @@ def _env(data_dir: Path, port: int, config: Path) -> dict[str, str]:
         MODELYARD_CONFIG=str(config),
         MODELYARD_LOG_LEVEL="WARNING",
         MODELYARD_NEW_PASSWORD="bench-password-1",
+        BENCH_GROQ_KEY="gsk_bench0000000000",
+        BENCH_OPENAI_KEY="sk-bench-0000000000000000",
     )
     return env
 
@@ -45,14 +68,11 @@ def _modelyard(env: dict[str, str], *args: str) -> str:
 def run(quick: bool = False) -> dict[str, Any]:
     """Measure and return the figures (``quick`` for a smoke run)."""
     scale = 0.1 if quick else 1.0
-    upstream_port, app_port = free_port(), free_port()
+    upstream_port, failing_port, app_port = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         config = data / "modelyard.yaml"
-        config.write_text(
-            "providers:\n  - name: bench upstream\n    kind: openai_compatible\n"
-            f"    base_url: http://127.0.0.1:{upstream_port}/v1\n"
-        )
+        config.write_text(_config(upstream_port, failing_port))
         env = _env(data, app_port, config)
         _modelyard(env, "setup")
         _modelyard(env, "users", "create", "bench@example.com")
@@ -60,9 +80,11 @@ def run(quick: bool = False) -> dict[str, Any]:
         direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
         gateway = f"http://127.0.0.1:{app_port}/v1/chat/completions"
         upstream_cmd = [sys.executable, "-m", "bench.upstream", str(upstream_port)]
+        failing_cmd = [sys.executable, "-m", "bench.upstream", str(failing_port), "429"]
         app_cmd = [sys.executable, "-m", "modelyard", "serve", "--workers", "1"]
         with (
             background(upstream_cmd, ready_url=f"http://127.0.0.1:{upstream_port}/v1/models"),
+            background(failing_cmd, ready_url=f"http://127.0.0.1:{failing_port}/v1/models"),
             background(app_cmd, env=env, ready_url=f"http://127.0.0.1:{app_port}/healthz"),
         ):
 
@@ -83,7 +105,23 @@ def run(quick: bool = False) -> dict[str, Any]:
                 c: both(requests=int(4000 * scale) or 100, concurrency=c, stream=True)
                 for c in (16, 64)
             }
+            routed = {
+                name: load(gateway, token=token, model=name, requests=n, concurrency=1)
+                for name in (HEALTHY_FIRST, COOLING_FIRST)
+            }
+            routed_load = {
+                name: load(
+                    gateway,
+                    token=token,
+                    model=name,
+                    requests=int(8000 * scale) or 100,
+                    concurrency=64,
+                )
+                for name in (HEALTHY_FIRST, COOLING_FIRST)
+            }
     return {
+        "routed": routed,
+        "routed_load": routed_load,
         "latency": latency,
         "streaming": streaming,
         "throughput": throughput,
@@ -120,4 +158,18 @@ def report(figures: dict[str, Any]) -> str:
                 f"| {name}, {concurrency} clients | {d['rps']:.0f} | {v['rps']:.0f} | "
                 f"{v['rps'] / d['rps']:.2f} | {v['errors']} | {target} |"
             )
+    lines += [
+        "",
+        "| three-target priority list | p50 | p99 | added p50 vs direct | req/s at 64 clients |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, label in (
+        (HEALTHY_FIRST, "first target healthy"),
+        (COOLING_FIRST, "first target in cooldown"),
+    ):
+        r, heavy = figures["routed"][name], figures["routed_load"][name]
+        lines.append(
+            f"| {label} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | "
+            f"{r['p50_ms'] - direct['p50_ms']:.2f} ms | {heavy['rps']:.0f} |"
+        )
     return "\n".join(lines) + "\n"

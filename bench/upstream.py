@@ -1,7 +1,8 @@
 """A fast fake OpenAI upstream for benchmarks (aiohttp, one process, no checks).
 
-``python -m bench.upstream PORT`` serves ``POST /v1/chat/completions`` (JSON, or SSE with
-16 content chunks when ``stream`` is true) and ``GET /v1/models``.
+``python -m bench.upstream PORT [STATUS]`` serves ``POST /v1/chat/completions`` (JSON, or SSE with
+16 content chunks when ``stream`` is true) and ``GET /v1/models``; with a STATUS (e.g.
+429) every chat request gets that error instead, with ``Retry-After: 3600``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ STREAM = (
 
 async def chat(request: web.Request) -> web.StreamResponse:
     body = await request.read()
+    status = request.app["status"]
+    if status != 200:
+        return web.json_response(
+            {"error": {"message": "rate limited", "type": "requests"}},
+            status=status,
+            headers={"retry-after": "3600"},
+        )
     if b'"stream": true' in body or b'"stream":true' in body:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
@@ -69,6 +77,7 @@ async def models(_request: web.Request) -> web.Response:
 
 def main() -> None:
     app = web.Application()
+    app["status"] = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/v1/models", models)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
