@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     #: Seconds resolved provider credentials are reused (changes made through another
     #: process are seen within this time; this process sees its own at once).
     credentials_cache_seconds: float = Field(default=5.0, ge=0)
+    #: Usage records are written in batches at least this often (a crash loses at most
+    #: this much; a clean shutdown loses nothing).
+    usage_flush_seconds: float = Field(default=1.0, gt=0, le=60)
     #: Seconds a provider connection test may take.
     connection_test_timeout: float = Field(default=10.0, gt=0, le=120)
 

@@ -31,11 +31,13 @@ from modelyard.config import Settings
 from modelyard.db.engine import create_database
 from modelyard.gateway.metrics import GatewayMetrics
 from modelyard.gateway.service import Gateway
+from modelyard.limits.enforcer import LimitEnforcer
 from modelyard.providers.file_config import apply_config_file
 from modelyard.providers.kinds import ProviderKind
 from modelyard.providers.system_keys import load_system_keys
 from modelyard.security.encryption import load_keyring
 from modelyard.ttl_cache import TTLCache
+from modelyard.usage.recorder import UsageRecorder
 from modelyard.web import pages
 
 __all__ = ["create_app"]
@@ -71,11 +73,14 @@ def create_app(
     system_keys = load_system_keys() if system_keys is None else system_keys
     database = create_database(settings, keyring)
     registry = CollectorRegistry()
+    gateway = Gateway(settings, database, system_keys, metrics=GatewayMetrics(registry))
     state = AppState(
         settings=settings,
         database=database,
         keyring=keyring,
-        gateway=Gateway(settings, database, system_keys, metrics=GatewayMetrics(registry)),
+        gateway=gateway,
+        usage=UsageRecorder(database, flush_interval=settings.usage_flush_seconds),
+        limits=LimitEnforcer(database, redis=gateway.redis, prefix=settings.redis_prefix),
         system_keys=system_keys,
         token_cache=TTLCache(ttl=settings.auth_cache_seconds),
         metrics_registry=registry,
@@ -85,6 +90,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.config_file is not None:
             await apply_config_file(settings.config_file, state.database)
+        await state.usage.start()
         yield
         await state.aclose()
 

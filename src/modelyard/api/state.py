@@ -11,9 +11,11 @@ from modelyard.config import Settings
 from modelyard.db.engine import Database
 from modelyard.db.models import ApiToken
 from modelyard.gateway.service import Gateway
+from modelyard.limits.enforcer import LimitEnforcer
 from modelyard.providers.kinds import ProviderKind
 from modelyard.security.encryption import Keyring
 from modelyard.ttl_cache import TTLCache
+from modelyard.usage.recorder import UsageRecorder
 
 __all__ = ["AppState"]
 
@@ -24,6 +26,8 @@ class AppState:
     database: Database
     keyring: Keyring
     gateway: Gateway
+    usage: UsageRecorder
+    limits: LimitEnforcer
     #: Provider keys from the environment and ``.env``, per kind, in priority order.
     system_keys: dict[ProviderKind, list[str]] = field(default_factory=dict)
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -35,5 +39,6 @@ class AppState:
     async def aclose(self) -> None:
         """Release connections: HTTP clients and the database pool."""
         await self.http.aclose()
+        await self.usage.aclose()
         await self.gateway.aclose()
         await self.database.dispose()

@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -26,9 +28,13 @@ from modelyard.db.types import EncryptedString, UTCDateTime, utcnow
 __all__ = [
     "ApiToken",
     "AuditLogEntry",
+    "Conversation",
+    "ConversationMessage",
     "GatewayRoute",
     "LlmModel",
     "Provider",
+    "UsageLimit",
+    "UsageRecord",
     "User",
     "UserProviderKey",
     "WebSession",
@@ -218,3 +224,109 @@ class GatewayRoute(TimestampMixin, Base):
 
     def __str__(self) -> str:
         return self.name
+
+
+class UsageRecord(Base):
+    """One gateway request (chat, messages or embeddings; success or failure)."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (
+        Index("ix_usage_records_user_created", "user_id", "created_at"),
+        Index("ix_usage_records_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    api_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="SET NULL"), default=None, index=True
+    )
+    #: ``chat``, ``messages`` or ``embeddings``.
+    endpoint: Mapped[str] = mapped_column(String(20))
+    route: Mapped[str | None] = mapped_column(String(200), default=None)
+    provider: Mapped[str | None] = mapped_column(String(40), default=None)
+    #: The model name the client asked for.
+    model: Mapped[str] = mapped_column(String(300))
+    #: The model that answered (after routing).
+    upstream_model: Mapped[str | None] = mapped_column(String(300), default=None)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 8), default=Decimal(0))
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The HTTP status the client got (for a stream that failed midway: 502).
+    status: Mapped[int] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(100), default=None)
+    cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Tokens counted by modelyard (the provider reported none).
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), default=None
+    )
+
+
+class Conversation(TimestampMixin, Base):
+    """A chat of the web app: its title and messages."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_user_updated", "user_id", "updated_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    #: The model of the last answer.
+    model: Mapped[str | None] = mapped_column(String(300), default=None)
+
+    messages: Mapped[list[ConversationMessage]] = relationship(
+        back_populates="conversation",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ConversationMessage.id",
+    )
+
+
+class ConversationMessage(Base):
+    """One user or assistant message, with what the answer cost."""
+
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    role: Mapped[str] = mapped_column(String(20))
+    content: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(300), default=None)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 8), default=Decimal(0))
+    latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class UsageLimit(TimestampMixin, Base):
+    """Budget and rate limits of one user or one API token (exactly one of the two)."""
+
+    __tablename__ = "usage_limits"
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) != (api_token_id IS NULL)", name="one_subject"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True, default=None
+    )
+    api_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), unique=True, default=None
+    )
+    #: Spend limit in USD per ``budget_period``; ``None``: no budget.
+    budget_usd: Mapped[Decimal | None] = mapped_column(Numeric(18, 6), default=None)
+    #: ``day``, ``week`` or ``month`` (calendar periods, UTC).
+    budget_period: Mapped[str] = mapped_column(String(10), default="month")
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    tokens_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)

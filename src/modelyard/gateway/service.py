@@ -193,29 +193,6 @@ class Gateway:
             await self.cache.put(key, entry, ttl)
         return outcome.result, served
 
-    async def metered(
-        self,
-        first: dict[str, Any] | None,
-        rest: AsyncIterator[dict[str, Any]],
-        served: Served,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """The stream's chunks, the first included; accounted for when it ends."""
-        usage: Mapping[str, Any] | None = None
-        status = "error"
-        try:
-            if first is not None:
-                usage = first.get("usage") or usage
-                yield first
-            async for chunk in rest:
-                usage = chunk.get("usage") or usage
-                yield chunk
-            status = "ok"
-        finally:
-            self.account(served, usage, status)
-            closer = getattr(rest, "aclose", None)
-            if closer is not None:
-                await closer()
-
     def account(self, served: Served, usage: Mapping[str, Any] | None, status: str) -> None:
         """Count the request, its tokens and its cost (from the catalog's prices)."""
         route = served.resolution.route or ""

@@ -12,13 +12,15 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from modelyard.api.deps import CurrentUser, SessionDep, SubscribedUser, app_state
+from modelyard.api.metering import Metering, OnComplete, answer_text
 from modelyard.db.models import LlmModel, User
-from modelyard.errors import BadRequestError
+from modelyard.errors import BadRequestError, ModelyardError
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
 from modelyard.gateway.service import Served
 from modelyard.gateway.sse import DONE, encode_event
 from modelyard.gateway.upstream_errors import UpstreamError
 from modelyard.providers.credentials import usable_kinds
+from modelyard.usage.tokens import count_tokens
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -84,19 +86,45 @@ async def openai_sse(
             await closer()
 
 
-async def complete_chat(request: Request, user: User, body: ChatCompletionRequest) -> Response:
+async def complete_chat(
+    request: Request,
+    user: User,
+    body: ChatCompletionRequest,
+    *,
+    conversation_id: int | None = None,
+    on_complete: OnComplete | None = None,
+) -> Response:
     """Answer a chat completion, as JSON or as a stream (shared by /v1 and /v2)."""
     gateway = app_state(request).gateway
+    meter = Metering(
+        request,
+        user,
+        endpoint="chat",
+        model=body.model,
+        messages=body.messages,
+        conversation_id=conversation_id,
+        on_complete=on_complete,
+    )
+    await meter.admit(meter.prompt_tokens() + (body.output_limit() or 0))
+    try:
+        if not body.stream:
+            answer, meter.served = await gateway.chat(
+                user, body, cache_ttl=requested_cache_ttl(request)
+            )
+        else:
+            first, rest, meter.served = await gateway.stream(user, body)
+    except ModelyardError as error:
+        await meter.fail(error)
+        raise
+    headers = gateway_headers(request, meter.served)
     if not body.stream:
-        answer, served = await gateway.chat(user, body, cache_ttl=requested_cache_ttl(request))
-        gateway.account(served, answer.get("usage"), "ok")
-        return json_response(answer, gateway_headers(request, served))
-    first, rest, served = await gateway.stream(user, body)
+        await meter.succeed(usage=answer.get("usage"), content=answer_text(answer))
+        return json_response(answer, headers)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return StreamingResponse(
-        openai_sse(gateway.metered(first, rest, served), include_usage=include_usage),
+        openai_sse(meter.stream(first, rest), include_usage=include_usage),
         media_type="text/event-stream",
-        headers={**gateway_headers(request, served), "cache-control": "no-cache"},
+        headers={**headers, "cache-control": "no-cache"},
     )
 
 
@@ -113,10 +141,16 @@ async def embeddings(body: EmbeddingRequest, request: Request, user: CurrentUser
     """OpenAI's embeddings."""
     if isinstance(body.input, list) and not body.input:
         raise BadRequestError("input must not be empty.", param="input")
-    gateway = app_state(request).gateway
-    answer, served = await gateway.embed(user, body)
-    gateway.account(served, answer.get("usage"), "ok")
-    return json_response(answer, gateway_headers(request, served))
+    meter = Metering(request, user, endpoint="embeddings", model=body.model)
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    await meter.admit(sum(count_tokens(body.model, t) for t in texts if isinstance(t, str)))
+    try:
+        answer, meter.served = await app_state(request).gateway.embed(user, body)
+    except ModelyardError as error:
+        await meter.fail(error)
+        raise
+    await meter.succeed(usage=answer.get("usage"), content="")
+    return json_response(answer, gateway_headers(request, meter.served))
 
 
 @router.get("/models")

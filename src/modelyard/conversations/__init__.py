@@ -1,0 +1,1 @@
+"""The web app's chat history: conversations and their messages."""

@@ -1,0 +1,1 @@
+"""Usage and cost accounting: one record per gateway request, written in batches."""
