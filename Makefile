@@ -15,9 +15,9 @@ $(VENV)/.run-installed: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP_INSTALL) -e '.[ml]'
 	touch $@
 
-# The test tools; the ML extra is not needed by the tests yet.
+# The test tools and the ML extra (the local-model tests run tiny real models).
 $(VENV)/.test-installed: $(BIN)/python pyproject.toml constraints.txt
-	$(PIP_INSTALL) -e '.[dev]'
+	$(PIP_INSTALL) -e '.[ml,dev]'
 	touch $@
 
 run: $(VENV)/.run-installed

@@ -1,0 +1,1 @@
+"""Local models: Hugging Face models run in-process, behind the gateway's ``local`` kind."""
