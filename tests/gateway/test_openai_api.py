@@ -178,8 +178,12 @@ async def test_embeddings_and_models(sdk: openai.AsyncOpenAI) -> None:
 async def test_app_route_takes_a_conversation_id(sdk: openai.AsyncOpenAI) -> None:
     app_sdk = sdk.with_options(base_url="http://testserver/v2/llm")
     completion = await app_sdk.chat.completions.create(
-        model="gpt-4o-mini",
-        messages=[{"role": "user", "content": "v2"}],
-        extra_body={"conversation_id": 7},
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "v2"}]
     )
     assert completion.choices[0].message.content == "Echo: v2"
+    with pytest.raises(openai.NotFoundError):
+        await app_sdk.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "v2"}],
+            extra_body={"conversation_id": 987654},
+        )

@@ -21,6 +21,7 @@ from fastapi import Request
 from modelyard.api.deps import app_state, identify_caller
 from modelyard.db.models import User
 from modelyard.errors import ModelyardError
+from modelyard.gateway.schemas import ChatCompletionRequest
 from modelyard.gateway.service import Served
 from modelyard.limits.enforcer import Admission
 from modelyard.usage.events import UsageEvent
@@ -99,6 +100,32 @@ class Metering:
         except ModelyardError as error:
             await self.fail(error)
             raise
+
+    async def complete(
+        self, body: ChatCompletionRequest, *, cache_ttl: int | None
+    ) -> dict[str, Any]:
+        """Admit, then answer ``body`` as JSON through the gateway (a failure is recorded)."""
+        await self.admit(self.prompt_tokens() + (body.output_limit() or 0))
+        try:
+            answer, self.served = await self.state.gateway.chat(
+                self.user, body, cache_ttl=cache_ttl
+            )
+        except ModelyardError as error:
+            await self.fail(error)
+            raise
+        return answer
+
+    async def open_stream(
+        self, body: ChatCompletionRequest
+    ) -> tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]:
+        """Admit, then start streaming ``body`` (a failure before the first chunk is recorded)."""
+        await self.admit(self.prompt_tokens() + (body.output_limit() or 0))
+        try:
+            first, rest, self.served = await self.state.gateway.stream(self.user, body)
+        except ModelyardError as error:
+            await self.fail(error)
+            raise
+        return first, rest
 
     async def _finish(
         self,

@@ -53,8 +53,9 @@ def requested_cache_ttl(request: Request) -> int | None:
     )
 
 
-def gateway_headers(request: Request, served: Served) -> dict[str, str]:
+def gateway_headers(request: Request, served: Served | None) -> dict[str, str]:
     """The served-by headers plus ``x-modelyard-overhead-ms``: time in the gateway itself."""
+    assert served is not None, "headers are asked for after the gateway answered"
     started = request.scope.get("state", {}).get("started", time.perf_counter())
     overhead = (time.perf_counter() - started - served.upstream_seconds) * 1000
     return {**served.headers(), "x-modelyard-overhead-ms": f"{max(0.0, overhead):.2f}"}
@@ -95,7 +96,6 @@ async def complete_chat(
     on_complete: OnComplete | None = None,
 ) -> Response:
     """Answer a chat completion, as JSON or as a stream (shared by /v1 and /v2)."""
-    gateway = app_state(request).gateway
     meter = Metering(
         request,
         user,
@@ -105,26 +105,16 @@ async def complete_chat(
         conversation_id=conversation_id,
         on_complete=on_complete,
     )
-    await meter.admit(meter.prompt_tokens() + (body.output_limit() or 0))
-    try:
-        if not body.stream:
-            answer, meter.served = await gateway.chat(
-                user, body, cache_ttl=requested_cache_ttl(request)
-            )
-        else:
-            first, rest, meter.served = await gateway.stream(user, body)
-    except ModelyardError as error:
-        await meter.fail(error)
-        raise
-    headers = gateway_headers(request, meter.served)
     if not body.stream:
+        answer = await meter.complete(body, cache_ttl=requested_cache_ttl(request))
         await meter.succeed(usage=answer.get("usage"), content=answer_text(answer))
-        return json_response(answer, headers)
+        return json_response(answer, gateway_headers(request, meter.served))
+    first, rest = await meter.open_stream(body)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return StreamingResponse(
         openai_sse(meter.stream(first, rest), include_usage=include_usage),
         media_type="text/event-stream",
-        headers={**headers, "cache-control": "no-cache"},
+        headers={**gateway_headers(request, meter.served), "cache-control": "no-cache"},
     )
 
 
