@@ -30,6 +30,9 @@ __all__ = [
     "AuditLogEntry",
     "Conversation",
     "ConversationMessage",
+    "TrainingDataset",
+    "TrainingEvent",
+    "TrainingJob",
     "GatewayRoute",
     "LlmModel",
     "Provider",
@@ -227,7 +230,12 @@ class GatewayRoute(TimestampMixin, Base):
 
 
 class UsageRecord(Base):
-    """One gateway request (chat, messages or embeddings; success or failure)."""
+    """One gateway request (chat, messages or embeddings; success or failure).
+
+    An append-only accounting log: the user, token and conversation ids carry no foreign
+    keys, so a batch of records never fails because one of them was deleted meanwhile
+    (and inserts stay cheap).
+    """
 
     __tablename__ = "usage_records"
     __table_args__ = (
@@ -238,12 +246,8 @@ class UsageRecord(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
-    user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), default=None
-    )
-    api_token_id: Mapped[int | None] = mapped_column(
-        ForeignKey("api_tokens.id", ondelete="SET NULL"), default=None, index=True
-    )
+    user_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    api_token_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
     #: ``chat``, ``messages`` or ``embeddings``.
     endpoint: Mapped[str] = mapped_column(String(20))
     route: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -263,9 +267,7 @@ class UsageRecord(Base):
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Tokens counted by modelyard (the provider reported none).
     estimated: Mapped[bool] = mapped_column(Boolean, default=False)
-    conversation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("conversations.id", ondelete="SET NULL"), default=None
-    )
+    conversation_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class Conversation(TimestampMixin, Base):
@@ -330,3 +332,93 @@ class UsageLimit(TimestampMixin, Base):
     budget_period: Mapped[str] = mapped_column(String(10), default="month")
     requests_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
     tokens_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class TrainingDataset(Base):
+    """An uploaded, validated training file (stored under ``<data dir>/datasets``)."""
+
+    __tablename__ = "training_datasets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    name: Mapped[str] = mapped_column(String(200))
+    #: ``csv``, ``jsonl`` or ``parquet``.
+    format: Mapped[str] = mapped_column(String(10))
+    #: ``classification``, ``chat`` or ``instruction``.
+    kind: Mapped[str] = mapped_column(String(20))
+    #: The file, relative to the data directory.
+    path: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    num_examples: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: Classification: the distinct labels, sorted.
+    labels: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+
+
+class TrainingJob(TimestampMixin, Base):
+    """A fine-tuning job: its config, state, latest progress and final metrics.
+
+    States: ``queued``, ``validating``, ``running``, ``succeeded``, ``failed``,
+    ``cancelled``. Secrets a job needs (a Hugging Face token, …) are never stored here.
+    """
+
+    __tablename__ = "training_jobs"
+    __table_args__ = (
+        Index("ix_training_jobs_state", "state"),
+        Index("ix_training_jobs_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("training_datasets.id", ondelete="SET NULL"), default=None
+    )
+    #: ``classification`` or ``sft``.
+    task: Mapped[str] = mapped_column(String(20))
+    base_model: Mapped[str] = mapped_column(String(300))
+    #: The trained model's name (its directory under ``<data dir>/models``).
+    output_name: Mapped[str] = mapped_column(String(100))
+    #: ``cpu`` or ``gpu``.
+    compute_type: Mapped[str] = mapped_column(String(10), default="cpu")
+    #: The full :class:`~modelyard.training.config.TrainingConfig`.
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    #: The latest progress: step, total_steps, epoch, loss, learning_rate, samples/s, ETA.
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    #: The job's working directory (checkpoints, logs), relative to the data directory.
+    work_dir: Mapped[str | None] = mapped_column(String(500), default=None)
+    #: The latest complete checkpoint (absolute), resumed from after an interruption.
+    checkpoint_path: Mapped[str | None] = mapped_column(String(1000), default=None)
+    worker_pid: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: Which runner holds the job (``host:pid``); the executor (local, later Celery).
+    runner_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    executor: Mapped[str] = mapped_column(String(20), default="local")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Where the model is pushed when done (a Hub repository); a later feature.
+    push_to: Mapped[str | None] = mapped_column(String(300), default=None)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class TrainingEvent(Base):
+    """One line of a job's history: progress, evaluation, state change or log."""
+
+    __tablename__ = "training_events"
+    __table_args__ = (Index("ix_training_events_job_id_id", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: ``progress``, ``eval``, ``state`` or ``log``.
+    kind: Mapped[str] = mapped_column(String(20))
+    step: Mapped[int | None] = mapped_column(Integer, default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -120,24 +120,6 @@ def upgrade() -> None:
         sa.Column("cache_hit", sa.Boolean(), nullable=False),
         sa.Column("estimated", sa.Boolean(), nullable=False),
         sa.Column("conversation_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["api_token_id"],
-            ["api_tokens.id"],
-            name=op.f("fk_usage_records_api_token_id_api_tokens"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["conversation_id"],
-            ["conversations.id"],
-            name=op.f("fk_usage_records_conversation_id_conversations"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_usage_records_user_id_users"),
-            ondelete="SET NULL",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_records")),
     )
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
