@@ -19,6 +19,7 @@ from modelyard.api.routes import (
     api_tokens,
     auth,
     catalog,
+    conversations,
     health,
     me,
     users,
@@ -55,6 +56,7 @@ ROUTERS = (
     v1_openai.router,
     v1_messages.router,
     v2_llm.router,
+    conversations.router,
     pages.router,
 )
 

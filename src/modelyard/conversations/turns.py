@@ -1,0 +1,177 @@
+"""One chat turn of the web app: the conversation it belongs to and how it is stored.
+
+The flow around a gateway call (see ``api/routes/v2_llm.py``):
+
+1. :meth:`ChatTurn.begin` checks the ``conversation_id`` (another user's or an unknown
+   id is a 404, before anything is called upstream), or creates a new conversation in
+   its own short transaction, so its id is known before the call;
+2. :meth:`ChatTurn.store` is the gateway's ``on_complete`` hook: called once the answer
+   is complete and only on success, it stores the new user message and the answer
+   together, in one transaction;
+3. :meth:`ChatTurn.abandon` runs when the turn ends without being stored (upstream
+   failure, refused by the limits, a stream cut midway): a conversation created by this
+   turn that still has no message is deleted again. An existing conversation is left as
+   it was, so a failed turn leaves nothing half-written: the client still has its
+   message and simply sends it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from modelyard.conversations.service import (
+    TurnMessage,
+    add_turn,
+    create_conversation,
+    derive_title,
+    discard_if_empty,
+    get_conversation,
+    message_text,
+)
+from modelyard.db.engine import Database
+from modelyard.db.types import utcnow
+from modelyard.errors import InternalServerError, ModelyardError
+from modelyard.gateway.schemas import ChatMessage
+from modelyard.gateway.sse import encode_event
+
+if TYPE_CHECKING:
+    from modelyard.api.metering import Completion
+
+__all__ = ["ChatTurn", "last_user_text"]
+
+logger = logging.getLogger("modelyard.conversations")
+
+Chunk = str | bytes | memoryview
+
+
+def last_user_text(messages: Sequence[ChatMessage]) -> str | None:
+    """The text of the request's last user message (the new one), if it has one."""
+    for message in reversed(messages):
+        if message.role == "user":
+            return message_text(message.content)
+    return None
+
+
+def _first_user_text(messages: Sequence[ChatMessage]) -> str:
+    return next((message_text(m.content) for m in messages if m.role == "user"), "")
+
+
+class ChatTurn:
+    """A user message on its way to the gateway, and the conversation it goes into."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        user_id: int,
+        conversation_id: int,
+        created: bool,
+        question: str | None,
+    ) -> None:
+        self.database = database
+        self.user_id = user_id
+        self.conversation_id = conversation_id
+        #: Whether this turn created the conversation (it is removed again on failure).
+        self.created = created
+        self.question = question
+        self.asked_at = utcnow()
+        self.stored = False
+
+    @classmethod
+    async def begin(
+        cls,
+        database: Database,
+        *,
+        user_id: int,
+        conversation_id: int | None,
+        messages: Sequence[ChatMessage],
+    ) -> ChatTurn:
+        """Check the conversation (404 when it is not the user's) or start a new one."""
+        async with database.sessions() as session:
+            if conversation_id is not None:
+                await get_conversation(session, user_id=user_id, conversation_id=conversation_id)
+                created = False
+            else:
+                title = derive_title(_first_user_text(messages))
+                conversation = await create_conversation(session, user_id=user_id, title=title)
+                conversation_id, created = conversation.id, True
+        return cls(
+            database,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            created=created,
+            question=last_user_text(messages),
+        )
+
+    async def store(self, completion: Completion) -> None:
+        """Store the user message and the answer together (the ``on_complete`` hook).
+
+        The user message carries the turn's input tokens, the answer its output tokens,
+        the turn's cost and latency; so a conversation's totals are plain sums.
+        """
+        question = None
+        if self.question is not None:
+            question = TurnMessage(
+                self.question,
+                completion.model,
+                input_tokens=completion.input_tokens,
+                created_at=self.asked_at,
+            )
+        answer = TurnMessage(
+            completion.content,
+            completion.model,
+            output_tokens=completion.output_tokens,
+            cost_usd=completion.cost_usd,
+            latency_ms=completion.latency_ms,
+        )
+        try:
+            async with self.database.sessions() as session:
+                self.stored = await add_turn(
+                    session,
+                    user_id=self.user_id,
+                    conversation_id=self.conversation_id,
+                    question=question,
+                    answer=answer,
+                )
+        except SQLAlchemyError as error:
+            logger.exception("Conversation %s: the turn could not be saved", self.conversation_id)
+            raise InternalServerError(
+                "The answer could not be saved to the conversation; send the message again.",
+                code="conversation_not_saved",
+            ) from error
+        if not self.stored:
+            logger.info("Conversation %s was deleted during the turn", self.conversation_id)
+
+    async def abandon(self) -> None:
+        """After a turn that stored nothing: remove the conversation it created, if empty.
+
+        (Usage records name conversations without a foreign key, so a queued record of
+        this turn never stops the deletion, nor the deletion the record.)
+        """
+        if self.stored or not self.created:
+            return
+        try:
+            async with self.database.sessions() as session:
+                await discard_if_empty(session, conversation_id=self.conversation_id)
+        except SQLAlchemyError:
+            logger.exception("Conversation %s: could not remove it", self.conversation_id)
+
+    async def guard(self, body: AsyncIterable[Chunk]) -> AsyncIterator[Chunk]:
+        """A streamed answer's body; when it ends without being stored, :meth:`abandon`.
+
+        A turn that could not be saved ends the stream with an error event.
+        """
+        try:
+            async for chunk in body:
+                yield chunk
+        except ModelyardError as error:
+            yield encode_event(error.body())
+        finally:
+            closer = getattr(body, "aclose", None)
+            if closer is not None:
+                await closer()
+            await self.abandon()
