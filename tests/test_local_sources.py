@@ -116,7 +116,7 @@ async def test_directories_and_the_built_in_minilm(tmp_path: Path) -> None:
         json.dumps({"model_type": "bert", "architectures": ["BertForSequenceClassification"]})
     )
     assert (await locate("clf", trained_dir=tmp_path)).task == "classification"
-    with pytest.raises(ModelNotFoundError, match="no config.json"):
+    with pytest.raises(ModelNotFoundError, match=r"no config\.json"):
         (tmp_path / "empty").mkdir()
         await locate(str(tmp_path / "empty"))
     with pytest.raises(ModelNotFoundError, match="no such directory"):

@@ -106,8 +106,8 @@ class FakeHub(FakeProvider):
                 "type": "file",
                 "path": name,
                 "size": len(content),
-                "oid": hashlib.sha1(content).hexdigest(),
-            }  # noqa: S324 (an id, like git's)
+                "oid": hashlib.sha1(content, usedforsecurity=False).hexdigest(),
+            }
             for name, content in self.repos[repo_id].files.items()
         ]
         return JSONResponse(entries)

@@ -25,9 +25,11 @@ from modelyard.admin.auth import (
 )
 from modelyard.admin.base import StaffView
 from modelyard.admin.flash import FlashCookieMiddleware
+from modelyard.admin.limits import UsageLimitAdmin
 from modelyard.admin.providers import ProviderAdmin
 from modelyard.admin.routes import RouteAdmin
 from modelyard.admin.templates import LOGOUT_TEMPLATE, install_templates
+from modelyard.admin.usage import UsageRecordAdmin
 from modelyard.admin.views import AuditLogAdmin, LlmModelAdmin, UserAdmin
 from modelyard.api.state import AppState
 
@@ -40,6 +42,8 @@ VIEWS: tuple[type[StaffView], ...] = (
     UserAdmin,
     LlmModelAdmin,
     AuditLogAdmin,
+    UsageRecordAdmin,
+    UsageLimitAdmin,
 )
 _MOUNTED = "modelyard_admin"
 

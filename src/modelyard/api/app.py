@@ -21,7 +21,9 @@ from modelyard.api.routes import (
     catalog,
     conversations,
     health,
+    limits,
     me,
+    usage,
     users,
     v1_messages,
     v1_openai,
@@ -57,6 +59,8 @@ ROUTERS = (
     v1_messages.router,
     v2_llm.router,
     conversations.router,
+    limits.router,
+    usage.router,
     pages.router,
 )
 

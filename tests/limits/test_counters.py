@@ -1,0 +1,173 @@
+"""The counters, in memory and in Redis: fixed one-minute windows, the budget's spend and
+reservations, all-or-nothing admission over several subjects, sharing through Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from modelyard.gateway.redis_client import RedisGuard, create_redis
+from modelyard.limits.counters import (
+    Counters,
+    Granted,
+    MemoryCounters,
+    NeedsSpend,
+    Plan,
+    Refused,
+    Settlement,
+    reservation_member,
+)
+from modelyard.limits.redis_counters import RedisCounters
+from tests.limits.conftest import FROZEN, REDIS_URL, drop_prefix
+
+NOW = FROZEN
+MINUTE = int(NOW // 60)
+GROUP = "u1"
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[Redis]:
+    client = create_redis(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def prefix(redis_client: Redis) -> AsyncIterator[str]:
+    name = f"test-{uuid.uuid4().hex}:"
+    yield name
+    await drop_prefix(redis_client, name)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Counters:
+    if request.param == "memory":
+        return MemoryCounters()
+    redis: Redis = request.getfixturevalue("redis_client")
+    return RedisCounters(redis, request.getfixturevalue("prefix"))
+
+
+async def admit(
+    store: Counters,
+    *plans: Plan,
+    now: float = NOW,
+    tokens: int = 10,
+    rid: str | None = None,
+    hold: float = 60.0,
+) -> object:
+    return await store.admit(
+        GROUP,
+        plans,
+        now=now,
+        minute=int(now // 60),
+        estimated_tokens=tokens,
+        reservation_id=rid or uuid.uuid4().hex,
+        hold_seconds=hold,
+    )
+
+
+def budget_plan(budget: int, subject: str = "u1") -> Plan:
+    return Plan(subject, None, None, budget, spend_key="month:1:v1", spend_expires_at=NOW + 3600)
+
+
+async def test_requests_per_minute_is_a_fixed_window(store: Counters) -> None:
+    plan = Plan("u1", 3, None, None)
+    for _ in range(3):
+        assert isinstance(await admit(store, plan), Granted)
+    assert await admit(store, plan, now=NOW + 50) == Refused(0, "requests_per_minute", 3)
+    # The next UTC minute starts from zero, whatever happened late in the previous one.
+    next_minute = (MINUTE + 1) * 60
+    assert isinstance(await admit(store, plan, now=next_minute), Granted)
+    usage = await store.usage(GROUP, "u1", now=next_minute, minute=MINUTE + 1, spend_key=None)
+    assert usage is not None and usage.requests == 1
+
+
+async def test_tokens_are_reserved_then_replaced_by_the_real_count(store: Counters) -> None:
+    plan = Plan("t7", None, 100, None)
+    assert isinstance(await admit(store, plan, tokens=60), Granted)
+    assert await admit(store, plan, tokens=60) == Refused(0, "tokens_per_minute", 60)
+    # The first request really used 15 tokens: its minute now holds 15, not 60.
+    await store.settle(GROUP, [Settlement("t7", minute=MINUTE, token_delta=15 - 60)])
+    assert isinstance(await admit(store, plan, tokens=60), Granted)
+    usage = await store.usage(GROUP, "t7", now=NOW, minute=MINUTE, spend_key=None)
+    assert usage is not None and (usage.tokens, usage.requests, usage.in_flight) == (75, 2, 2)
+
+
+async def test_budget_needs_its_spend_then_refuses_once_spent(store: Counters) -> None:
+    plan = budget_plan(1000)
+    assert await admit(store, plan) == NeedsSpend(0)
+    assert await store.init_spend(GROUP, "u1", "month:1:v1", spent=900, count=3, ttl=99)
+    # Initialising twice keeps the first value (another process got there first).
+    again = await store.init_spend(GROUP, "u1", "month:1:v1", spent=0, count=0, ttl=99)
+    assert again is False
+    granted = await admit(store, plan, rid="r1")
+    assert granted == Granted((300,))  # a share of the budget: the mean cost, 900 / 3
+    # 900 spent + 300 held by the request in flight >= 1000: refused.
+    assert await admit(store, plan) == Refused(0, "budget", 900, 300, 1)
+    await store.settle(
+        GROUP,
+        [
+            Settlement(
+                "u1",
+                reservation=reservation_member("r1", 300),
+                spend_key="month:1:v1",
+                spend_units=50,
+            )
+        ],
+    )
+    assert await admit(store, plan) == Granted((237,))  # 950 + 0 held < 1000; 950 // 4
+    await store.settle(GROUP, [Settlement("u1", spend_key="month:1:v1", spend_units=60)])
+    assert await admit(store, plan) == Refused(0, "budget", 1010, 237, 1)
+    usage = await store.usage(GROUP, "u1", now=NOW, minute=MINUTE, spend_key="month:1:v1")
+    assert usage is not None and usage.spent == 1010
+
+
+async def test_a_reservation_never_settled_expires(store: Counters) -> None:
+    plan = budget_plan(1000)
+    await store.init_spend(GROUP, "u1", "month:1:v1", spent=600, count=1, ttl=99)
+    assert isinstance(await admit(store, plan, hold=30), Granted)  # holds 600
+    assert await admit(store, plan) == Refused(0, "budget", 600, 600, 1)
+    assert isinstance(await admit(store, plan, now=NOW + 31), Granted)
+
+
+async def test_spend_is_not_counted_before_the_counter_exists(store: Counters) -> None:
+    await store.settle(GROUP, [Settlement("u1", spend_key="month:1:v1", spend_units=500)])
+    await store.init_spend(GROUP, "u1", "month:1:v1", spent=10, count=1, ttl=99)
+    usage = await store.usage(GROUP, "u1", now=NOW, minute=MINUTE, spend_key="month:1:v1")
+    assert usage is not None and usage.spent == 10
+
+
+async def test_admission_is_all_or_nothing_across_subjects(store: Counters) -> None:
+    user, token = Plan("u1", 10, None, None), Plan("t2", 1, None, None)
+    assert isinstance(await admit(store, user, token), Granted)
+    assert await admit(store, user, token) == Refused(1, "requests_per_minute", 1)
+    usage = await store.usage(GROUP, "u1", now=NOW, minute=MINUTE, spend_key=None)
+    assert usage is not None and usage.requests == 1  # the refused request counted nowhere
+
+
+async def test_two_redis_clients_share_one_limit(prefix: str) -> None:
+    clients = [create_redis(REDIS_URL) for _ in range(2)]
+    try:
+        one, two = (RedisCounters(client, prefix) for client in clients)
+        plan = Plan("u1", 2, None, None)
+        assert isinstance(await admit(one, plan), Granted)
+        assert isinstance(await admit(two, plan), Granted)
+        assert await admit(one, plan) == Refused(0, "requests_per_minute", 2)
+        assert await admit(two, plan) == Refused(0, "requests_per_minute", 2)
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def test_redis_unreachable_answers_none() -> None:
+    client = create_redis("redis://127.0.0.1:1/0", connect_timeout=0.2)
+    try:
+        store = RedisCounters(client, "x:", guard=RedisGuard("limits", warn_every=3600))
+        assert await admit(store, Plan("u1", 1, None, None)) is None
+        assert await store.settle(GROUP, [Settlement("u1", minute=MINUTE, token_delta=1)]) is None
+        assert store.guard.failures >= 1
+    finally:
+        await client.aclose()

@@ -1,0 +1,113 @@
+"""The enforcer itself: no database query and no counting for users without limits, the
+cached limits rows, and the fallback to in-process counters when Redis is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from modelyard.db.engine import Database
+from modelyard.db.models import User
+from modelyard.errors import PaymentRequiredError, RateLimitError
+from modelyard.gateway.redis_client import create_redis
+from modelyard.limits.enforcer import LimitEnforcer
+from modelyard.limits.records import LimitsSpec, put_limits
+from tests.helpers import make_user
+from tests.limits.conftest import Clock
+
+
+@pytest.fixture
+def statements(database: Database) -> Iterator[list[str]]:
+    """Every SQL statement the database runs while the test does."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", note)
+    yield seen
+    event.remove(database.engine.sync_engine, "before_cursor_execute", note)
+
+
+async def limit(database: Database, user: User, **values: Any) -> None:
+    async with database.sessions() as session:
+        await put_limits(
+            session, actor=None, kind="user", subject_id=user.id, spec=LimitsSpec(**values)
+        )
+
+
+async def test_no_limits_costs_no_query_after_the_first(
+    database: Database, statements: list[str]
+) -> None:
+    user = await make_user(database, "free@example.com")
+    enforcer = LimitEnforcer(database)
+    statements.clear()
+    first = await enforcer.admit(user=user, api_token_id=7, estimated_tokens=10)
+    assert len(statements) == 1  # the user's and the token's rows, in one query
+    started = time.perf_counter()
+    for _ in range(2000):
+        admission = await enforcer.admit(user=user, api_token_id=7, estimated_tokens=10)
+        await enforcer.settle(admission, tokens=12, cost_usd=Decimal("0.01"))
+    per_request = (time.perf_counter() - started) / 2000
+    assert len(statements) == 1
+    assert first.reservations == {} and admission.reservations == {}
+    assert per_request < 0.001, f"admit + settle took {per_request * 1e6:.0f} µs"
+
+
+async def test_limits_are_cached_until_invalidated(database: Database, clock: Clock) -> None:
+    user = await make_user(database, "cached@example.com")
+    enforcer = LimitEnforcer(database, clock=clock)
+    await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)
+    await limit(database, user, requests_per_minute=1)
+    # Another process's change is not seen while the cached "no limits" is fresh...
+    for _ in range(3):
+        await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)
+    # ... this process's own change is, at once.
+    enforcer.invalidate("user", user.id)
+    await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)
+    with pytest.raises(RateLimitError):
+        await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)
+
+
+async def test_cache_expires_after_cache_seconds(database: Database, clock: Clock) -> None:
+    user = await make_user(database, "expiring@example.com")
+    enforcer = LimitEnforcer(database, clock=clock, cache_seconds=0.05)
+    await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)
+    await limit(database, user, requests_per_minute=1)
+    await asyncio.sleep(0.06)
+    await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)
+    with pytest.raises(RateLimitError):
+        await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)
+
+
+async def test_redis_down_falls_back_to_local_counters(database: Database, clock: Clock) -> None:
+    user = await make_user(database, "offline@example.com")
+    await limit(database, user, requests_per_minute=2, budget_usd=Decimal("1"))
+    redis = create_redis("redis://127.0.0.1:1/0", connect_timeout=0.2)
+    try:
+        enforcer = LimitEnforcer(database, redis=redis, prefix="x:", clock=clock)
+        first = await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)
+        assert first.local
+        await enforcer.settle(first, tokens=1, cost_usd=Decimal("1"))
+        with pytest.raises(PaymentRequiredError, match=r"\$1.00 was spent this month"):
+            await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)
+    finally:
+        await redis.aclose()
+
+
+async def test_settle_twice_counts_once(database: Database, clock: Clock) -> None:
+    user = await make_user(database, "twice@example.com")
+    await limit(database, user, tokens_per_minute=100)
+    enforcer = LimitEnforcer(database, clock=clock)
+    admission = await enforcer.admit(user=user, api_token_id=None, estimated_tokens=50)
+    await enforcer.settle(admission, tokens=10, cost_usd=Decimal(0))
+    await enforcer.settle(admission, tokens=10, cost_usd=Decimal(0))
+    (limits,) = await enforcer.limits_of(user.id, None)
+    usage = await enforcer.usage(limits, user_id=user.id)
+    assert (usage.requests_this_minute, usage.tokens_this_minute, usage.in_flight) == (1, 10, 0)
