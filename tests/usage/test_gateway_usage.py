@@ -110,6 +110,7 @@ async def test_an_upstream_failure_is_recorded_with_its_status(
     assert record.error_code and record.model == "gpt-4o-mini"
     assert (record.input_tokens, record.output_tokens, record.cost_usd) == (0, 0, Decimal(0))
     assert not record.estimated
+    assert record.provider == "openai" and record.attempts == len(upstream.requests) >= 1
 
 
 async def test_an_unknown_model_is_recorded_as_a_404(

@@ -81,6 +81,9 @@ class Metering:
         self.started = time.perf_counter()
         self.admission: Admission | None = None
         self.served: Served | None = None
+        #: From a failed gateway call: how many upstream calls it made, to which provider.
+        self.failed_attempts = 0
+        self.failed_provider: str | None = None
 
     async def _api_token_id(self) -> int | None:
         caller = await identify_caller(self.request)
@@ -171,13 +174,13 @@ class Metering:
                 api_token_id=await self._api_token_id(),
                 request_id=self.request.scope.get("state", {}).get("request_id"),
                 route=served.resolution.route if served else None,
-                provider=served.provider if served else None,
+                provider=served.provider if served else self.failed_provider,
                 upstream_model=served.model if served else None,
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
                 cost_usd=cost,
                 latency_ms=latency_ms,
-                attempts=served.attempts if served else 0,
+                attempts=served.attempts if served else self.failed_attempts,
                 error_code=error_code,
                 cache_hit=cached,
                 estimated=not reported and status < 400,
@@ -200,6 +203,8 @@ class Metering:
         return await self._finish(status=200, usage=usage, content=content)
 
     async def fail(self, error: ModelyardError) -> None:
+        self.failed_attempts = int(getattr(error, "attempts", 0))
+        self.failed_provider = getattr(error, "provider", None)
         await self._finish(status=error.status_code, usage=None, content="", error_code=error.code)
 
     async def stream(

@@ -115,6 +115,13 @@ def _exhausted(
     return BadGatewayError(message, code="all_targets_failed")
 
 
+def _tried(error: ModelyardError, attempts: list[Attempt], target: Target | None) -> ModelyardError:
+    """Note on the error what was tried, for the request's usage record (no secrets)."""
+    error.attempts = sum(1 for attempt in attempts if attempt.called)  # type: ignore[attr-defined]
+    error.provider = target.credential.kind.value if target else None  # type: ignore[attr-defined]
+    return error
+
+
 class Dispatcher:
     """Runs one request against its targets in order."""
 
@@ -173,7 +180,7 @@ class Dispatcher:
                     self._count(target, breaker, error.category)
                     await self.cooldowns.record_failure(breaker, error.category, error.retry_after)
                     if not should_failover(error):
-                        raise client_error(error, provider) from None
+                        raise _tried(client_error(error, provider), attempts, target) from None
                     logger.warning("%s %s - trying next target", where, _reason(error))
                     if self.metrics is not None:
                         self.metrics.failovers.labels(error.category).inc()
@@ -189,7 +196,9 @@ class Dispatcher:
                 break
             logger.info("Every target failed; trying again in %.2f s", pause)
             await asyncio.sleep(pause)
-        raise _exhausted(attempts, last, provider)
+        raise _tried(
+            _exhausted(attempts, last, provider), attempts, targets[-1] if targets else None
+        )
 
     async def chat(
         self, request: ChatCompletionRequest, targets: Sequence[Target], provider: str
