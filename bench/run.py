@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import gateway
+from bench import gateway, local, training, usage
 
 PACKAGES = ("modelyard", "fastapi", "starlette", "uvicorn", "aiohttp", "orjson", "sqlalchemy")
 
@@ -37,7 +37,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--output", type=Path, default=Path("bench-results/report.md"))
     args = parser.parse_args()
-    sections = [gateway.report(gateway.run(quick=args.quick))]
+    sections = [
+        gateway.report(gateway.run(quick=args.quick)),
+        usage.report(usage.run(quick=args.quick)),
+        training.report(training.run(quick=args.quick)),
+        local.report(local.run(quick=args.quick)),
+    ]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     text = "# modelyard benchmark report\n\n" + machine() + "\n" + "\n".join(sections)
     args.output.write_text(text)

@@ -151,3 +151,9 @@ async def test_client_request_id_is_echoed(client: httpx.AsyncClient) -> None:
     assert response.headers["x-request-id"] == "client-id-12345"
     odd = await client.get("/healthz", headers={"x-request-id": "bad id\twith tab"})
     assert odd.headers["x-request-id"].startswith("req_")
+
+
+async def test_dataset_uploads_have_their_own_larger_limit(client: httpx.AsyncClient) -> None:
+    body = b"x" * (10 * 1024 * 1024 + 1)  # over the API limit, under the upload limit
+    response = await client.post("/v2/datasets", content=body, headers={"content-type": "text/csv"})
+    assert response.status_code == 401  # it reached the route (which wants a caller)

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     #: Send cookies with the Secure flag (set it when the service is behind HTTPS).
     secure_cookies: bool = False
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    #: The body limit of dataset uploads.
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     allow_registration: bool = True
@@ -97,6 +99,17 @@ class Settings(BaseSettings):
     usage_flush_seconds: float = Field(default=1.0, gt=0, le=60)
     #: Seconds a provider connection test may take.
     connection_test_timeout: float = Field(default=10.0, gt=0, le=120)
+    #: Local models kept in memory together (parameter bytes); the least recently used
+    #: are unloaded past it.
+    local_memory_budget_mb: int = Field(default=4096, ge=1)
+    #: Where local models run: ``cpu``, ``cuda`` (``cuda:N``) when available, or ``auto``.
+    local_device: str = Field(default="cpu", pattern=r"^(cpu|auto|cuda(:\d+)?)$")
+    #: Non-streaming generations of one local model run together, up to this many.
+    local_max_batch: int = Field(default=8, ge=1, le=256)
+    #: The Hugging Face Hub (or a mirror) local models are downloaded from; the Hub when unset.
+    hf_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("MODELYARD_HF_ENDPOINT", "HF_ENDPOINT")
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -517,3 +517,20 @@ def test_tool_input_outside_a_tool_block_is_a_protocol_error() -> None:
             }
         )
     assert failed.value.category == "protocol"
+
+
+async def test_the_app_chat_route_continues_a_conversation_on_anthropic(
+    sdk: openai.AsyncOpenAI, anthropic: ChatAnthropic
+) -> None:
+    app_sdk = sdk.with_options(base_url="http://testserver/v2/llm")
+    first = await app_sdk.chat.completions.with_raw_response.create(
+        model="claude-sonnet-4-5", messages=user("first")
+    )
+    conversation_id = int(first.headers["x-modelyard-conversation-id"])
+    again = await app_sdk.chat.completions.create(
+        model="claude-sonnet-4-5",
+        messages=user("second"),
+        extra_body={"conversation_id": conversation_id},
+    )
+    assert again.choices[0].message.content == "Echo: second"
+    assert "conversation_id" not in anthropic.last_request.json()

@@ -20,9 +20,11 @@ from modelyard.api.routes import (
     auth,
     catalog,
     conversations,
+    datasets,
     health,
     limits,
     me,
+    training,
     usage,
     users,
     v1_messages,
@@ -39,6 +41,7 @@ from modelyard.providers.file_config import apply_config_file
 from modelyard.providers.kinds import ProviderKind
 from modelyard.providers.system_keys import load_system_keys
 from modelyard.security.encryption import load_keyring
+from modelyard.training.service import start_training, stop_training
 from modelyard.ttl_cache import TTLCache
 from modelyard.usage.recorder import UsageRecorder
 from modelyard.web import pages
@@ -61,6 +64,9 @@ ROUTERS = (
     conversations.router,
     limits.router,
     usage.router,
+    datasets.router,
+    training.router,
+    training.models_router,
     pages.router,
 )
 
@@ -97,7 +103,9 @@ def create_app(
         if settings.config_file is not None:
             await apply_config_file(settings.config_file, state.database)
         await state.usage.start()
+        await start_training(_app)
         yield
+        await stop_training(_app)
         await state.aclose()
 
     app = FastAPI(title="modelyard", version=__version__, lifespan=lifespan)
@@ -111,5 +119,6 @@ def create_app(
         RequestContextMiddleware,
         metrics=HttpMetrics(state.metrics_registry),
         max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
     )
     return app

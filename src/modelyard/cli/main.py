@@ -1,4 +1,5 @@
-"""Entry point: ``modelyard serve | setup | db | users | tokens | secrets``."""
+"""Entry point: ``modelyard serve | setup | db | users | tokens | secrets | models |
+quick-test``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import typer
 import uvicorn
 
 from modelyard.accounts.users import ensure_first_admin
-from modelyard.cli import db_commands, secrets_commands, token_commands, user_commands
+from modelyard.cli import (
+    db_commands,
+    model_commands,
+    secrets_commands,
+    token_commands,
+    training_commands,
+    user_commands,
+)
 from modelyard.cli.common import console, run_with_database, settings_from_env
 from modelyard.db.engine import Database
 from modelyard.db.migrate import upgrade
@@ -16,7 +24,11 @@ app = typer.Typer(help="modelyard: a self-hosted LLM platform.", no_args_is_help
 app.add_typer(db_commands.app, name="db")
 app.add_typer(user_commands.app, name="users")
 app.add_typer(token_commands.app, name="tokens")
+app.add_typer(training_commands.app, name="jobs")
+app.command("train")(training_commands.train)
 app.add_typer(secrets_commands.app, name="secrets")
+app.add_typer(model_commands.app, name="models")
+app.command("quick-test")(model_commands.quick_test)
 
 
 @app.command()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelyard.config import Settings
 from modelyard.db.engine import Database
 from modelyard.db.models import User
 from modelyard.gateway.adapters.base import Target
+from modelyard.gateway.adapters.local import LocalAdapter
 from modelyard.gateway.adapters.registry import AdapterRegistry
 from modelyard.gateway.cooldown import CooldownStore, MemoryCooldowns, RedisCooldowns
 from modelyard.gateway.dispatch import Dispatcher, Outcome
@@ -26,6 +28,7 @@ from modelyard.gateway.response_cache import (
 )
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
 from modelyard.gateway.targets import ModelIndex, Resolution, build_targets
+from modelyard.local.manager import ModelManager
 from modelyard.providers.credentials import (
     Credential,
     MissingCredentialsError,
@@ -86,6 +89,11 @@ class Gateway:
         self.metrics = metrics
         self.http = http or UpstreamHttp()
         self.adapters = AdapterRegistry(self.http)
+        #: Local models, loaded on demand and shared by every request of this app.
+        self.local_models = ModelManager.from_settings(settings)
+        local = self.adapters.get(LocalAdapter.api) if LocalAdapter.api in self.adapters else None
+        if isinstance(local, LocalAdapter):
+            local.manager = self.local_models
         self.redis: Redis | None = create_redis(settings.redis_url) if settings.redis_url else None
         self.cooldowns: CooldownStore = (
             RedisCooldowns(self.redis, settings.redis_prefix)
@@ -110,6 +118,7 @@ class Gateway:
         )
 
     async def aclose(self) -> None:
+        await self.local_models.aclose()
         await self.http.aclose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -127,8 +136,29 @@ class Gateway:
                 cached = await resolve_credentials(
                     session, user=user, kind=kind, system_keys=self.system_keys
                 )
+                if kind is ProviderKind.LOCAL:
+                    cached = await self._with_hf_token(session, user, cached)
             self.credentials.put(key, cached)
         return cached
+
+    async def _with_hf_token(
+        self, session: AsyncSession, user: User | None, credentials: list[Credential]
+    ) -> list[Credential]:
+        """Local credentials carry a Hugging Face token for Hub downloads when one is known:
+        the user's own Hugging Face key, else the system's (``HF_TOKEN``, …)."""
+        try:
+            known = await resolve_credentials(
+                session, user=user, kind=ProviderKind.HUGGINGFACE, system_keys=self.system_keys
+            )
+        except MissingCredentialsError:
+            return credentials
+        token = next(
+            (c.api_key for source in ("user", "system") for c in known if c.source == source),
+            None,
+        )
+        if token is None:
+            return credentials
+        return [c if c.api_key else replace(c, api_key=token) for c in credentials]
 
     async def _targets(self, user: User | None, name: str) -> tuple[Resolution, list[Target]]:
         """The resolution and its targets; the database is read only when a cache is stale.

@@ -36,11 +36,23 @@ def _request_id(scope: Scope) -> str:
     return f"req_{uuid.uuid4().hex}"
 
 
+#: Paths that take file uploads, with their own (larger) body limit.
+UPLOAD_PATHS = ("/v2/datasets",)
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: HttpMetrics,
+        max_body_bytes: int,
+        max_upload_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes or max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,10 +76,13 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
+        limit = (
+            self.max_upload_bytes if scope["path"].startswith(UPLOAD_PATHS) else self.max_body_bytes
+        )
         try:
-            limited = await limit_body(scope, receive, self.max_body_bytes)
+            limited = await limit_body(scope, receive, limit)
             if limited is None:
-                await too_large_response(self.max_body_bytes)(scope, receive, send_with_context)
+                await too_large_response(limit)(scope, receive, send_with_context)
             else:
                 await self.app(scope, limited, send_with_context)
         except Exception:

@@ -65,7 +65,15 @@ class Adapter:
 
 def refuse_unsupported(request: ChatCompletionRequest, api: str, supported: Iterable[str]) -> None:
     """Raise a 400 naming the first parameter the target cannot honour."""
-    allowed = set(supported) | {"model", "messages", "stream", "stream_options", "user"}
+    # conversation_id belongs to the app's own chat route and never goes upstream.
+    allowed = set(supported) | {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "user",
+        "conversation_id",
+    }
     given = request.model_fields_set | set(request.extra_params())
     for name in sorted(given - allowed):
         value = getattr(request, name, None) if name in request.model_fields_set else True

@@ -6,6 +6,7 @@ from modelyard.gateway.adapters.anthropic import AnthropicAdapter
 from modelyard.gateway.adapters.base import Adapter
 from modelyard.gateway.adapters.gemini import GeminiAdapter
 from modelyard.gateway.adapters.hf_inference import HfInferenceAdapter
+from modelyard.gateway.adapters.local import LocalAdapter
 from modelyard.gateway.adapters.openai import OpenAIAdapter
 from modelyard.gateway.http import UpstreamHttp
 
@@ -16,6 +17,7 @@ BUILT_IN_ADAPTERS: tuple[type[Adapter], ...] = (
     AnthropicAdapter,
     GeminiAdapter,
     HfInferenceAdapter,
+    LocalAdapter,
 )
 
 

@@ -1,0 +1,229 @@
+"""Training jobs (``/v2/training/jobs``) and classification with trained models.
+
+Create a job from a dataset and a :class:`~modelyard.training.config.TrainingConfig`;
+follow it with ``GET …/{id}`` (latest progress), ``GET …/{id}/events`` (server-sent
+events: ``state``, ``progress``, ``eval``, ``checkpoint``) or ``GET …/{id}/metrics``;
+stop it with ``POST …/{id}/cancel``. A finished classifier answers
+``POST /v2/models/{name}/classify``; a finished SFT model chats through the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from modelyard.api.deps import CurrentUser, SessionDep, SettingsDep, app_state
+from modelyard.db.models import TrainingJob
+from modelyard.errors import BadRequestError
+from modelyard.training import jobs
+from modelyard.training.config import TrainingConfig
+from modelyard.training.runner import job_work_dir
+from modelyard.training.service import training_service
+
+__all__ = ["ClassifyRequest", "JobCreate", "JobPublic", "models_router", "router"]
+
+router = APIRouter(prefix="/v2/training", tags=["training"])
+models_router = APIRouter(prefix="/v2/models", tags=["training"])
+
+#: Seconds between two looks at the event history while streaming.
+STREAM_POLL = 0.5
+#: A comment line is sent when nothing happened for this long.
+KEEPALIVE = 15.0
+
+
+class JobCreate(TrainingConfig):
+    """The training config plus the dataset to train on."""
+
+    dataset_id: int = Field(ge=1)
+
+
+class JobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    state: str
+    task: str
+    base_model: str
+    output_name: str
+    compute_type: str
+    dataset_id: int | None
+    config: dict[str, Any]
+    progress: dict[str, Any]
+    metrics: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    cancel_requested: bool
+    worker_pid: int | None
+    checkpoint_path: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    #: The trained model's name for the gateway, once the job has succeeded.
+    model: str | None = None
+
+
+def _public(job: TrainingJob) -> JobPublic:
+    public = JobPublic.model_validate(job)
+    public.model = job.output_name if job.state == "succeeded" else None
+    return public
+
+
+@router.post("/jobs", status_code=201)
+async def create_job(
+    body: JobCreate, request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> JobPublic:
+    """Queue a job; 400 when the dataset does not suit the task or no GPU is available."""
+    dataset = await jobs.get_dataset(session, body.dataset_id, user)
+    config = TrainingConfig.model_validate(body.model_dump(exclude={"dataset_id"}))
+    job = await jobs.create_job(
+        session, user=user, dataset=dataset, config=config, data_dir=settings.data_dir.resolve()
+    )
+    training_service(request.app).runner.submit(job.id)
+    return _public(job)
+
+
+@router.get("/jobs")
+async def list_jobs(
+    user: CurrentUser,
+    session: SessionDep,
+    state: Annotated[str | None, Query(description="Only jobs in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, list[JobPublic]]:
+    """Your jobs (staff: everyone's), newest first."""
+    return {
+        "data": [_public(j) for j in await jobs.list_jobs(session, user, state=state, limit=limit)]
+    }
+
+
+@router.get("/jobs/{job_id}")
+async def show_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobPublic:
+    return _public(await jobs.get_job(session, job_id, user))
+
+
+@router.post("/jobs/{job_id}/cancel")
+async def cancel_job(
+    job_id: int, request: Request, user: CurrentUser, session: SessionDep
+) -> JobPublic:
+    """Cancel: a queued job at once, a running one within seconds; 409 once finished."""
+    job = await jobs.request_cancel(session, await jobs.get_job(session, job_id, user))
+    training_service(request.app).runner.wake()
+    return _public(job)
+
+
+@router.delete("/jobs/{job_id}", status_code=204)
+async def delete_job(
+    job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Delete a job that is not running, with its history and checkpoints (the model stays)."""
+    job = await jobs.get_job(session, job_id, user)
+    await jobs.delete_job(session, job)
+    shutil.rmtree(job_work_dir(settings.data_dir.resolve(), job_id), ignore_errors=True)
+    return Response(status_code=204)
+
+
+@router.get("/jobs/{job_id}/metrics")
+async def job_metrics(job_id: int, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    """The loss and learning-rate history, the evaluations and the final metrics."""
+    job = await jobs.get_job(session, job_id, user)
+    events = await jobs.events_after(session, job_id, kinds=("progress", "eval"))
+    history = [
+        {k: e.data.get(k) for k in ("step", "epoch", "loss", "learning_rate", "samples_per_second")}
+        for e in events
+        if e.kind == "progress" and e.data.get("loss") is not None
+    ]
+    evaluations = [
+        {"step": e.step, **e.data.get("metrics", {})} for e in events if e.kind == "eval"
+    ]
+    return {
+        "job_id": job.id,
+        "state": job.state,
+        "history": history,
+        "evaluations": evaluations,
+        "metrics": job.metrics,
+    }
+
+
+def _sse(event_id: int, kind: str, data: dict[str, Any]) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, kind.encode(), orjson.dumps(data))
+
+
+@router.get("/jobs/{job_id}/events", response_model=None)
+async def job_events(
+    job_id: int,
+    request: Request,
+    user: CurrentUser,
+    after: Annotated[int, Query(ge=0, description="Only events after this id")] = 0,
+    last_event_id: Annotated[int | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-sent events until the job finishes (resumable with ``Last-Event-ID``).
+
+    Each look at the history uses its own short session: a long stream holds no
+    database connection while it waits."""
+    database = app_state(request).database
+    async with database.sessions() as session:
+        await jobs.get_job(session, job_id, user)
+    start = max(after, last_event_id or 0)
+
+    async def stream() -> AsyncIterator[bytes]:
+        cursor, quiet = start, 0.0
+        while True:
+            async with database.sessions() as reader:
+                events = await jobs.events_after(reader, job_id, cursor)
+                state = await reader.scalar(
+                    select(TrainingJob.state).where(TrainingJob.id == job_id)
+                )
+            for event in events:
+                cursor = event.id
+                yield _sse(event.id, event.kind, {"step": event.step, **event.data})
+            if state is None or (state in jobs.TERMINAL_STATES and not events):
+                return
+            if events:
+                quiet = 0.0
+            elif quiet >= KEEPALIVE:
+                quiet = 0.0
+                yield b": keep-alive\n\n"
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(STREAM_POLL)
+            quiet += STREAM_POLL
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+    )
+
+
+class ClassifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: A text or a list of texts (at most 256).
+    input: str | list[str] = Field(min_length=1)
+
+
+@models_router.post("/{name:path}/classify")
+async def classify(
+    name: str, body: ClassifyRequest, request: Request, _user: CurrentUser
+) -> dict[str, Any]:
+    """Labels for texts from a trained (or any local) sequence classifier, loaded by the
+    gateway's local model manager (a model of another task is a 400, an unknown one 404)."""
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    if len(texts) > 256:
+        raise BadRequestError("At most 256 texts per request.", param="input")
+    manager = app_state(request).gateway.local_models
+    results = await manager.classify(name, texts)
+    return {
+        "object": "list",
+        "model": name,
+        "data": [
+            {"index": i, "label": r.label, "score": r.score, "scores": r.scores}
+            for i, r in enumerate(results)
+        ],
+    }

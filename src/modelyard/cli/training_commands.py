@@ -1,0 +1,246 @@
+"""``modelyard train`` and ``modelyard jobs``: fine-tune from the command line.
+
+``train`` stores and checks the dataset, queues the job and runs it in the foreground
+(a worker process, as the server would) with a progress bar: loss, samples/s, ETA.
+Ctrl-C cancels the job. With ``--detach`` the job is only queued, for a running server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from modelyard.cli.common import console, err_console, settings_from_env
+from modelyard.config import Settings
+from modelyard.db.engine import Database, create_database
+from modelyard.db.models import TrainingJob
+from modelyard.errors import ModelyardError
+from modelyard.training import jobs
+from modelyard.training.config import TrainingConfig
+from modelyard.training.runner import TrainingRunner
+from modelyard.training.uploads import stage_path, store_dataset
+
+__all__ = ["app", "train"]
+
+app = typer.Typer(help="Training jobs.", no_args_is_help=True)
+
+
+def _run(settings: Settings, work: Any) -> Any:
+    async def runner() -> Any:
+        database = create_database(settings)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(runner())
+    except ModelyardError as exc:
+        err_console.print(f"[red]Error:[/red] {exc.message}", highlight=False)
+        issues = getattr(exc, "issues", None) or []
+        for issue in issues[1:] if len(issues) > 1 else []:
+            err_console.print(f"  {issue}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+async def _follow(database: Database, job_id: int) -> TrainingJob:
+    columns = (
+        TextColumn("[bold]{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("{task.fields[rate]} samples/s"),
+        TextColumn("ETA {task.fields[eta]}"),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("queued", total=None, loss="-", rate="-", eta="-")
+        while True:
+            async with database.sessions() as session:
+                job = await jobs.get_job(session, job_id, None)
+            done = job.progress or {}
+            eta = done.get("eta_seconds")
+            progress.update(
+                bar,
+                description=job.state,
+                total=done.get("total_steps"),
+                completed=done.get("step", 0),
+                loss=_number(done.get("loss")),
+                rate=_number(done.get("samples_per_second"), 3),
+                eta="-" if eta is None else f"{int(eta) // 60}:{int(eta) % 60:02d}",
+            )
+            if job.state in jobs.TERMINAL_STATES:
+                return job
+            await asyncio.sleep(0.3)
+
+
+@app.command("list")
+def list_jobs(state: str | None = typer.Option(None, help="Only jobs in this state.")) -> None:
+    """Every job, newest first."""
+
+    async def work(database: Database) -> list[TrainingJob]:
+        async with database.sessions() as session:
+            return await jobs.list_jobs(session, None, state=state)
+
+    table = Table("id", "state", "task", "base", "model", "step", "created")
+    for job in _run(settings_from_env(), work):
+        step = job.progress.get("step")
+        total = job.progress.get("total_steps")
+        table.add_row(
+            str(job.id),
+            job.state,
+            job.task,
+            job.base_model,
+            job.output_name,
+            f"{step}/{total}" if step is not None else "-",
+            f"{job.created_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(job_id: int) -> None:
+    """A job's config, progress, metrics and error."""
+
+    async def work(database: Database) -> TrainingJob:
+        async with database.sessions() as session:
+            return await jobs.get_job(session, job_id, None)
+
+    job = _run(settings_from_env(), work)
+    console.print(f"Job {job.id}: [bold]{job.state}[/bold] ({job.task}, {job.compute_type})")
+    console.print(f"Base model: {job.base_model}  →  model: {job.output_name}", highlight=False)
+    console.print(f"Progress: {job.progress}", highlight=False)
+    if job.metrics:
+        console.print(f"Metrics: {job.metrics}", highlight=False)
+    if job.error:
+        console.print(f"[red]Error:[/red] {job.error}", highlight=False)
+    console.print(f"Config: {job.config}", highlight=False)
+
+
+@app.command("cancel")
+def cancel(job_id: int) -> None:
+    """Cancel a job (its runner stops the worker within seconds)."""
+
+    async def work(database: Database) -> TrainingJob:
+        async with database.sessions() as session:
+            return await jobs.request_cancel(session, await jobs.get_job(session, job_id, None))
+
+    job = _run(settings_from_env(), work)
+    verb = "cancelled" if job.state == "cancelled" else "asked to stop"
+    console.print(f"Job {job.id} {verb}.")
+
+
+@app.command("logs")
+def logs(job_id: int) -> None:
+    """A job's history: state changes, progress, checkpoints, evaluations."""
+
+    async def work(database: Database) -> list[Any]:
+        async with database.sessions() as session:
+            await jobs.get_job(session, job_id, None)
+            return await jobs.events_after(session, job_id)
+
+    for event in _run(settings_from_env(), work):
+        data = {k: v for k, v in event.data.items() if k != "time"}
+        console.print(f"{event.created_at:%H:%M:%S} {event.kind:<10} {data}", highlight=False)
+
+
+def train(
+    data: Path = typer.Option(
+        ..., "--data", exists=True, dir_okay=False, help="CSV, JSONL, Parquet."
+    ),
+    task: str = typer.Option(..., "--task", help="classification or sft."),
+    base: str | None = typer.Option(None, "--base", help="Base model (classification: MiniLM)."),
+    compute: str = typer.Option("cpu", "--compute", help="cpu or gpu."),
+    name: str | None = typer.Option(None, "--name", help="The trained model's name."),
+    method: str = typer.Option("full", "--method", help="full or lora (sft)."),
+    epochs: float = typer.Option(1.0, help="Passes over the data."),
+    max_steps: int | None = typer.Option(None, help="Stop after this many steps."),
+    batch_size: int = typer.Option(8, help="Examples per step."),
+    learning_rate: float = typer.Option(5e-5, help="Peak learning rate."),
+    checkpoint_steps: int = typer.Option(50, help="A checkpoint every this many steps."),
+    detach: bool = typer.Option(False, help="Only queue the job (a running server trains it)."),
+) -> None:
+    """Fine-tune a model on a file and save it as a local model."""
+    try:
+        config = TrainingConfig.model_validate(
+            {
+                "task": task,
+                "base_model": base,
+                "compute_type": compute,
+                "output_name": name,
+                "method": method,
+                "epochs": epochs,
+                "max_steps": max_steps,
+                "batch_size": batch_size,
+                "learning_rate": learning_rate,
+                "checkpoint_steps": checkpoint_steps,
+                "logging_steps": max(1, min(10, checkpoint_steps)),
+            }
+        )
+    except ValueError as exc:
+        err_console.print(f"[red]Error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    settings = settings_from_env()
+    data_dir = settings.data_dir.resolve()
+
+    async def work(database: Database) -> TrainingJob | None:
+        staged = stage_path(data_dir, data.name)
+        await asyncio.to_thread(shutil.copyfile, data, staged)
+        async with database.sessions() as session:
+            dataset = await store_dataset(
+                session,
+                staged=staged,
+                filename=data.name,
+                data_dir=data_dir,
+                user=None,
+                task=task,
+            )
+            job = await jobs.create_job(
+                session, user=None, dataset=dataset, config=config, data_dir=data_dir
+            )
+        console.print(
+            f"Dataset {dataset.name}: {dataset.num_examples} {dataset.kind} examples. "
+            f"Job {job.id} queued (model: {job.output_name}).",
+            highlight=False,
+        )
+        if detach:
+            return None
+        runner = TrainingRunner(settings, database, poll_interval=0.2, only_job=job.id)
+        await runner.start()
+        try:
+            return await _follow(database, job.id)
+        except asyncio.CancelledError:
+            async with database.sessions() as session:
+                await jobs.request_cancel(session, await jobs.get_job(session, job.id, None))
+            await runner.tick()
+            raise
+        finally:
+            await runner.aclose()
+
+    try:
+        job = _run(settings, work)
+    except KeyboardInterrupt:
+        err_console.print("Interrupted: the job was cancelled.")
+        raise typer.Exit(130) from None
+    if job is None:
+        return
+    if job.state != "succeeded":
+        err_console.print(
+            f"[red]Job {job.id} {job.state}.[/red] {job.error or ''}", highlight=False
+        )
+        raise typer.Exit(1)
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in (job.metrics or {}).items())
+    console.print(f"Metrics: {metrics}", highlight=False)
+    console.print(
+        f"Model saved as [bold]{job.output_name}[/bold]: use it as local/{job.output_name}.",
+        highlight=False,
+    )

@@ -1,0 +1,218 @@
+"""Local models: Hugging Face models run in this process, behind the OpenAI format.
+
+The ``local`` provider kind names a model by Hub id, directory, trained-model name or
+built-in alias (``all-MiniLM-L6-v2``); the gateway's :class:`~modelyard.local.manager.
+ModelManager` loads it once and runs it in worker threads. The target's key, when there is
+one, is a Hugging Face token used for Hub downloads.
+
+Chat (JSON and streaming) with causal LMs and seq2seq models: ``temperature``, ``top_p``,
+``max_tokens`` / ``max_completion_tokens``, ``stop`` and ``seed`` are honoured; usage is
+counted by the model's tokenizer; ``finish_reason`` is ``stop`` or ``length``. Refused
+with a 400: tools and tool messages, non-text content, ``n`` > 1 and every other
+parameter. Embeddings with sentence-transformers models (``float`` or ``base64``).
+
+Non-streaming requests that arrive together are batched; streams of one model run one at
+a time. A model that does not exist, is gated or has an unsupported architecture is a
+404, 401/403 or 400 at once; a model that fails to load or to run is an upstream error, so
+a route goes on to its next target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from modelyard.errors import BadRequestError, ModelyardError
+from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported
+from modelyard.gateway.http import UpstreamHttp
+from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
+from modelyard.gateway.upstream_errors import UpstreamError
+from modelyard.local.manager import LoadedModel, LoadFailedError, ModelManager
+from modelyard.local.types import Completion, GenerationParams, Message
+
+__all__ = ["LocalAdapter"]
+
+SUPPORTED_PARAMETERS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+)
+
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+def _message(message: ChatMessage) -> Message:
+    if message.role not in _ROLES or message.tool_calls:
+        raise BadRequestError(
+            "Local models do not support tools or tool messages; choose a model of another "
+            "provider.",
+            param="messages",
+            code="unsupported_parameter",
+        )
+    content = message.content
+    if content is None or isinstance(content, str):
+        return _ROLES[message.role], content or ""
+    texts = []
+    for part in content:
+        if part.get("type") != "text":
+            raise BadRequestError(
+                "Local models accept text content only.",
+                param="messages",
+                code="unsupported_content",
+            )
+        texts.append(str(part.get("text") or ""))
+    return _ROLES[message.role], "".join(texts)
+
+
+def _prepare(request: ChatCompletionRequest) -> tuple[list[Message], GenerationParams]:
+    if request.tools:
+        raise BadRequestError(
+            "Local models do not support tools (function calling); remove `tools` or choose "
+            "a model of another provider.",
+            param="tools",
+            code="unsupported_parameter",
+        )
+    refuse_unsupported(request, "local", SUPPORTED_PARAMETERS)
+    params = GenerationParams(
+        max_tokens=request.output_limit(),
+        temperature=request.temperature,
+        top_p=request.top_p,
+        seed=request.seed,
+        stop=tuple(request.stop_list()),
+    )
+    return [_message(message) for message in request.messages], params
+
+
+def _usage(completion: Completion) -> dict[str, int]:
+    return {
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "total_tokens": completion.prompt_tokens + completion.completion_tokens,
+    }
+
+
+class LocalAdapter(Adapter):
+    """Chat and embeddings with models run in-process by a :class:`ModelManager`."""
+
+    api = "local"
+    supports_tools = False
+    supports_embeddings = True
+
+    def __init__(self, http: UpstreamHttp, manager: ModelManager | None = None) -> None:
+        super().__init__(http)
+        #: The gateway replaces this with the one it configured from the settings.
+        self.manager = manager or ModelManager()
+
+    async def _model(self, target: Target) -> LoadedModel:
+        try:
+            return await self.manager.get(target.model, token=target.api_key)
+        except LoadFailedError as error:
+            raise UpstreamError("server", str(error)) from None
+
+    async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
+        messages, params = _prepare(request)
+        model = await self._model(target)
+        model.generator()  # a 400 for an embedding model, before anything runs
+        try:
+            async with asyncio.timeout(target.timeout):
+                completion = await model.complete(messages, params)
+        except TimeoutError:
+            raise UpstreamError("timeout", f"{target.model} did not answer in time") from None
+        except ModelyardError:
+            raise
+        except Exception as error:
+            raise UpstreamError("server", f"{target.model} failed: {error}") from None
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": target.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": completion.text},
+                    "finish_reason": completion.finish_reason,
+                    "logprobs": None,
+                }
+            ],
+            "usage": _usage(completion),
+        }
+
+    async def stream_chat(
+        self, request: ChatCompletionRequest, target: Target
+    ) -> AsyncIterator[dict[str, Any]]:
+        messages, params = _prepare(request)
+        model = await self._model(target)
+        model.generator()
+        envelope = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": target.model,
+        }
+
+        def chunk(delta: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+            choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
+            return {**envelope, "choices": [choice]}
+
+        pieces = model.stream(messages, params)
+        # The first piece comes before the first chunk: errors so far are plain HTTP errors.
+        first = await anext(pieces)
+        yield chunk({"role": "assistant", "content": ""})
+        try:
+            item: str | Completion = first
+            while True:
+                if isinstance(item, Completion):
+                    yield chunk({}, item.finish_reason)
+                    yield {**envelope, "choices": [], "usage": _usage(item)}
+                    return
+                yield chunk({"content": item})
+                item = await anext(pieces)
+        except ModelyardError:
+            raise
+        except Exception as error:
+            raise UpstreamError("server", f"{target.model} failed: {error}") from None
+        finally:
+            await pieces.aclose()
+
+    async def embed(self, request: EmbeddingRequest, target: Target) -> dict[str, Any]:
+        texts = [request.input] if isinstance(request.input, str) else request.input
+        if not all(isinstance(text, str) for text in texts):
+            raise BadRequestError(
+                "Local embedding models take text input, not token arrays.", param="input"
+            )
+        model = await self._model(target)
+        embedder = model.embedder()
+        if request.dimensions is not None and request.dimensions != embedder.dimensions:
+            raise BadRequestError(
+                f"{target.model} returns {embedder.dimensions} dimensions; it cannot shorten "
+                "them (remove `dimensions`).",
+                param="dimensions",
+                code="unsupported_parameter",
+            )
+        try:
+            embeddings = await model.embed([str(text) for text in texts])
+        except Exception as error:
+            raise UpstreamError("server", f"{target.model} failed: {error}") from None
+        vectors = embeddings.vectors
+        data: list[dict[str, Any]] = []
+        for index, vector in enumerate(vectors):
+            encoded: Any = (
+                base64.b64encode(vector.astype("<f4").tobytes()).decode()
+                if request.encoding_format == "base64"
+                else vector.tolist()
+            )
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        return {
+            "object": "list",
+            "data": data,
+            "model": target.model,
+            "usage": {"prompt_tokens": embeddings.tokens, "total_tokens": embeddings.tokens},
+        }

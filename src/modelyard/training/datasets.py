@@ -1,0 +1,420 @@
+"""Training files: read CSV, JSONL and Parquet, check them, and turn them into examples.
+
+Three shapes are recognised from the columns:
+
+* ``classification``: ``text`` and ``label``;
+* ``chat``: ``messages``, a list of ``{"role", "content"}`` (system, user, assistant) with
+  at least one assistant message (in CSV, the list as a JSON string);
+* ``instruction``: ``prompt`` and ``completion`` (or Alpaca's ``instruction``, optional
+  ``input``, and ``output``).
+
+Every problem is reported with its line (CSV, JSONL) or row (Parquet) number and what to
+do about it; :class:`DatasetValidationError` carries them all (the first 20).
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from modelyard.errors import BadRequestError
+
+__all__ = [
+    "FORMATS",
+    "MAX_ISSUES",
+    "MIN_EXAMPLES",
+    "DatasetSummary",
+    "DatasetValidationError",
+    "Issue",
+    "Kind",
+    "detect_format",
+    "file_sha256",
+    "load_examples",
+    "validate_file",
+]
+
+Kind = Literal["classification", "chat", "instruction"]
+Format = Literal["csv", "jsonl", "parquet"]
+
+#: File suffix → format.
+FORMATS: dict[str, Format] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+#: The fewest usable examples a dataset may have.
+MIN_EXAMPLES = 10
+#: Problems reported at most (the count of the rest is given).
+MAX_ISSUES = 20
+ROLES = ("system", "user", "assistant")
+#: Which task each kind of dataset serves.
+TASK_KINDS: dict[str, tuple[Kind, ...]] = {
+    "classification": ("classification",),
+    "sft": ("chat", "instruction"),
+}
+EXPECTED = {
+    "classification": "'text' and 'label'",
+    "sft": "'messages' (chat), or 'prompt' and 'completion', or 'instruction' and 'output'",
+}
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem: where (``line``/``row`` number, ``None`` for the whole file) and what."""
+
+    where: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class DatasetValidationError(BadRequestError):
+    """The file cannot be used; ``issues`` lists why (400, code ``invalid_dataset``)."""
+
+    def __init__(self, issues: list[Issue], *, total: int | None = None) -> None:
+        total = total if total is not None else len(issues)
+        shown = "; ".join(str(i) for i in issues[:5])
+        more = f" (and {total - 5} more)" if total > 5 else ""
+        noun = "problem" if total == 1 else "problems"
+        super().__init__(
+            f"Invalid dataset, {total} {noun}: {shown}{more}.", param="file", code="invalid_dataset"
+        )
+        self.issues = issues[:MAX_ISSUES]
+        self.total = total
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        body["error"]["issues"] = [{"where": i.where, "message": i.message} for i in self.issues]
+        body["error"]["total_issues"] = self.total
+        return body
+
+
+@dataclass
+class DatasetSummary:
+    """What validation found: the shape, the size and (classification) the labels."""
+
+    format: Format
+    kind: Kind
+    num_examples: int
+    columns: list[str]
+    labels: list[str] | None = None
+    issues: list[Issue] = field(default_factory=list)
+
+
+def detect_format(filename: str) -> Format:
+    """The format from the file name, or a 400 naming the accepted suffixes."""
+    suffix = Path(filename).suffix.lower()
+    if suffix not in FORMATS:
+        raise DatasetValidationError(
+            [
+                Issue(
+                    None,
+                    f"unsupported file type {suffix or '(none)'!r} ({filename}); upload a .csv, "
+                    ".jsonl (one JSON object per line) or .parquet file",
+                )
+            ]
+        )
+    return FORMATS[suffix]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# Reading ------------------------------------------------------------------------------
+
+
+Record = tuple[str, dict[str, Any] | Issue]
+
+
+def _read_csv(path: Path) -> tuple[list[str], Iterator[Record]]:
+    handle = io.TextIOWrapper(path.open("rb"), encoding="utf-8-sig", newline="")
+    reader = csv.reader(handle)
+    try:
+        header = next(reader, None)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        handle.close()
+        raise DatasetValidationError([Issue("line 1", f"unreadable CSV header ({exc})")]) from None
+    if not header:
+        handle.close()
+        raise DatasetValidationError(
+            [Issue(None, "the file is empty; the first line must name the columns")]
+        )
+    columns = [c.strip() for c in header]
+
+    def rows() -> Iterator[Record]:
+        with handle:
+            line = reader.line_num
+            while True:
+                start = line + 1
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except UnicodeDecodeError:
+                    yield (
+                        f"line {start}",
+                        Issue(f"line {start}", "not UTF-8 text; save the file as UTF-8"),
+                    )
+                    return
+                except csv.Error as exc:
+                    yield f"line {start}", Issue(f"line {start}", f"malformed CSV ({exc})")
+                    return
+                line = reader.line_num
+                where = f"line {start}"
+                if not values or all(not v.strip() for v in values):
+                    continue
+                if len(values) != len(columns):
+                    yield (
+                        where,
+                        Issue(
+                            where,
+                            f"{len(values)} fields but the header has {len(columns)} "
+                            "(quote fields that contain commas)",
+                        ),
+                    )
+                    continue
+                yield where, dict(zip(columns, values, strict=True))
+
+    return columns, rows()
+
+
+def _read_jsonl(path: Path) -> tuple[list[str], Iterator[Record]]:
+    records: list[Record] = []
+    columns: dict[str, None] = {}
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"line {number}"
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+            except UnicodeDecodeError:
+                records.append((where, Issue(where, "not UTF-8 text; save the file as UTF-8")))
+                continue
+            if not text:
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                records.append((where, Issue(where, f"bad JSON ({exc.msg} at column {exc.colno})")))
+                continue
+            if not isinstance(value, dict):
+                records.append(
+                    (where, Issue(where, f"expected a JSON object, got {type(value).__name__}"))
+                )
+                continue
+            columns.update(dict.fromkeys(value))
+            records.append((where, value))
+    return list(columns), iter(records)
+
+
+def _read_parquet(path: Path) -> tuple[list[str], Iterator[Record]]:
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several unrelated types
+        raise DatasetValidationError(
+            [Issue(None, f"not a readable Parquet file ({exc})")]
+        ) from None
+    rows = table.to_pylist()
+    return list(table.column_names), iter(
+        (f"row {number}", row) for number, row in enumerate(rows, start=1)
+    )
+
+
+def _read(path: Path, fmt: Format) -> tuple[list[str], Iterator[Record]]:
+    if fmt == "csv":
+        return _read_csv(path)
+    if fmt == "jsonl":
+        return _read_jsonl(path)
+    return _read_parquet(path)
+
+
+# Shapes -------------------------------------------------------------------------------
+
+
+def _hint(wanted: str, columns: list[str]) -> str:
+    close = [c for c in columns if c.strip().lower() == wanted] or difflib.get_close_matches(
+        wanted, columns, n=1, cutoff=0.6
+    )
+    return f" (did you mean {close[0]!r}? rename it to {wanted!r})" if close else ""
+
+
+def _kind_of(columns: list[str], task: str | None) -> Kind:
+    names = set(columns)
+    found: Kind | None = None
+    if {"text", "label"} <= names:
+        found = "classification"
+    elif "messages" in names:
+        found = "chat"
+    elif {"prompt", "completion"} <= names or {"instruction", "output"} <= names:
+        found = "instruction"
+    if found is not None and (task is None or found in TASK_KINDS[task]):
+        return found
+    tasks = [task] if task else ["classification", "sft"]
+    wanted = {"classification": ["text", "label"], "sft": ["messages"]}
+    hints = "".join(_hint(name, columns) for t in tasks for name in wanted[t] if name not in names)
+    expected = " or ".join(f"{t}: {EXPECTED[t]}" for t in tasks)
+    raise DatasetValidationError(
+        [
+            Issue(
+                None,
+                f"missing columns — expected {expected}; the file has "
+                f"{', '.join(repr(c) for c in columns) or 'no columns'}{hints}",
+            )
+        ]
+    )
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) else None
+
+
+def _classification(where: str, row: dict[str, Any]) -> dict[str, Any] | Issue:
+    text, label = row.get("text"), _text(row.get("label"))
+    if not isinstance(text, str) or not text.strip():
+        return Issue(where, "empty or non-text 'text'; every example needs some text")
+    if label is None or not label.strip():
+        return Issue(where, "empty label; every example needs a 'label' (e.g. positive)")
+    return {"text": text, "label": label.strip()}
+
+
+def _content(where: str, index: int, content: Any) -> str | Issue:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(
+        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+        for p in content
+    ):
+        return "".join(p["text"] for p in content)
+    return Issue(
+        where,
+        f"message {index}: content must be a string (or a list of {{'type': 'text', "
+        f"'text': ...}} parts), got {type(content).__name__}",
+    )
+
+
+def _chat(where: str, row: dict[str, Any]) -> dict[str, Any] | Issue:
+    messages = row.get("messages")
+    if isinstance(messages, str):
+        try:
+            messages = json.loads(messages)
+        except json.JSONDecodeError as exc:
+            return Issue(where, f"'messages' is not valid JSON ({exc.msg} at column {exc.colno})")
+    if not isinstance(messages, list) or not messages:
+        return Issue(where, "'messages' must be a non-empty list of {role, content} objects")
+    cleaned: list[dict[str, str]] = []
+    for index, message in enumerate(messages, start=1):
+        if not isinstance(message, dict):
+            return Issue(where, f"message {index} is not an object with 'role' and 'content'")
+        role = message.get("role")
+        if role not in ROLES:
+            return Issue(where, f"message {index} has role {role!r}; roles are {', '.join(ROLES)}")
+        if role == "system" and index != 1:
+            return Issue(where, f"message {index}: a system message may only come first")
+        content = _content(where, index, message.get("content"))
+        if isinstance(content, Issue):
+            return content
+        if role == "assistant" and not content.strip():
+            return Issue(where, f"message {index}: empty assistant message")
+        cleaned.append({"role": str(role), "content": content})
+    if not any(m["role"] == "assistant" for m in cleaned):
+        return Issue(where, "no assistant message; each conversation needs an answer to learn")
+    first = next(m["role"] for m in cleaned if m["role"] != "system")
+    if first != "user":
+        return Issue(where, "the conversation must start with a user message (after any system)")
+    return {"messages": cleaned}
+
+
+def _instruction(where: str, row: dict[str, Any]) -> dict[str, Any] | Issue:
+    if "prompt" in row:
+        prompt, completion = row.get("prompt"), row.get("completion")
+        names = ("prompt", "completion")
+    else:
+        instruction, extra = row.get("instruction"), row.get("input")
+        prompt = (
+            f"{instruction}\n\n{extra}"
+            if isinstance(instruction, str) and isinstance(extra, str) and extra.strip()
+            else instruction
+        )
+        completion, names = row.get("output"), ("instruction", "output")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return Issue(where, f"empty '{names[0]}'")
+    if not isinstance(completion, str) or not completion.strip():
+        return Issue(where, f"empty '{names[1]}'; each example needs the answer to learn")
+    return {
+        "messages": [
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": completion},
+        ]
+    }
+
+
+CHECKS = {"classification": _classification, "chat": _chat, "instruction": _instruction}
+
+
+def _scan(path: Path, fmt: Format, task: str | None) -> tuple[DatasetSummary, list[dict[str, Any]]]:
+    columns, records = _read(path, fmt)
+    kind = _kind_of(columns, task)
+    check = CHECKS[kind]
+    issues: list[Issue] = []
+    examples: list[dict[str, Any]] = []
+    for where, record in records:
+        result = record if isinstance(record, Issue) else check(where, record)
+        if isinstance(result, Issue):
+            issues.append(result)
+        else:
+            examples.append(result)
+    labels = sorted({e["label"] for e in examples}) if kind == "classification" else None
+    summary = DatasetSummary(fmt, kind, len(examples), columns, labels, issues)
+    return summary, examples
+
+
+def validate_file(path: Path, fmt: Format, task: str | None = None) -> DatasetSummary:
+    """Check the whole file; :class:`DatasetValidationError` lists every problem found."""
+    summary, _examples = _scan(path, fmt, task)
+    issues = list(summary.issues)
+    if not issues and summary.num_examples < MIN_EXAMPLES:
+        issues.append(
+            Issue(
+                None,
+                f"too few examples: {summary.num_examples}; at least {MIN_EXAMPLES} are needed "
+                "(some are held out for evaluation)",
+            )
+        )
+    if not issues and summary.labels is not None and len(summary.labels) < 2:
+        issues.append(
+            Issue(
+                None,
+                f"only one label ({summary.labels[0]!r}); classification needs at least two",
+            )
+        )
+    if issues:
+        raise DatasetValidationError(issues[:MAX_ISSUES], total=len(issues))
+    return summary
+
+
+def load_examples(path: Path, fmt: Format) -> tuple[Kind, list[dict[str, Any]]]:
+    """The examples of a validated file: ``{"text", "label"}`` or ``{"messages"}``."""
+    summary, examples = _scan(path, fmt, None)
+    if summary.issues:
+        raise DatasetValidationError(summary.issues[:MAX_ISSUES], total=len(summary.issues))
+    return summary.kind, examples

@@ -1,0 +1,485 @@
+"""The in-process job runner: queued jobs run one per device, each in a worker process.
+
+The runner claims the oldest queued job of each compute type (``cpu``, ``gpu``) when no
+job of that type is active, writes the job's ``spec.json``, starts
+``python -m modelyard.training.worker`` and follows its ``events.jsonl``: every line is
+stored as a :class:`~modelyard.db.models.TrainingEvent` and the latest progress on the
+job. A worker that fails reports it in ``result.json``; one that dies without a result
+(killed, out of memory) is resumed from its last checkpoint, up to ``max_attempts``.
+On start, jobs left active by a previous server whose worker is gone are queued again
+and resume from their checkpoint. Nothing a worker does can raise into the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from modelyard.config import Settings
+from modelyard.db.engine import Database
+from modelyard.db.models import LlmModel, TrainingDataset, TrainingJob
+from modelyard.db.types import utcnow
+from modelyard.training.config import JobSecrets
+from modelyard.training.jobs import ACTIVE_STATES, TERMINAL_STATES, add_event
+from modelyard.training.outputs import models_dir
+from modelyard.training.worker import EVENTS_FILE, RESULT_FILE, SPEC_FILE
+
+__all__ = ["TrainingRunner", "job_work_dir", "worker_alive"]
+
+logger = logging.getLogger("modelyard.training")
+
+
+def job_work_dir(data_dir: Path, job_id: int) -> Path:
+    """A job's working directory (spec, events, log, checkpoints)."""
+    return data_dir / "training" / "jobs" / str(job_id)
+
+
+def worker_alive(pid: int | None) -> bool:
+    """Whether ``pid`` is a live training worker (not a recycled pid)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"modelyard.training.worker" in cmdline
+
+
+@dataclass
+class _Active:
+    job_id: int
+    compute_type: str
+    process: asyncio.subprocess.Process
+    work_dir: Path
+    offset: int
+    log: Any
+    cancel_sent_at: float | None = None
+
+
+class TrainingRunner:
+    """Runs this server's training jobs; ``start()`` in the lifespan, ``aclose()`` after."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        poll_interval: float = 0.5,
+        cancel_grace: float = 5.0,
+        max_attempts: int = 3,
+        python: str = sys.executable,
+        only_job: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.poll_interval = poll_interval
+        self.cancel_grace = cancel_grace
+        self.max_attempts = max_attempts
+        self.python = python
+        #: Run this job only (the CLI's foreground runner).
+        self.only_job = only_job
+        self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._active: dict[int, _Active] = {}
+        self._secrets: dict[int, JobSecrets] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # Public ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Queue again the jobs a previous server left active, then start the loop."""
+        if self._task is not None:
+            return
+        await self.recover()
+        self._task = asyncio.create_task(self._loop(), name="training-runner")
+
+    async def aclose(self) -> None:
+        """Stop the loop; running jobs are stopped and queued again (they resume later)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for active in list(self._active.values()):
+            with contextlib.suppress(ProcessLookupError):
+                active.process.kill()
+            await active.process.wait()
+            await self._drain(active)
+            await self._requeue(active, "the server stopped; the job resumes when it starts")
+
+    def submit(self, job_id: int, secrets: JobSecrets | None = None) -> None:
+        """Note a new job (and its in-memory secrets); the loop picks it up at once."""
+        if secrets is not None:
+            self._secrets[job_id] = secrets
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Look at the queue and at cancellations now, not at the next poll."""
+        self._wake.set()
+
+    @property
+    def active_jobs(self) -> list[int]:
+        return list(self._active)
+
+    def worker_pid(self, job_id: int) -> int | None:
+        active = self._active.get(job_id)
+        return active.process.pid if active else None
+
+    async def run_until_done(self, job_id: int) -> None:
+        """Supervise until ``job_id`` is finished (the CLI runs jobs in the foreground)."""
+        await self.start()
+        while True:
+            async with self.database.sessions() as session:
+                state = await session.scalar(
+                    select(TrainingJob.state).where(TrainingJob.id == job_id)
+                )
+            if state is None or state in TERMINAL_STATES:
+                return
+            await asyncio.sleep(self.poll_interval)
+
+    async def recover(self) -> list[int]:
+        """Queue again active jobs whose worker is gone; their ids."""
+        requeued: list[int] = []
+        async with self.database.sessions() as session:
+            jobs = list(
+                await session.scalars(
+                    select(TrainingJob).where(TrainingJob.state.in_(ACTIVE_STATES))
+                )
+            )
+            for job in jobs:
+                if job.id in self._active or worker_alive(job.worker_pid):
+                    continue
+                job.state = "queued"
+                job.worker_pid = None
+                job.runner_id = None
+                await add_event(
+                    session,
+                    job.id,
+                    "state",
+                    {
+                        "state": "queued",
+                        "reason": "interrupted by a server restart; resuming from "
+                        + (Path(job.checkpoint_path).name if job.checkpoint_path else "the start"),
+                    },
+                )
+                requeued.append(job.id)
+            await session.commit()
+        return requeued
+
+    # Loop -----------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("training runner: tick failed (retrying)")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            self._wake.clear()
+
+    async def tick(self) -> None:
+        """One round: follow active workers, honour cancellations, start queued jobs."""
+        for active in list(self._active.values()):
+            await self._follow(active)
+        busy = {a.compute_type for a in self._active.values()}
+        for compute_type in ("cpu", "gpu"):
+            if compute_type not in busy:
+                await self._claim(compute_type)
+
+    async def _claim(self, compute_type: str) -> None:
+        async with self.database.sessions() as session:
+            others = await session.scalar(
+                select(TrainingJob.id).where(
+                    TrainingJob.compute_type == compute_type,
+                    TrainingJob.state.in_(ACTIVE_STATES),
+                )
+            )
+            if others is not None:
+                return
+            statement = select(TrainingJob).where(
+                TrainingJob.compute_type == compute_type, TrainingJob.state == "queued"
+            )
+            if self.only_job is not None:
+                statement = statement.where(TrainingJob.id == self.only_job)
+            job = await session.scalar(statement.order_by(TrainingJob.id).limit(1))
+            if job is None:
+                return
+            claimed = await session.execute(
+                update(TrainingJob)
+                .where(TrainingJob.id == job.id, TrainingJob.state == "queued")
+                .values(
+                    state="validating",
+                    runner_id=self.runner_id,
+                    attempts=TrainingJob.attempts + 1,
+                    started_at=job.started_at or utcnow(),
+                    error=None,
+                )
+            )
+            if not getattr(claimed, "rowcount", 0):
+                return
+            dataset = await session.get(TrainingDataset, job.dataset_id) if job.dataset_id else None
+            await session.commit()
+            await session.refresh(job)
+        if dataset is None:
+            await self._finish(job.id, "failed", error="its dataset was deleted")
+            return
+        try:
+            await self._spawn(job, dataset)
+        except Exception as exc:
+            logger.exception("training runner: could not start job %s", job.id)
+            await self._finish(job.id, "failed", error=f"the worker did not start: {exc}")
+
+    async def _spawn(self, job: TrainingJob, dataset: TrainingDataset) -> None:
+        data_dir = self.settings.data_dir.resolve()
+        work_dir = job_work_dir(data_dir, job.id)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        (work_dir / RESULT_FILE).unlink(missing_ok=True)
+        spec = {
+            "job_id": job.id,
+            "config": job.config,
+            "output_name": job.output_name,
+            "output_dir": str(models_dir(data_dir) / job.output_name),
+            "models_dir": str(models_dir(data_dir)),
+            "dataset": {
+                "path": str(data_dir / dataset.path),
+                "format": dataset.format,
+                "sha256": dataset.sha256,
+                "name": dataset.name,
+            },
+            "resume_from": job.checkpoint_path,
+        }
+        (work_dir / SPEC_FILE).write_text(json.dumps(spec, indent=2))
+        events = work_dir / EVENTS_FILE
+        offset = events.stat().st_size if events.exists() else 0
+        log = (work_dir / "worker.log").open("ab")
+        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+        if job.compute_type == "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        process = await asyncio.create_subprocess_exec(
+            self.python,
+            "-m",
+            "modelyard.training.worker",
+            str(work_dir),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
+        )
+        assert process.stdin is not None
+        secrets = self._secrets.get(job.id) or JobSecrets()
+        process.stdin.write((json.dumps(secrets.as_dict()) + "\n").encode())
+        with contextlib.suppress(ConnectionError):
+            await process.stdin.drain()
+        process.stdin.close()
+        self._active[job.id] = _Active(job.id, job.compute_type, process, work_dir, offset, log)
+        async with self.database.sessions() as session:
+            await session.execute(
+                update(TrainingJob)
+                .where(TrainingJob.id == job.id)
+                .values(
+                    worker_pid=process.pid,
+                    work_dir=str(work_dir.relative_to(data_dir)),
+                )
+            )
+            resumed = Path(job.checkpoint_path).name if job.checkpoint_path else None
+            await add_event(
+                session,
+                job.id,
+                "state",
+                {"state": "validating", "attempt": job.attempts, "resume_from": resumed},
+            )
+            await session.commit()
+
+    # Following a worker ---------------------------------------------------------------
+
+    def _read_events(self, active: _Active) -> list[dict[str, Any]]:
+        path = active.work_dir / EVENTS_FILE
+        try:
+            with path.open("rb") as handle:
+                handle.seek(active.offset)
+                data = handle.read()
+        except OSError:
+            return []
+        end = data.rfind(b"\n")
+        if end < 0:
+            return []
+        active.offset += end + 1
+        lines = []
+        for raw in data[: end + 1].splitlines():
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(raw))
+        return lines
+
+    async def _drain(self, active: _Active) -> None:
+        """Store the worker's new events and the latest progress, checkpoint and state."""
+        lines = self._read_events(active)
+        if not lines:
+            return
+        values: dict[str, Any] = {}
+        async with self.database.sessions() as session:
+            for line in lines:
+                kind = str(line.pop("kind", "log"))
+                step = line.get("step")
+                if kind == "progress":
+                    values["progress"] = line
+                elif kind == "checkpoint":
+                    values["checkpoint_path"] = line["path"]
+                elif kind == "state" and line.get("state") == "running":
+                    values["state"] = "running"
+                elif kind == "state":
+                    continue  # ``validating`` was recorded when the worker started
+                await add_event(session, active.job_id, kind, line, step)
+            if values:
+                await session.execute(
+                    update(TrainingJob)
+                    .where(
+                        TrainingJob.id == active.job_id,
+                        TrainingJob.state.in_(ACTIVE_STATES),
+                    )
+                    .values(**values)
+                )
+            await session.commit()
+
+    async def _follow(self, active: _Active) -> None:
+        await self._drain(active)
+        returncode = active.process.returncode
+        if returncode is None:
+            await self._check_cancel(active)
+            with contextlib.suppress(TimeoutError):
+                returncode = await asyncio.wait_for(active.process.wait(), 0.001)
+            if returncode is None:
+                return
+        await self._drain(active)
+        del self._active[active.job_id]
+        active.log.close()
+        result = self._result(active)
+        async with self.database.sessions() as session:
+            job = await session.get(TrainingJob, active.job_id)
+        if job is None:
+            return
+        if job.cancel_requested:
+            await self._finish(job.id, "cancelled")
+        elif result is not None:
+            await self._finish(
+                job.id, result["state"], metrics=result.get("metrics"), error=result.get("error")
+            )
+        elif job.attempts < self.max_attempts:
+            await self._requeue(
+                active, f"the worker died (exit status {returncode}); resuming from checkpoint"
+            )
+        else:
+            await self._finish(
+                job.id,
+                "failed",
+                error=f"the worker died {job.attempts} times (last exit status {returncode}); "
+                f"see {active.work_dir / 'worker.log'}",
+            )
+
+    def _result(self, active: _Active) -> dict[str, Any] | None:
+        try:
+            value = json.loads((active.work_dir / RESULT_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        return value if isinstance(value, dict) and "state" in value else None
+
+    async def _check_cancel(self, active: _Active) -> None:
+        if active.cancel_sent_at is not None:
+            if time.monotonic() - active.cancel_sent_at > self.cancel_grace:
+                with contextlib.suppress(ProcessLookupError):
+                    active.process.kill()
+            return
+        async with self.database.sessions() as session:
+            wanted = await session.scalar(
+                select(TrainingJob.cancel_requested).where(TrainingJob.id == active.job_id)
+            )
+        if wanted or wanted is None:
+            active.cancel_sent_at = time.monotonic()
+            with contextlib.suppress(ProcessLookupError):
+                active.process.send_signal(signal.SIGTERM)
+
+    async def _requeue(self, active: _Active, reason: str) -> None:
+        async with self.database.sessions() as session:
+            await session.execute(
+                update(TrainingJob)
+                .where(TrainingJob.id == active.job_id, TrainingJob.state.in_(ACTIVE_STATES))
+                .values(state="queued", worker_pid=None, runner_id=None)
+            )
+            await add_event(session, active.job_id, "state", {"state": "queued", "reason": reason})
+            await session.commit()
+        self._active.pop(active.job_id, None)
+        self._wake.set()
+
+    async def _finish(
+        self,
+        job_id: int,
+        state: str,
+        *,
+        metrics: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        self._secrets.pop(job_id, None)
+        async with self.database.sessions() as session:
+            job = await session.get(TrainingJob, job_id)
+            if job is None:
+                return
+            job.state = state
+            job.finished_at = utcnow()
+            job.worker_pid = None
+            job.metrics = metrics
+            job.error = error
+            data: dict[str, Any] = {"state": state}
+            if error:
+                data["error"] = error
+            if metrics:
+                data["metrics"] = metrics
+            await add_event(session, job_id, "state", data)
+            if state == "succeeded":
+                await self._register(session, job)
+            await session.commit()
+        if state == "succeeded":
+            work_dir = job_work_dir(self.settings.data_dir.resolve(), job_id)
+            shutil.rmtree(work_dir / "checkpoints", ignore_errors=True)
+        self._wake.set()
+
+    async def _register(self, session: Any, job: TrainingJob) -> None:
+        """List the trained model in the catalog under the ``local`` provider kind."""
+        task = "classification" if job.task == "classification" else "chat"
+        existing = await session.scalar(
+            select(LlmModel).where(
+                LlmModel.provider_kind == "local", LlmModel.model_id == job.output_name
+            )
+        )
+        description = f"Fine-tuned by modelyard from {job.base_model} (job {job.id})."
+        if existing is None:
+            session.add(
+                LlmModel(
+                    provider_kind="local",
+                    model_id=job.output_name,
+                    display_name=job.output_name,
+                    task=task,
+                    description=description,
+                )
+            )
+        else:
+            existing.task, existing.description, existing.is_active = task, description, True

@@ -1,0 +1,136 @@
+"""Supervised fine-tuning of causal LMs on chats, fully or with LoRA; eval loss, perplexity.
+
+Only the assistant messages are learned: the other tokens get the label ``-100``. A base
+tokenizer without a chat template gets :data:`FALLBACK_TEMPLATE`, saved with the model so
+that the trained model chats the way it was taught.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from modelyard.training.config import TrainingConfig
+from modelyard.training.tasks import Prepared, split_examples
+
+__all__ = ["FALLBACK_TEMPLATE", "collate", "encode_chat", "prepare"]
+
+IGNORE = -100
+
+FALLBACK_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}"
+    "{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def _render(tokenizer: Any, messages: list[dict[str, str]], *, prompt: bool) -> str:
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt)
+    return str(text)
+
+
+def _ids(tokenizer: Any, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def encode_chat(
+    tokenizer: Any, messages: list[dict[str, str]], max_length: int
+) -> dict[str, list[int]] | None:
+    """Token ids with labels on the assistant turns only (``None``: nothing left to learn)."""
+    input_ids = _ids(tokenizer, _render(tokenizer, messages, prompt=False))
+    labels = [IGNORE] * len(input_ids)
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        start = len(_ids(tokenizer, _render(tokenizer, messages[:index], prompt=True)))
+        end = len(_ids(tokenizer, _render(tokenizer, messages[: index + 1], prompt=False)))
+        labels[start:end] = input_ids[start:end]
+    input_ids, labels = input_ids[:max_length], labels[:max_length]
+    if all(label == IGNORE for label in labels):
+        return None
+    return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
+
+
+def collate(pad_id: int) -> Any:
+    """A collator padding ids with ``pad_id``, labels with -100, on the right."""
+    import torch
+
+    def pad(batch: list[dict[str, Any]]) -> dict[str, Any]:
+        width = max(len(row["input_ids"]) for row in batch)
+        out: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
+        for row in batch:
+            gap = width - len(row["input_ids"])
+            out["input_ids"].append(row["input_ids"] + [pad_id] * gap)
+            out["attention_mask"].append(row["attention_mask"] + [0] * gap)
+            out["labels"].append(row["labels"] + [IGNORE] * gap)
+        return {key: torch.tensor(value) for key, value in out.items()}
+
+    return pad
+
+
+def _perplexity(metrics: dict[str, float]) -> dict[str, float]:
+    loss = metrics.get("eval_loss")
+    if loss is not None:
+        metrics["perplexity"] = math.exp(min(loss, 50.0))
+    return metrics
+
+
+def _unchanged(model: Any) -> Any:
+    return model
+
+
+def _merge_lora(model: Any) -> Any:
+    """The base model with the trained adapter folded into its weights."""
+    return model.merge_and_unload()
+
+
+def prepare(config: TrainingConfig, examples: list[dict[str, Any]], base: Path) -> Prepared:
+    """Load the causal LM (wrapped with LoRA when asked) and encode the chats."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = FALLBACK_TEMPLATE
+    model: Any = AutoModelForCausalLM.from_pretrained(base)
+    card: dict[str, Any] = {"method": config.method}
+    finish = _unchanged
+    if config.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lora = config.lora
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                task_type="CAUSAL_LM",
+                r=lora.r,
+                lora_alpha=lora.alpha,
+                lora_dropout=lora.dropout,
+                target_modules=lora.target_modules,
+            ),
+        )
+        card["lora"] = lora.model_dump()
+        finish = _merge_lora
+    train, held_out = split_examples(examples, config.eval_fraction, config.seed)
+
+    def encode(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        encoded = (encode_chat(tokenizer, row["messages"], config.max_length) for row in rows)
+        return [row for row in encoded if row is not None]
+
+    train_rows, eval_rows = encode(train), encode(held_out)
+    if not train_rows or not eval_rows:
+        raise ValueError(
+            f"no assistant tokens left within max_length={config.max_length}; "
+            "raise max_length or shorten the prompts"
+        )
+    return Prepared(
+        model=model,
+        tokenizer=tokenizer,
+        train_dataset=train_rows,
+        eval_dataset=eval_rows,
+        data_collator=collate(int(tokenizer.pad_token_id)),
+        finish=finish,
+        card=card,
+        derive_metrics=_perplexity,
+    )

@@ -1,0 +1,289 @@
+"""The training worker: one job, in its own process (``python -m modelyard.training.worker``).
+
+It talks to the runner through files in the job's working directory, so it needs no
+database access and a crash here never reaches the server:
+
+* ``spec.json`` (read): the config, the dataset file, the output directory, the device
+  and the checkpoint to resume from;
+* standard input (read once): the job's secrets as JSON, never written anywhere;
+* ``events.jsonl`` (appended): ``state``, ``progress``, ``eval``, ``checkpoint`` lines;
+* ``result.json`` (written last): ``succeeded`` with metrics, ``failed`` with the error,
+  or ``cancelled``.
+
+SIGTERM stops training at the end of the current step. The worker dies with its parent
+(Linux), so a server restart leaves no orphan; the runner resumes the job instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+__all__ = ["EVENTS_FILE", "RESULT_FILE", "SPEC_FILE", "EventWriter", "main", "run"]
+
+SPEC_FILE = "spec.json"
+EVENTS_FILE = "events.jsonl"
+RESULT_FILE = "result.json"
+CHECKPOINTS = "checkpoints"
+#: Seconds between two progress lines (a loss report is always written).
+PROGRESS_INTERVAL = 0.5
+
+logger = logging.getLogger("modelyard.training.worker")
+
+
+class EventWriter:
+    """Appends JSON lines to ``events.jsonl``, flushed at once."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("a", encoding="utf-8")
+
+    def emit(self, kind: str, **data: Any) -> None:
+        self._file.write(json.dumps({"kind": kind, "time": time.time(), **data}) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _die_with_parent() -> None:
+    if sys.platform != "linux":
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _write_result(work_dir: Path, result: dict[str, Any]) -> None:
+    staging = work_dir / f"{RESULT_FILE}.tmp"
+    staging.write_text(json.dumps(result, default=str))
+    staging.replace(work_dir / RESULT_FILE)
+
+
+def _progress_callback(events: EventWriter, stop: dict[str, bool], batch: int) -> Any:
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        """Reports progress, checkpoints and evaluations; stops training when asked."""
+
+        def __init__(self) -> None:
+            self.started = time.monotonic()
+            self.first_step = 0
+            self.last_emit = 0.0
+            self.loss: float | None = None
+            self.learning_rate: float | None = None
+            self.reported_last = False
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            self.started = time.monotonic()
+            self.first_step = state.global_step
+            events.emit("state", state="running", step=state.global_step, total=state.max_steps)
+
+        def _report(self, state: Any, *, force: bool) -> None:
+            now = time.monotonic()
+            if not force and now - self.last_emit < PROGRESS_INTERVAL:
+                return
+            self.last_emit = now
+            done = state.global_step - self.first_step
+            elapsed = max(now - self.started, 1e-9)
+            rate = done / elapsed
+            events.emit(
+                "progress",
+                step=state.global_step,
+                total_steps=state.max_steps,
+                epoch=round(float(state.epoch or 0.0), 4),
+                loss=self.loss,
+                learning_rate=self.learning_rate,
+                samples_per_second=round(rate * batch, 3),
+                eta_seconds=round((state.max_steps - state.global_step) / rate, 1)
+                if rate > 0
+                else None,
+                elapsed_seconds=round(elapsed, 3),
+            )
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            logged = state.global_step % args.logging_steps == 0
+            if not logged and state.global_step < state.max_steps:
+                self._report(state, force=False)  # a logged step is reported by on_log
+            if stop["requested"]:
+                control.should_training_stop = True
+                control.should_save = False
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:
+            logs = logs or {}
+            if "loss" in logs:
+                self.loss = float(logs["loss"])
+                self.learning_rate = float(logs.get("learning_rate") or 0.0)
+                self._report(state, force=True)
+                self.reported_last = state.global_step >= state.max_steps
+            elif state.global_step >= state.max_steps and not self.reported_last:
+                self._report(state, force=True)
+                self.reported_last = True
+
+        def on_save(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            events.emit("checkpoint", step=state.global_step, path=str(path))
+
+    return Progress()
+
+
+def _training_arguments(config: Any, work_dir: Path, device: str, batch: int) -> Any:
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(work_dir / CHECKPOINTS),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=max(config.batch_size, 8),
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.checkpoint_steps,
+        save_total_limit=2,
+        eval_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=config.seed,
+        use_cpu=device == "cpu",
+        dataloader_num_workers=0,
+    )
+
+
+def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
+    """Train the job described in ``work_dir`` and return its result."""
+    from modelyard.local.sources import locate
+    from modelyard.training.config import TrainingConfig
+    from modelyard.training.datasets import load_examples
+    from modelyard.training.outputs import ModelCard, save_model
+
+    spec = json.loads((work_dir / SPEC_FILE).read_text())
+    config = TrainingConfig.model_validate(spec["config"])
+    events = EventWriter(work_dir / EVENTS_FILE)
+    stop = {"requested": False}
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        events.emit("state", state="validating")
+        import torch
+
+        device = "cuda" if config.compute_type == "gpu" else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("compute_type gpu: no CUDA GPU is visible to the worker")
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        kind, examples = load_examples(Path(spec["dataset"]["path"]), spec["dataset"]["format"])
+        base_name = config.resolved_base() or ""
+        source = asyncio.run(
+            locate(
+                base_name,
+                token=secrets.get("hf_token"),
+                trained_dir=Path(spec["models_dir"]),
+            )
+        )
+        if config.task == "classification":
+            from modelyard.training.tasks import classification as task
+        else:
+            from modelyard.training.tasks import sft as task  # type: ignore[no-redef]
+
+            if source.task != "causal":
+                raise ValueError(
+                    f"base model {base_name} is a {source.task} model; SFT needs a causal LM"
+                )
+        prepared = task.prepare(config, examples, source.path)
+        from transformers import Trainer
+
+        batch = config.batch_size * config.gradient_accumulation_steps
+        trainer = Trainer(
+            model=prepared.model,
+            args=_training_arguments(config, work_dir, device, batch),
+            train_dataset=prepared.train_dataset,
+            eval_dataset=prepared.eval_dataset,
+            data_collator=prepared.data_collator,
+            compute_metrics=prepared.compute_metrics,
+            callbacks=[_progress_callback(events, stop, batch)],
+        )
+        resume = spec.get("resume_from")
+        if resume and not Path(resume).is_dir():
+            resume = None
+        train_output = trainer.train(resume_from_checkpoint=resume)
+        if stop["requested"]:
+            return {"state": "cancelled"}
+        metrics = prepared.derive_metrics(dict(trainer.evaluate()))
+        metrics["train_loss"] = float(train_output.training_loss)
+        metrics["train_samples_per_second"] = float(
+            train_output.metrics.get("train_samples_per_second", 0.0)
+        )
+        events.emit("eval", step=trainer.state.global_step, metrics=metrics)
+        model = prepared.finish(trainer.model)
+        card = ModelCard(
+            name=spec["output_name"],
+            task=config.task,
+            base_model=base_name,
+            dataset={
+                "name": spec["dataset"]["name"],
+                "sha256": spec["dataset"]["sha256"],
+                "kind": kind,
+                "examples": len(examples),
+                "train_examples": len(prepared.train_dataset),
+                "eval_examples": len(prepared.eval_dataset),
+            },
+            hyperparameters=config.model_dump(exclude={"output_name", "lora"})
+            | ({"lora": config.lora.model_dump()} if config.method == "lora" else {}),
+            metrics={k: round(float(v), 6) for k, v in metrics.items()},
+            job_id=int(spec["job_id"]),
+            extra=prepared.card,
+        )
+        save_model(model, prepared.tokenizer, Path(spec["output_dir"]), card)
+        return {"state": "succeeded", "metrics": card.metrics}
+    except Exception as exc:  # reported to the runner, never raised to it
+        logger.error("training failed:\n%s", traceback.format_exc())
+        return {"state": "failed", "error": f"{type(exc).__name__}: {exc}"[:4000]}
+    finally:
+        events.close()
+
+
+def _read_secrets() -> dict[str, str]:
+    if sys.stdin is None or sys.stdin.isatty():
+        return {}
+    raw = sys.stdin.readline()
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run one modelyard training job.")
+    parser.add_argument("work_dir", type=Path)
+    args = parser.parse_args(argv)
+    _die_with_parent()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    secrets = _read_secrets()
+    result = run(args.work_dir, secrets)
+    _write_result(args.work_dir, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Waiting on jobs in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+
+async def wait_for(
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    job_id: int,
+    states: tuple[str, ...] = ("succeeded", "failed", "cancelled"),
+    *,
+    timeout: float = 120.0,
+    until: Any = None,
+) -> dict[str, Any]:
+    """Poll the job until it reaches one of ``states`` (or ``until(job)`` holds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await http.get(f"/v2/training/jobs/{job_id}", headers=auth)
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
+        if (until is not None and until(job)) or (until is None and job["state"] in states):
+            return job
+        if job["state"] in ("succeeded", "failed", "cancelled") and until is not None:
+            raise AssertionError(f"job finished before the condition held: {job}")
+        assert time.monotonic() < deadline, f"timed out waiting for job {job_id}: {job}"
+        await asyncio.sleep(0.1)

@@ -1,0 +1,87 @@
+"""``modelyard train`` and ``modelyard jobs``, run as an operator would."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from modelyard.cli import app
+from tests.training.conftest import chat_rows, classification_rows, write_csv, write_jsonl
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE_URL", "MODELYARD_DATABASE_URL", "MODELYARD_ENCRYPTION_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODELYARD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MODELYARD_LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("COLUMNS", "200")
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    return tmp_path / "data"
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_train_classification_and_sft_then_jobs_commands(
+    data_dir: Path, tmp_path: Path, tiny_bert: Path, tiny_llama: Path
+) -> None:
+    reviews = write_csv(tmp_path / "reviews.csv", classification_rows(20))
+    code, output = invoke(
+        "train", "--data", str(reviews), "--task", "classification", "--base", str(tiny_bert),
+        "--name", "cli-classifier", "--max-steps", "3", "--batch-size", "4",
+        "--checkpoint-steps", "2",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "Dataset reviews.csv: 20 classification examples. Job 1 queued" in output
+    assert re.search(r"succeeded .* 3/3 loss \d", output), output
+    assert "samples/s" in output and "eval_accuracy" in output
+    assert "Model saved as cli-classifier: use it as local/cli-classifier." in output
+    card = json.loads((data_dir / "models/cli-classifier/modelyard.json").read_text())
+    assert card["task"] == "classification" and card["job_id"] == 1
+
+    chats = write_jsonl(tmp_path / "chats.jsonl", chat_rows(12))
+    code, output = invoke(
+        "train", "--data", str(chats), "--task", "sft", "--base", str(tiny_llama),
+        "--name", "cli-sft", "--max-steps", "2", "--batch-size", "4",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "perplexity" in output and (data_dir / "models/cli-sft/config.json").is_file()
+
+    code, output = invoke("jobs", "list")
+    assert code == 0 and "cli-classifier" in output and "cli-sft" in output
+    assert output.count("succeeded") == 2
+    code, output = invoke("jobs", "show", "2")
+    assert code == 0 and "Job 2: succeeded (sft, cpu)" in output and "perplexity" in output
+    code, output = invoke("jobs", "logs", "1")
+    assert code == 0 and "checkpoint" in output and "'state': 'succeeded'" in output
+    code, output = invoke("jobs", "cancel", "1")
+    assert code == 1 and "has succeeded already" in output
+    code, output = invoke("jobs", "show", "99")
+    assert code == 1 and "No training job 99" in output
+
+
+def test_train_refuses_bad_data_and_a_missing_gpu(data_dir: Path, tmp_path: Path) -> None:
+    bad = write_csv(tmp_path / "bad.csv", [{"text": "x", "label": ""}] * 12)
+    code, output = invoke("train", "--data", str(bad), "--task", "classification")
+    assert code == 1 and "line 2: empty label" in output
+    assert not (data_dir / "datasets").exists() or not any((data_dir / "datasets").iterdir())
+    if torch.cuda.is_available():
+        return
+    good = write_csv(tmp_path / "good.csv", classification_rows(12))
+    code, output = invoke(
+        "train", "--data", str(good), "--task", "classification", "--compute", "gpu"
+    )
+    assert code == 1 and "compute_type gpu: this server has no CUDA GPU" in output
+    code, output = invoke("jobs", "list")
+    assert code == 0 and "classification" not in output.split("created", 1)[1]
