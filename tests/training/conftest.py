@@ -13,8 +13,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from modelyard.api.routes import datasets as dataset_routes
-from modelyard.api.routes import training as training_routes
 from modelyard.db.engine import Database
 from modelyard.training.runner import TrainingRunner
 from modelyard.training.service import start_training, stop_training, training_service
@@ -62,12 +60,7 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
 
 @pytest.fixture
 def training_app(app: FastAPI) -> FastAPI:
-    """The app with the training routers (until the lead adds them to ``ROUTERS``)."""
-    paths = {getattr(route, "path", "") for route in app.routes}
-    if "/v2/training/jobs" not in paths:
-        app.include_router(dataset_routes.router)
-        app.include_router(training_routes.router)
-        app.include_router(training_routes.models_router)
+    """The app (its routers include training and datasets)."""
     return app
 
 

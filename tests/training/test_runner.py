@@ -194,6 +194,12 @@ async def test_gpu_is_refused_before_start_where_there_is_none(
     error = response.json()["error"]
     assert error["code"] == "gpu_unavailable" and error["param"] == "compute_type"
     assert "Use compute_type cpu" in error["message"]
+    short_form = await http.post(
+        "/train",
+        headers=auth,
+        json={"task": "classification", "compute_type": "gpu", "dataset_id": dataset_id},
+    )
+    assert short_form.status_code == 400 and short_form.json()["error"]["code"] == "gpu_unavailable"
     assert (await http.get("/v2/training/jobs", headers=auth)).json()["data"] == []
 
 

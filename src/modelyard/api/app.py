@@ -67,6 +67,7 @@ ROUTERS = (
     datasets.router,
     training.router,
     training.models_router,
+    training.train_router,
     pages.router,
 )
 

@@ -29,10 +29,19 @@ from modelyard.training.config import TrainingConfig
 from modelyard.training.runner import job_work_dir
 from modelyard.training.service import training_service
 
-__all__ = ["ClassifyRequest", "JobCreate", "JobPublic", "models_router", "router"]
+__all__ = [
+    "ClassifyRequest",
+    "JobCreate",
+    "JobPublic",
+    "models_router",
+    "router",
+    "train_router",
+]
 
 router = APIRouter(prefix="/v2/training", tags=["training"])
 models_router = APIRouter(prefix="/v2/models", tags=["training"])
+#: ``POST /train``: the short form of ``POST /v2/training/jobs``.
+train_router = APIRouter(tags=["training"])
 
 #: Seconds between two looks at the event history while streaming.
 STREAM_POLL = 0.5
@@ -77,6 +86,7 @@ def _public(job: TrainingJob) -> JobPublic:
     return public
 
 
+@train_router.post("/train", status_code=201)
 @router.post("/jobs", status_code=201)
 async def create_job(
     body: JobCreate, request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
