@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
@@ -111,62 +112,40 @@ async def _delete(
     app_state(request).limits.invalidate(kind, subject_id)
 
 
-@router.get("/v2/admin/limits/users/{user_id}")
-async def get_user_limits(
-    user_id: int, request: Request, _staff: StaffUser, session: SessionDep
+#: The subjects in the paths, and their kind in the limits records.
+SUBJECTS: dict[str, SubjectKind] = {"users": "user", "tokens": "token"}
+Subject = Literal["users", "tokens"]
+
+
+@router.get("/v2/admin/limits/{subject}/{subject_id}")
+async def show_limits(
+    subject: Subject, subject_id: int, request: Request, _staff: StaffUser, session: SessionDep
 ) -> LimitsPublic:
-    """A user's limits and consumption (404 when the user has none)."""
-    return await _show(request, session, "user", user_id)
+    """A user's or API token's limits and consumption (404 when it has none)."""
+    return await _show(request, session, SUBJECTS[subject], subject_id)
 
 
-@router.put("/v2/admin/limits/users/{user_id}")
-async def put_user_limits(
-    user_id: int,
+@router.put("/v2/admin/limits/{subject}/{subject_id}")
+async def set_limits(
+    subject: Subject,
+    subject_id: int,
     body: LimitsSpec,
     request: Request,
     response: Response,
     staff: StaffUser,
     session: SessionDep,
 ) -> LimitsPublic:
-    """Set (201) or replace (200) a user's limits; fields left out are no limit."""
-    return await _put(request, response, session, staff, "user", user_id, body)
+    """Set (201) or replace (200) the limits; fields left out are no limit. A token's
+    limits are independent of its user's."""
+    return await _put(request, response, session, staff, SUBJECTS[subject], subject_id, body)
 
 
-@router.delete("/v2/admin/limits/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user_limits(
-    user_id: int, request: Request, staff: StaffUser, session: SessionDep
+@router.delete("/v2/admin/limits/{subject}/{subject_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_limits_of(
+    subject: Subject, subject_id: int, request: Request, staff: StaffUser, session: SessionDep
 ) -> None:
-    """Remove a user's limits."""
-    await _delete(request, session, staff, "user", user_id)
-
-
-@router.get("/v2/admin/limits/tokens/{token_id}")
-async def get_token_limits(
-    token_id: int, request: Request, _staff: StaffUser, session: SessionDep
-) -> LimitsPublic:
-    """An API token's limits and consumption (404 when the token has none)."""
-    return await _show(request, session, "token", token_id)
-
-
-@router.put("/v2/admin/limits/tokens/{token_id}")
-async def put_token_limits(
-    token_id: int,
-    body: LimitsSpec,
-    request: Request,
-    response: Response,
-    staff: StaffUser,
-    session: SessionDep,
-) -> LimitsPublic:
-    """Set (201) or replace (200) an API token's limits, independent of its user's."""
-    return await _put(request, response, session, staff, "token", token_id, body)
-
-
-@router.delete("/v2/admin/limits/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_token_limits(
-    token_id: int, request: Request, staff: StaffUser, session: SessionDep
-) -> None:
-    """Remove an API token's limits."""
-    await _delete(request, session, staff, "token", token_id)
+    """Remove the limits."""
+    await _delete(request, session, staff, SUBJECTS[subject], subject_id)
 
 
 @router.get("/v2/users/me/limits")
