@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 from modelyard.errors import BadRequestError
 from modelyard.gateway.http import UpstreamHttp
-from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
+from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
 from modelyard.providers.credentials import Credential
 
-__all__ = ["Adapter", "Target", "refuse_unsupported"]
+__all__ = ["TEXT_ROLES", "Adapter", "Target", "refuse_unsupported", "text_only"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,31 @@ def refuse_unsupported(request: ChatCompletionRequest, api: str, supported: Iter
                 param=name,
                 code="unsupported_parameter",
             )
+
+
+#: Roles a text-only target understands (tool messages and tool calls are refused).
+TEXT_ROLES = frozenset({"system", "developer", "user", "assistant"})
+
+
+def text_only(message: ChatMessage, target: str) -> str:
+    """The text of ``message`` for a text-only ``target`` (e.g. "Local models"), or a 400
+    when it carries tools, tool results or non-text content."""
+    if message.role not in TEXT_ROLES or message.tool_calls:
+        raise BadRequestError(
+            f"{target} do not support tools or tool messages; choose a model of another provider.",
+            param="messages",
+            code="unsupported_parameter",
+        )
+    content = message.content
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = []
+    for part in content:
+        if part.get("type") != "text":
+            raise BadRequestError(
+                f"{target} accept text content only.",
+                param="messages",
+                code="unsupported_content",
+            )
+        texts.append(str(part.get("text") or ""))
+    return "".join(texts)

@@ -44,8 +44,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-from modelyard.errors import BadRequestError
-from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported
+from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported, text_only
 from modelyard.gateway.adapters.wire import post_json, post_sse
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage
 from modelyard.gateway.upstream_errors import UpstreamError
@@ -70,26 +69,7 @@ _SPEAKERS = {"system": "System", "developer": "System", "user": "User", "assista
 
 
 def _text(message: ChatMessage) -> str:
-    if message.role not in _SPEAKERS or message.tool_calls:
-        raise BadRequestError(
-            "Hugging Face direct inference does not support tools or tool messages; "
-            "choose a model of another provider.",
-            param="messages",
-            code="unsupported_parameter",
-        )
-    content = message.content
-    if content is None or isinstance(content, str):
-        return content or ""
-    texts = []
-    for part in content:
-        if part.get("type") != "text":
-            raise BadRequestError(
-                "Hugging Face direct inference accepts text content only.",
-                param="messages",
-                code="unsupported_content",
-            )
-        texts.append(str(part.get("text") or ""))
-    return "".join(texts)
+    return text_only(message, "Hugging Face direct inference models")
 
 
 def build_prompt(messages: list[ChatMessage]) -> str:

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from modelyard.errors import BadRequestError, ModelyardError
-from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported
+from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported, text_only
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
 from modelyard.gateway.upstream_errors import UpstreamError
@@ -49,26 +49,7 @@ _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant"
 
 
 def _message(message: ChatMessage) -> Message:
-    if message.role not in _ROLES or message.tool_calls:
-        raise BadRequestError(
-            "Local models do not support tools or tool messages; choose a model of another "
-            "provider.",
-            param="messages",
-            code="unsupported_parameter",
-        )
-    content = message.content
-    if content is None or isinstance(content, str):
-        return _ROLES[message.role], content or ""
-    texts = []
-    for part in content:
-        if part.get("type") != "text":
-            raise BadRequestError(
-                "Local models accept text content only.",
-                param="messages",
-                code="unsupported_content",
-            )
-        texts.append(str(part.get("text") or ""))
-    return _ROLES[message.role], "".join(texts)
+    return _ROLES[message.role], text_only(message, "Local models")
 
 
 def _prepare(request: ChatCompletionRequest) -> tuple[list[Message], GenerationParams]:
