@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
@@ -22,8 +20,7 @@ from modelyard.gateway.cooldown import (
     target_id,
 )
 from modelyard.gateway.redis_client import create_redis
-
-REDIS_URL = os.environ.get("MODELYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.gateway.redis_helpers import close_client, new_prefix, open_client
 
 #: Short periods so the Redis tests wait on real time for well under a second each.
 POLICY = CooldownPolicy(
@@ -47,35 +44,22 @@ def just_under(value: float, expected: float, tolerance: float = 0.05) -> bool:
 
 @pytest.fixture
 def prefix() -> str:
-    return f"modelyard-test:{uuid.uuid4().hex}:"
-
-
-async def _open_client(prefix: str) -> Redis:
-    client = create_redis(REDIS_URL)
-    assert await client.ping(), f"Redis at {REDIS_URL} is needed by these tests"
-    return client
-
-
-async def _close_client(client: Redis, prefix: str) -> None:
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    return new_prefix()
 
 
 @pytest.fixture
 async def redis_client(prefix: str) -> AsyncIterator[Redis]:
-    client = await _open_client(prefix)
+    client = await open_client()
     yield client
-    await _close_client(client, prefix)
+    await close_client(client, prefix)
 
 
 @pytest.fixture
 async def other_client(prefix: str) -> AsyncIterator[Redis]:
     """A second connection pool, standing for another app process."""
-    client = await _open_client(prefix)
+    client = await open_client()
     yield client
-    await _close_client(client, prefix)
+    await close_client(client, prefix)
 
 
 @dataclass
@@ -94,11 +78,11 @@ async def backend(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[
 
         yield Backend(MemoryCooldowns(POLICY, clock=lambda: now[0]), tick)
         return
-    client = await _open_client(prefix)
+    client = await open_client()
     try:
         yield Backend(RedisCooldowns(client, prefix, POLICY), asyncio.sleep)
     finally:
-        await _close_client(client, prefix)
+        await close_client(client, prefix)
 
 
 async def _trip(store: CooldownStore, target: str = TARGET) -> None:

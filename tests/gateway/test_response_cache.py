@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +19,7 @@ from modelyard.gateway.response_cache import (
     ResponseCache,
     cache_key,
 )
-
-REDIS_URL = os.environ.get("MODELYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.gateway.redis_helpers import close_client, new_prefix, open_client
 
 REQUEST: dict[str, Any] = {
     "model": "gpt-4o-mini",
@@ -44,27 +41,14 @@ RESPONSE: dict[str, Any] = {
 
 @pytest.fixture
 def prefix() -> str:
-    return f"modelyard-test:{uuid.uuid4().hex}:"
-
-
-async def _open_client() -> Redis:
-    client = create_redis(REDIS_URL)
-    assert await client.ping(), f"Redis at {REDIS_URL} is needed by these tests"
-    return client
-
-
-async def _close_client(client: Redis, prefix: str) -> None:
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    return new_prefix()
 
 
 @pytest.fixture
 async def redis_client(prefix: str) -> AsyncIterator[Redis]:
-    client = await _open_client()
+    client = await open_client()
     yield client
-    await _close_client(client, prefix)
+    await close_client(client, prefix)
 
 
 @dataclass
@@ -83,11 +67,11 @@ async def backend(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[
 
         yield Backend(MemoryResponseCache(100, clock=lambda: now[0]), tick)
         return
-    client = await _open_client()
+    client = await open_client()
     try:
         yield Backend(RedisResponseCache(client, prefix), asyncio.sleep)
     finally:
-        await _close_client(client, prefix)
+        await close_client(client, prefix)
 
 
 def test_the_key_ignores_key_order() -> None:
@@ -178,7 +162,7 @@ async def test_memory_cache_evicts_the_least_recently_used() -> None:
 async def test_redis_entries_are_shared_and_set_with_a_ttl(
     redis_client: Redis, prefix: str
 ) -> None:
-    other = await _open_client()
+    other = await open_client()
     try:
         writer = RedisResponseCache(redis_client, prefix)
         reader = RedisResponseCache(other, prefix)
