@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import gateway, local, training, usage
+from bench import gateway, http_clients, local, training, usage
 
 PACKAGES = ("modelyard", "fastapi", "starlette", "uvicorn", "aiohttp", "orjson", "sqlalchemy")
 
@@ -39,6 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     sections = [
         gateway.report(gateway.run(quick=args.quick)),
+        http_clients.report(http_clients.run(quick=args.quick)),
         usage.report(usage.run(quick=args.quick)),
         training.report(training.run(quick=args.quick)),
         local.report(local.run(quick=args.quick)),
