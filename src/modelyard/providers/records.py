@@ -71,6 +71,10 @@ async def get_provider(session: AsyncSession, provider_id: int) -> Provider:
 
 
 async def _clear_default(session: AsyncSession, keep_id: int | None) -> None:
+    """Unset the current default. Every provider row (a handful) is locked first, in id
+    order, until the commit: concurrent changes of the default take turns on PostgreSQL
+    (SQLite serialises writers anyway); the unique index stays the last word."""
+    await session.execute(select(Provider.id).order_by(Provider.id).with_for_update())
     statement = update(Provider).where(Provider.is_default.is_(True))
     if keep_id is not None:
         statement = statement.where(Provider.id != keep_id)
