@@ -9,12 +9,14 @@ import httpx
 import openai
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from modelyard.db.engine import Database
 from modelyard.providers import records
 from tests.conftest import refuse_canaries
 from tests.fakes.fixtures import OPENAI_KEY
 from tests.fakes.openai_chat import ChatOpenAI
+from tests.gateway.redis_helpers import close_client, new_prefix, open_client
 from tests.helpers import make_token, make_user
 
 
@@ -74,3 +76,17 @@ def sdk(asgi_http: httpx.AsyncClient, user_token: str) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         base_url="http://testserver/v1", api_key=user_token, http_client=asgi_http, max_retries=0
     )
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A Redis key prefix of this test's own."""
+    return new_prefix()
+
+
+@pytest.fixture
+async def redis_client(prefix: str) -> AsyncIterator[Redis]:
+    """A connection to the local Redis; the test's keys are deleted afterwards."""
+    client = await open_client()
+    yield client
+    await close_client(client, prefix)

@@ -20,7 +20,7 @@ from modelyard.gateway.cooldown import (
     target_id,
 )
 from modelyard.gateway.redis_client import create_redis
-from tests.gateway.redis_helpers import close_client, new_prefix, open_client
+from tests.gateway.redis_helpers import close_client, open_client
 
 #: Short periods so the Redis tests wait on real time for well under a second each.
 POLICY = CooldownPolicy(
@@ -40,18 +40,6 @@ TARGET = "openai:gpt-4o-mini:0123456789ab"
 def just_under(value: float, expected: float, tolerance: float = 0.05) -> bool:
     """``value`` is at most ``expected`` (up to float rounding) and within ``tolerance``."""
     return expected - tolerance < value <= expected + 1e-9
-
-
-@pytest.fixture
-def prefix() -> str:
-    return new_prefix()
-
-
-@pytest.fixture
-async def redis_client(prefix: str) -> AsyncIterator[Redis]:
-    client = await open_client()
-    yield client
-    await close_client(client, prefix)
 
 
 @pytest.fixture

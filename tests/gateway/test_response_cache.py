@@ -19,7 +19,7 @@ from modelyard.gateway.response_cache import (
     ResponseCache,
     cache_key,
 )
-from tests.gateway.redis_helpers import close_client, new_prefix, open_client
+from tests.gateway.redis_helpers import close_client, open_client
 
 REQUEST: dict[str, Any] = {
     "model": "gpt-4o-mini",
@@ -37,18 +37,6 @@ RESPONSE: dict[str, Any] = {
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}}],
     "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
 }
-
-
-@pytest.fixture
-def prefix() -> str:
-    return new_prefix()
-
-
-@pytest.fixture
-async def redis_client(prefix: str) -> AsyncIterator[Redis]:
-    client = await open_client()
-    yield client
-    await close_client(client, prefix)
 
 
 @dataclass
