@@ -403,8 +403,13 @@ class TrainingJob(TimestampMixin, Base):
     executor: Mapped[str] = mapped_column(String(20), default="local")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: Where the model is pushed when done (a Hub repository); a later feature.
+    #: The Hub repository the model is pushed to when done (``org/name``), if any.
     push_to: Mapped[str | None] = mapped_column(String(300), default=None)
+    #: The push's outcome: ``repo_id``, ``private``, ``state`` (``pending``, ``pushed``,
+    #: ``failed``), ``url`` and ``error``.
+    hub_push: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    #: The hyperparameter advice shown when the job was started (source and content).
+    advice: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
