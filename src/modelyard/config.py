@@ -110,6 +110,20 @@ class Settings(BaseSettings):
     hf_endpoint: str | None = Field(
         default=None, validation_alias=AliasChoices("MODELYARD_HF_ENDPOINT", "HF_ENDPOINT")
     )
+    #: Where training jobs run: worker processes of this server (``local``) or Celery
+    #: workers over Redis (``celery``, scale-out: GPU machines take the queue).
+    jobs_backend: Literal["local", "celery"] = "local"
+    #: The Celery broker (and result backend); ``MODELYARD_REDIS_URL`` when unset.
+    celery_broker_url: str | None = None
+    #: The Celery queue training jobs are sent to.
+    celery_queue: str = "modelyard-training"
+    #: The OpenAI-compatible API the training advice asks (Groq's by default).
+    advice_base_url: str = "https://api.groq.com/openai/v1"
+    #: The model that writes the training advice.
+    advice_model: str = "llama-3.3-70b-versatile"
+    #: Seconds the advice may take before the rule-based advice is used instead.
+    advice_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    # -- provider fine-tuning (issue 10) --
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
