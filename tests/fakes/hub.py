@@ -1,5 +1,8 @@
 """A fake Hugging Face Hub on 127.0.0.1: the ``resolve`` file routes and the model-info
-API that ``huggingface_hub`` calls, with public, private and gated repositories.
+API that ``huggingface_hub`` calls, with public, private and gated repositories; and the
+upload side (``whoami-v2``, ``repos/create``, ``validate-yaml``, ``preupload`` and
+``commit``), which stores
+what a client pushes in :attr:`FakeHub.repos`.
 
 As on the real Hub: an unknown repository is a 404 ``RepoNotFound``; a private one without
 a valid token a 401 (also ``RepoNotFound``, so existence does not leak); a gated one
@@ -8,6 +11,7 @@ without access a 403 ``GatedRepo``; a missing file a 404 ``EntryNotFound``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -41,9 +45,18 @@ class FakeHub(FakeProvider):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.repos: dict[str, HubRepo] = {}
+        #: Set to make every commit fail with this status (e.g. 507 out of storage).
+        self.commit_status: int | None = None
 
     def routes(self) -> list[BaseRoute]:
         return [
+            Route("/api/whoami-v2", self.whoami, methods=["GET"]),
+            Route("/api/repos/create", self.create_repo, methods=["POST"]),
+            Route("/api/validate-yaml", self.validate_yaml, methods=["POST"]),
+            Route(
+                "/api/models/{org}/{name}/preupload/{revision}", self.preupload, methods=["POST"]
+            ),
+            Route("/api/models/{org}/{name}/commit/{revision}", self.commit, methods=["POST"]),
             Route("/api/models/{org}/{name}/revision/{revision}", self.model_info, methods=["GET"]),
             Route("/api/models/{org}/{name}/tree/{revision}", self.tree, methods=["GET"]),
             Route(
@@ -111,6 +124,89 @@ class FakeHub(FakeProvider):
             for name, content in self.repos[repo_id].files.items()
         ]
         return JSONResponse(entries)
+
+    # Uploads ---------------------------------------------------------------------------
+
+    def _user(self, request: Request) -> str | None:
+        token = (request.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+        return f"user-{sorted(self.keys).index(token)}" if token in self.keys else None
+
+    async def whoami(self, request: Request) -> Response:
+        name = self._user(request)
+        if name is None:
+            return _error(401, "Unauthorized", "Invalid credentials in Authorization header")
+        return JSONResponse({"type": "user", "name": name, "auth": {"type": "access_token"}})
+
+    async def create_repo(self, request: Request) -> Response:
+        user = self._user(request)
+        if user is None:
+            return _error(401, "Unauthorized", "Invalid credentials in Authorization header")
+        body = await request.json()
+        repo_id = f"{body.get('organization') or user}/{body['name']}"
+        if repo_id.split("/")[0] != user:
+            return _error(403, "Forbidden", f"You don't have the rights to create {repo_id}")
+        if repo_id in self.repos:
+            conflict = {
+                "error": "You already created this model repo",
+                "url": self._repo_url(repo_id),
+            }
+            return JSONResponse(conflict, status_code=409)
+        private = body.get("visibility", "private" if body.get("private") else "public")
+        self.repos[repo_id] = HubRepo(private=private == "private")
+        return JSONResponse({"url": self._repo_url(repo_id), "name": repo_id, "id": repo_id})
+
+    def _repo_url(self, repo_id: str) -> str:
+        return f"{self.url}/{repo_id}"
+
+    async def validate_yaml(self, request: Request) -> Response:
+        content = str((await request.json()).get("content", ""))
+        if content.startswith("---") and content.count("---") < 2:
+            return JSONResponse({"errors": [{"message": "unclosed metadata"}]}, status_code=400)
+        return JSONResponse({"errors": [], "warnings": []})
+
+    def _writable(self, request: Request) -> tuple[str, Response | None]:
+        repo_id = f"{request.path_params['org']}/{request.path_params['name']}"
+        user = self._user(request)
+        if user is None or repo_id not in self.repos:
+            return repo_id, _error(404, "RepoNotFound", "Repository not found")
+        if repo_id.split("/")[0] != user:
+            return repo_id, _error(403, "Forbidden", "You don't have the rights to write here")
+        return repo_id, None
+
+    async def preupload(self, request: Request) -> Response:
+        _repo_id, denied = self._writable(request)
+        if denied is not None:
+            return denied
+        files = (await request.json()).get("files", [])
+        modes = [
+            {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+            for f in files
+        ]
+        return JSONResponse({"files": modes, "commitOid": COMMIT})
+
+    async def commit(self, request: Request) -> Response:
+        repo_id, denied = self._writable(request)
+        if denied is not None:
+            return denied
+        if self.commit_status is not None:
+            return _error(self.commit_status, "CommitFailed", "Storage quota exceeded")
+        added: dict[str, bytes] = {}
+        for line in (await request.body()).splitlines():
+            entry = json.loads(line)
+            if entry.get("key") == "file":
+                value = entry["value"]
+                added[value["path"]] = base64.b64decode(value["content"])
+            elif entry.get("key") in ("lfsFile", "deletedFile", "deletedFolder"):
+                return _error(400, "BadRequest", f"the fake Hub takes regular files only: {entry}")
+        self.repos[repo_id].files.update(added)
+        return JSONResponse(
+            {
+                "success": True,
+                "commitOid": COMMIT,
+                "commitUrl": f"{self.url}/{repo_id}/commit/{COMMIT}",
+                "pullRequestUrl": None,
+            }
+        )
 
 
 def _error(status: int, code: str, message: str) -> Response:
