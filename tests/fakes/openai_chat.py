@@ -51,6 +51,8 @@ class OpenAIChatMixin:
     stream_chunks: int = 4
     drop_after: int | None = None
     error_after: int | None = None
+    #: Answer every chat with this text instead of the echo.
+    scripted_reply: str | None = None
 
     def chat_routes(self) -> list[BaseRoute]:
         return [
@@ -80,7 +82,7 @@ class OpenAIChatMixin:
             )
         if body.get("temperature", 1) > 2:
             return self.error(400, "temperature must be at most 2", code="invalid_value")  # type: ignore[attr-defined,no-any-return]
-        reply = reply_for(body)
+        reply = reply_for(body) if self.scripted_reply is None else self.scripted_reply
         if body.get("stream"):
             return StreamingResponse(self._stream(body, reply), media_type="text/event-stream")
         return JSONResponse(

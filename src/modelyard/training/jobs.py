@@ -83,11 +83,14 @@ async def create_job(
     config: TrainingConfig,
     data_dir: Path,
     check_gpu: Any = gpu_available,
+    hub: dict[str, Any] | None = None,
+    advice: dict[str, Any] | None = None,
 ) -> TrainingJob:
     """Check ``config`` against the dataset and this machine, then queue the job.
 
     400: the dataset does not suit the task, no base model for SFT, or ``gpu`` asked
-    where there is none; 409: the output name is taken.
+    where there is none; 409: the output name is taken. ``hub`` (``repo_id``, ``private``)
+    asks for a Hub push when the job succeeds; ``advice`` is kept with the job.
     """
     if dataset.kind not in TASK_KINDS[config.task]:
         wanted = " or ".join(TASK_KINDS[config.task])
@@ -127,6 +130,9 @@ async def create_job(
         config=config.model_dump(mode="json"),
         state="queued",
         progress={},
+        push_to=hub.get("repo_id") if hub else None,
+        hub_push={**hub, "state": "pending"} if hub else None,
+        advice=advice,
     )
     session.add(job)
     await session.flush()

@@ -155,17 +155,28 @@ class TrainingRunner:
                 return
             await asyncio.sleep(self.poll_interval)
 
+    def _still_held(self, job: TrainingJob) -> bool:
+        """Whether another runner still runs ``job``: its worker is alive on this host.
+
+        A job held on another host is only ever handed to this runner (``only_job``) when
+        that host's Celery worker was lost, so it is not held any more."""
+        if job.id in self._active:
+            return True
+        host = (job.runner_id or "").split(":", 1)[0]
+        if self.only_job is not None and host and host != socket.gethostname():
+            return False
+        return worker_alive(job.worker_pid)
+
     async def recover(self) -> list[int]:
-        """Queue again active jobs whose worker is gone; their ids."""
+        """Queue again active jobs whose worker is gone (only ``only_job``, if set)."""
         requeued: list[int] = []
+        statement = select(TrainingJob).where(TrainingJob.state.in_(ACTIVE_STATES))
+        if self.only_job is not None:
+            statement = statement.where(TrainingJob.id == self.only_job)
         async with self.database.sessions() as session:
-            jobs = list(
-                await session.scalars(
-                    select(TrainingJob).where(TrainingJob.state.in_(ACTIVE_STATES))
-                )
-            )
+            jobs = list(await session.scalars(statement))
             for job in jobs:
-                if job.id in self._active or worker_alive(job.worker_pid):
+                if self._still_held(job):
                     continue
                 job.state = "queued"
                 job.worker_pid = None
@@ -268,6 +279,13 @@ class TrainingRunner:
                 "name": dataset.name,
             },
             "resume_from": job.checkpoint_path,
+            "hub": None
+            if job.hub_push is None
+            else {
+                "repo_id": job.hub_push.get("repo_id"),
+                "private": bool(job.hub_push.get("private", True)),
+                "endpoint": self.settings.hf_endpoint,
+            },
         }
         (work_dir / SPEC_FILE).write_text(json.dumps(spec, indent=2))
         events = work_dir / EVENTS_FILE
@@ -345,6 +363,8 @@ class TrainingRunner:
                     values["progress"] = line
                 elif kind == "checkpoint":
                     values["checkpoint_path"] = line["path"]
+                elif kind == "hub":
+                    values["hub_push"] = {k: v for k, v in line.items() if k != "time"}
                 elif kind == "state" and line.get("state") == "running":
                     values["state"] = "running"
                 elif kind == "state":
@@ -382,7 +402,11 @@ class TrainingRunner:
             await self._finish(job.id, "cancelled")
         elif result is not None:
             await self._finish(
-                job.id, result["state"], metrics=result.get("metrics"), error=result.get("error")
+                job.id,
+                result["state"],
+                metrics=result.get("metrics"),
+                error=result.get("error"),
+                hub_push=result.get("hub_push"),
             )
         elif job.attempts < self.max_attempts:
             await self._requeue(
@@ -437,6 +461,7 @@ class TrainingRunner:
         *,
         metrics: dict[str, Any] | None = None,
         error: str | None = None,
+        hub_push: dict[str, Any] | None = None,
     ) -> None:
         self._secrets.pop(job_id, None)
         async with self.database.sessions() as session:
@@ -448,6 +473,10 @@ class TrainingRunner:
             job.worker_pid = None
             job.metrics = metrics
             job.error = error
+            if hub_push is not None:
+                job.hub_push = hub_push
+            elif job.hub_push is not None and job.hub_push.get("state") == "pending":
+                job.hub_push = {**job.hub_push, "state": "skipped", "error": f"the job {state}"}
             data: dict[str, Any] = {"state": state}
             if error:
                 data["error"] = error

@@ -253,12 +253,46 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
             extra=prepared.card,
         )
         save_model(model, prepared.tokenizer, Path(spec["output_dir"]), card)
-        return {"state": "succeeded", "metrics": card.metrics}
+        result: dict[str, Any] = {"state": "succeeded", "metrics": card.metrics}
+        if spec.get("hub"):
+            result["hub_push"] = _push(spec, secrets.get("hf_token"), events)
+        return result
     except Exception as exc:  # reported to the runner, never raised to it
         logger.error("training failed:\n%s", traceback.format_exc())
         return {"state": "failed", "error": f"{type(exc).__name__}: {exc}"[:4000]}
     finally:
         events.close()
+
+
+def _push(spec: dict[str, Any], token: str | None, events: EventWriter) -> dict[str, Any]:
+    """Push the saved model to the Hub; the outcome (a failure keeps the local model)."""
+    from modelyard.training.hub import HubPushError, push_model
+
+    hub = spec["hub"]
+    outcome: dict[str, Any] = {"repo_id": hub.get("repo_id"), "private": hub["private"]}
+    if not token:
+        outcome |= {
+            "state": "failed",
+            "error": "the Hugging Face token was held in memory only and is gone (the job "
+            "was resumed after a restart); push the model with POST "
+            f"/v2/training/jobs/{spec['job_id']}/push or `modelyard jobs push`",
+        }
+    else:
+        events.emit("hub", state="pushing", **outcome)
+        try:
+            pushed = push_model(
+                Path(spec["output_dir"]),
+                token=token,
+                output_name=spec["output_name"],
+                repo_id=hub.get("repo_id"),
+                private=hub["private"],
+                endpoint=hub.get("endpoint"),
+            )
+            outcome |= {"state": "pushed", "repo_id": pushed.repo_id, "url": pushed.url}
+        except HubPushError as exc:
+            outcome |= {"state": "failed", "error": f"{exc}; the model is kept locally"}
+    events.emit("hub", **outcome)
+    return outcome
 
 
 def _read_secrets() -> dict[str, str]:

@@ -25,7 +25,9 @@ from modelyard.api.deps import CurrentUser, SessionDep, SettingsDep, app_state
 from modelyard.db.models import TrainingJob
 from modelyard.errors import BadRequestError
 from modelyard.training import jobs
+from modelyard.training.advice import AdviceResult
 from modelyard.training.config import TrainingConfig
+from modelyard.training.keys import JobKeys, job_secrets, remember_keys
 from modelyard.training.runner import job_work_dir
 from modelyard.training.service import training_service
 
@@ -49,10 +51,26 @@ STREAM_POLL = 0.5
 KEEPALIVE = 15.0
 
 
+class HubOptions(BaseModel):
+    """Where the trained model is pushed when the job has a Hugging Face token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    push: bool = True
+    #: ``owner/name``; by default the token owner's ``<output_name>``.
+    repo_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+    private: bool = True
+
+
 class JobCreate(TrainingConfig):
-    """The training config plus the dataset to train on."""
+    """The training config, the dataset to train on, and the optional keys step."""
 
     dataset_id: int = Field(ge=1)
+    #: The keys step (omit it to train without keys and keep the model local).
+    keys: JobKeys | None = None
+    hub: HubOptions = Field(default_factory=HubOptions)
+    #: The advice the user saw (and maybe applied), kept with the job.
+    advice: AdviceResult | None = None
 
 
 class JobPublic(BaseModel):
@@ -76,6 +94,10 @@ class JobPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    #: The Hub push: ``state`` (pending, pushing, pushed, failed, skipped), ``repo_id``,
+    #: ``private``, ``url``, ``error``; ``None`` when the job does not push.
+    hub_push: dict[str, Any] | None
+    advice: dict[str, Any] | None
     #: The trained model's name for the gateway, once the job has succeeded.
     model: str | None = None
 
@@ -91,13 +113,27 @@ def _public(job: TrainingJob) -> JobPublic:
 async def create_job(
     body: JobCreate, request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> JobPublic:
-    """Queue a job; 400 when the dataset does not suit the task or no GPU is available."""
+    """Queue a job; 400 when the dataset does not suit the task, a key is malformed or no
+    GPU is available. Keys are used for this job only unless ``keys.remember`` is set."""
     dataset = await jobs.get_dataset(session, body.dataset_id, user)
-    config = TrainingConfig.model_validate(body.model_dump(exclude={"dataset_id"}))
-    job = await jobs.create_job(
-        session, user=user, dataset=dataset, config=config, data_dir=settings.data_dir.resolve()
+    config = TrainingConfig.model_validate(
+        body.model_dump(exclude={"dataset_id", "keys", "hub", "advice"})
     )
-    training_service(request.app).runner.submit(job.id)
+    secrets = await job_secrets(session, user, body.keys)
+    hub = None
+    if secrets.hf_token and body.hub.push:
+        hub = {"repo_id": body.hub.repo_id, "private": body.hub.private}
+    job = await jobs.create_job(
+        session,
+        user=user,
+        dataset=dataset,
+        config=config,
+        data_dir=settings.data_dir.resolve(),
+        hub=hub,
+        advice=body.advice.model_dump(mode="json") if body.advice else None,
+    )
+    await remember_keys(session, user, body.keys)
+    training_service(request.app).submit(job, secrets)
     return _public(job)
 
 
@@ -125,7 +161,7 @@ async def cancel_job(
 ) -> JobPublic:
     """Cancel: a queued job at once, a running one within seconds; 409 once finished."""
     job = await jobs.request_cancel(session, await jobs.get_job(session, job_id, user))
-    training_service(request.app).runner.wake()
+    training_service(request.app).wake()
     return _public(job)
 
 

@@ -1,0 +1,144 @@
+"""``POST /v2/training/advice``: hyperparameter, dataset and strategy advice for a job.
+
+Who writes it, in this order: Groq with the key given in the request (used for this call
+only, never stored) or the user's saved Groq key; else a gateway model the user names
+(``model``, metered like any chat); else the rule-based recommender. A late, refused or
+invalid answer falls back to the rules and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from modelyard.api.deps import CurrentUser, SessionDep, SettingsDep, app_state
+from modelyard.api.metering import Metering, answer_text
+from modelyard.errors import BadRequestError
+from modelyard.gateway.adapters.wire import post_json
+from modelyard.gateway.schemas import ChatCompletionRequest
+from modelyard.gateway.upstream_errors import UpstreamError
+from modelyard.training import jobs
+from modelyard.training.advice import (
+    AdviceRequestFacts,
+    AdviceResult,
+    AdviceUnusable,
+    advice_messages,
+    parse_advice,
+    rule_based_advice,
+)
+from modelyard.training.keys import saved_key, valid_key
+
+__all__ = ["AdviceRequest", "router"]
+
+router = APIRouter(prefix="/v2/training", tags=["training"])
+
+
+class AdviceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: Literal["classification", "sft"]
+    #: What the model should do, in the user's words.
+    description: str = Field(default="", max_length=4000)
+    dataset_id: int | None = Field(default=None, ge=1)
+    base_model: str | None = Field(default=None, max_length=300)
+    compute_type: Literal["cpu", "gpu"] = "cpu"
+    #: A Groq key for this request only (never stored, never returned).
+    groq_api_key: SecretStr | None = None
+    #: Use the Groq key saved in the user's profile.
+    use_saved_key: bool = False
+    #: Any gateway model or route the user may use (when no Groq key is given).
+    model: str | None = Field(default=None, max_length=300)
+
+
+def _reason(error: UpstreamError, timeout: float) -> str:
+    if error.category == "timeout":
+        return f"the advice model did not answer within {timeout:g} s"
+    if error.category == "unauthorized":
+        return "the Groq key was refused; check it at https://console.groq.com/keys"
+    if error.category == "rate_limited":
+        return "the advice model is rate-limited; try again in a minute"
+    return f"the advice model failed ({error.category}: {error.message})"
+
+
+@router.post("/advice")
+async def advise(
+    body: AdviceRequest,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> AdviceResult:
+    """Advice in one schema, from a model when one is available, else from the rules."""
+    facts = AdviceRequestFacts(
+        task=body.task,
+        description=body.description,
+        base_model=body.base_model,
+        compute_type=body.compute_type,
+    )
+    if body.dataset_id is not None:
+        dataset = await jobs.get_dataset(session, body.dataset_id, user)
+        facts.num_examples = dataset.num_examples
+        facts.dataset_kind = dataset.kind
+        facts.num_labels = len(dataset.labels) if dataset.labels else None
+        facts.size_bytes = dataset.size_bytes
+    key = valid_key("groq", body.groq_api_key, param="groq_api_key")
+    if key is None and body.use_saved_key:
+        key = await saved_key(session, user, "groq")
+        if key is None:
+            raise BadRequestError(
+                "You have no Groq key saved; add one in your profile or send groq_api_key.",
+                param="use_saved_key",
+                code="no_saved_key",
+            )
+    timeout = settings.advice_timeout_seconds
+    messages = advice_messages(facts)
+    model = settings.advice_model if key is not None else body.model
+    try:
+        if key is not None:
+            answer = await asyncio.wait_for(
+                post_json(
+                    app_state(request).gateway.http,
+                    f"{settings.advice_base_url.rstrip('/')}/chat/completions",
+                    headers={"authorization": f"Bearer {key}"},
+                    body={
+                        "model": model,
+                        "messages": messages,
+                        "response_format": {"type": "json_object"},
+                        "temperature": 0.2,
+                    },
+                    timeout=timeout,
+                ),
+                timeout,
+            )
+            content = answer_text(answer)
+        elif body.model is not None:
+            content = await asyncio.wait_for(
+                _through_gateway(request, user, body.model, messages), timeout
+            )
+        else:
+            return AdviceResult(source="rules", advice=rule_based_advice(facts))
+        return AdviceResult(source="llm", model=model, advice=parse_advice(content))
+    except UpstreamError as error:
+        reason = _reason(error, timeout)
+    except TimeoutError:
+        reason = f"the advice model did not answer within {timeout:g} s"
+    except AdviceUnusable as error:
+        reason = str(error)
+    return AdviceResult(source="rules", advice=rule_based_advice(facts), fallback_reason=reason)
+
+
+async def _through_gateway(
+    request: Request, user: CurrentUser, model: str, messages: list[dict[str, str]]
+) -> str:
+    """Ask ``model`` through the gateway, metered and recorded like any chat request."""
+    chat = ChatCompletionRequest.model_validate(
+        {"model": model, "messages": messages, "response_format": {"type": "json_object"}}
+    )
+    metering = Metering(request, user, endpoint="training.advice", model=model, messages=messages)
+    answer = await metering.complete(chat, cache_ttl=0)
+    content = answer_text(answer)
+    await metering.succeed(usage=answer.get("usage"), content=content)
+    return content
