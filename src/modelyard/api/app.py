@@ -25,6 +25,7 @@ from modelyard.api.routes import (
     limits,
     me,
     training,
+    training_advice,
     usage,
     users,
     v1_messages,
@@ -68,6 +69,7 @@ ROUTERS = (
     training.router,
     training.models_router,
     training.train_router,
+    training_advice.router,
     pages.router,
 )
 
