@@ -85,3 +85,43 @@ def test_train_refuses_bad_data_and_a_missing_gpu(data_dir: Path, tmp_path: Path
     assert code == 1 and "compute_type gpu: this server has no CUDA GPU" in output
     code, output = invoke("jobs", "list")
     assert code == 0 and "classification" not in output.split("created", 1)[1]
+
+
+CLI_HF_TOKEN = "hf_canaryclitoken0123456789abcdefgh"
+
+
+def test_train_with_keys_from_a_hidden_prompt_pushes_to_the_hub(
+    data_dir: Path, tmp_path: Path, tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.hub import FakeHub
+
+    reviews = write_csv(tmp_path / "reviews.csv", classification_rows(20))
+    with FakeHub(keys={CLI_HF_TOKEN}) as hub:
+        monkeypatch.setenv("MODELYARD_HF_ENDPOINT", hub.url)
+        result = runner.invoke(
+            app,
+            [
+                "train", "--data", str(reviews), "--task", "classification",
+                "--base", str(tiny_bert), "--name", "cli-pushed", "--max-steps", "2",
+                "--batch-size", "4", "--keys", "--advice",
+            ],
+            input=f"{CLI_HF_TOKEN}\n\n",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "Advice from rules" in result.output and "hyperparameters" in result.output
+        assert f"Pushed to the Hub: {hub.url}/user-0/cli-pushed" in result.output
+        assert hub.repos["user-0/cli-pushed"].private is True
+    assert CLI_HF_TOKEN not in result.output
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            assert CLI_HF_TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_train_refuses_a_malformed_key_from_the_environment(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reviews = write_csv(tmp_path / "reviews.csv", classification_rows(20))
+    monkeypatch.setenv("HF_TOKEN", "hf_short")
+    code, output = invoke("train", "--data", str(reviews), "--task", "classification")
+    assert code == 2 and "HuggingFace token seems too short" in output
+    assert not (data_dir / "datasets").exists() or not any((data_dir / "datasets").iterdir())

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import SecretStr
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -22,7 +23,10 @@ from modelyard.db.engine import Database, create_database
 from modelyard.db.models import TrainingJob
 from modelyard.errors import ModelyardError
 from modelyard.training import jobs
+from modelyard.training.advice import AdviceResult
+from modelyard.training.advisor import advise
 from modelyard.training.config import TrainingConfig
+from modelyard.training.keys import JobKeys, given_secrets
 from modelyard.training.runner import TrainingRunner
 from modelyard.training.uploads import stage_path, store_dataset
 
@@ -139,6 +143,20 @@ def cancel(job_id: int) -> None:
     console.print(f"Job {job.id} {verb}.")
 
 
+def _show_advice(result: AdviceResult) -> None:
+    source = f"{result.source} ({result.model})" if result.model else result.source
+    console.print(f"[bold]Advice[/bold] from {source}:", highlight=False)
+    if result.fallback_reason:
+        console.print(f"  (rules used: {result.fallback_reason})", highlight=False)
+    hyper = result.advice.hyperparameters.model_dump(exclude_none=True)
+    console.print(f"  hyperparameters: {hyper}", highlight=False)
+    console.print(f"  strategy: {result.advice.strategy}", highlight=False)
+    for source_ in result.advice.dataset_sources:
+        console.print(f"  dataset: {source_.name} {source_.url or ''}", highlight=False)
+    for note in result.advice.notes:
+        console.print(f"  note: {note}", highlight=False)
+
+
 @app.command("logs")
 def logs(job_id: int) -> None:
     """A job's history: state changes, progress, checkpoints, evaluations."""
@@ -168,8 +186,42 @@ def train(
     learning_rate: float = typer.Option(5e-5, help="Peak learning rate."),
     checkpoint_steps: int = typer.Option(50, help="A checkpoint every this many steps."),
     detach: bool = typer.Option(False, help="Only queue the job (a running server trains it)."),
+    ask_keys: bool = typer.Option(
+        False, "--keys", help="Ask for a Hugging Face token and a Groq key (hidden input)."
+    ),
+    hf_token: str | None = typer.Option(
+        None, envvar="HF_TOKEN", hidden=True, help="Push the model to the Hub with this token."
+    ),
+    groq_key: str | None = typer.Option(None, envvar="GROQ_API_KEY", hidden=True),
+    push_to: str | None = typer.Option(
+        None, "--push-to", help="Hub repository (owner/name); default: <you>/<name>."
+    ),
+    public: bool = typer.Option(False, "--public", help="Create the Hub repository public."),
+    advice: bool = typer.Option(
+        False, "--advice", help="Show hyperparameter advice (Groq with a key, else rules)."
+    ),
 ) -> None:
-    """Fine-tune a model on a file and save it as a local model."""
+    """Fine-tune a model on a file and save it as a local model.
+
+    Keys come from HF_TOKEN / GROQ_API_KEY or, with --keys, a hidden prompt (Enter skips
+    one); they are used for this job only. Without a token the model stays local."""
+    if ask_keys:
+        hf_token = typer.prompt(
+            "Hugging Face token (Enter to skip)", default="", hide_input=True, show_default=False
+        )
+        groq_key = typer.prompt(
+            "Groq API key (Enter to skip)", default="", hide_input=True, show_default=False
+        )
+    try:
+        secrets = given_secrets(
+            JobKeys(
+                hf_token=SecretStr(hf_token) if hf_token else None,
+                groq_api_key=SecretStr(groq_key) if groq_key else None,
+            )
+        )
+    except ModelyardError as exc:
+        err_console.print(f"[red]Error:[/red] {exc.message}", highlight=False)
+        raise typer.Exit(2) from None
     try:
         config = TrainingConfig.model_validate(
             {
@@ -204,8 +256,11 @@ def train(
                 user=None,
                 task=task,
             )
+            if advice:
+                _show_advice(await advise(settings, config, dataset, secrets.groq_api_key))
+            hub = {"repo_id": push_to, "private": not public} if secrets.hf_token else None
             job = await jobs.create_job(
-                session, user=None, dataset=dataset, config=config, data_dir=data_dir
+                session, user=None, dataset=dataset, config=config, data_dir=data_dir, hub=hub
             )
         console.print(
             f"Dataset {dataset.name}: {dataset.num_examples} {dataset.kind} examples. "
@@ -213,8 +268,14 @@ def train(
             highlight=False,
         )
         if detach:
+            if secrets.hf_token:
+                err_console.print(
+                    "Note: a detached job cannot take keys (they are never stored); "
+                    "the server's job will report the push as failed."
+                )
             return None
         runner = TrainingRunner(settings, database, poll_interval=0.2, only_job=job.id)
+        runner.submit(job.id, secrets)
         await runner.start()
         try:
             return await _follow(database, job.id)
@@ -240,6 +301,11 @@ def train(
         raise typer.Exit(1)
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in (job.metrics or {}).items())
     console.print(f"Metrics: {metrics}", highlight=False)
+    push = job.hub_push or {}
+    if push.get("state") == "pushed":
+        console.print(f"Pushed to the Hub: {push['url']}", highlight=False)
+    elif push.get("state") == "failed":
+        err_console.print(f"[yellow]Hub push failed:[/yellow] {push['error']}", highlight=False)
     console.print(
         f"Model saved as [bold]{job.output_name}[/bold]: use it as local/{job.output_name}.",
         highlight=False,

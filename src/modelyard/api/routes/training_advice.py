@@ -8,7 +8,6 @@ invalid answer falls back to the rules and says why.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -17,18 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from modelyard.api.deps import CurrentUser, SessionDep, SettingsDep, app_state
 from modelyard.api.metering import Metering, answer_text
 from modelyard.errors import BadRequestError
-from modelyard.gateway.adapters.wire import post_json
 from modelyard.gateway.schemas import ChatCompletionRequest
-from modelyard.gateway.upstream_errors import UpstreamError
 from modelyard.training import jobs
 from modelyard.training.advice import (
     AdviceRequestFacts,
     AdviceResult,
-    AdviceUnusable,
     advice_messages,
-    parse_advice,
     rule_based_advice,
 )
+from modelyard.training.advisor import ask_groq, ask_model, facts_for
 from modelyard.training.keys import saved_key, valid_key
 
 __all__ = ["AdviceRequest", "router"]
@@ -53,16 +49,6 @@ class AdviceRequest(BaseModel):
     model: str | None = Field(default=None, max_length=300)
 
 
-def _reason(error: UpstreamError, timeout: float) -> str:
-    if error.category == "timeout":
-        return f"the advice model did not answer within {timeout:g} s"
-    if error.category == "unauthorized":
-        return "the Groq key was refused; check it at https://console.groq.com/keys"
-    if error.category == "rate_limited":
-        return "the advice model is rate-limited; try again in a minute"
-    return f"the advice model failed ({error.category}: {error.message})"
-
-
 @router.post("/advice")
 async def advise(
     body: AdviceRequest,
@@ -72,18 +58,18 @@ async def advise(
     settings: SettingsDep,
 ) -> AdviceResult:
     """Advice in one schema, from a model when one is available, else from the rules."""
-    facts = AdviceRequestFacts(
-        task=body.task,
-        description=body.description,
-        base_model=body.base_model,
-        compute_type=body.compute_type,
-    )
+    dataset = None
     if body.dataset_id is not None:
         dataset = await jobs.get_dataset(session, body.dataset_id, user)
-        facts.num_examples = dataset.num_examples
-        facts.dataset_kind = dataset.kind
-        facts.num_labels = len(dataset.labels) if dataset.labels else None
-        facts.size_bytes = dataset.size_bytes
+    facts = facts_for(
+        AdviceRequestFacts(
+            task=body.task,
+            description=body.description,
+            base_model=body.base_model,
+            compute_type=body.compute_type,
+        ),
+        dataset,
+    )
     key = valid_key("groq", body.groq_api_key, param="groq_api_key")
     if key is None and body.use_saved_key:
         key = await saved_key(session, user, "groq")
@@ -94,40 +80,15 @@ async def advise(
                 code="no_saved_key",
             )
     timeout = settings.advice_timeout_seconds
-    messages = advice_messages(facts)
-    model = settings.advice_model if key is not None else body.model
-    try:
-        if key is not None:
-            answer = await asyncio.wait_for(
-                post_json(
-                    app_state(request).gateway.http,
-                    f"{settings.advice_base_url.rstrip('/')}/chat/completions",
-                    headers={"authorization": f"Bearer {key}"},
-                    body={
-                        "model": model,
-                        "messages": messages,
-                        "response_format": {"type": "json_object"},
-                        "temperature": 0.2,
-                    },
-                    timeout=timeout,
-                ),
-                timeout,
-            )
-            content = answer_text(answer)
-        elif body.model is not None:
-            content = await asyncio.wait_for(
-                _through_gateway(request, user, body.model, messages), timeout
-            )
-        else:
-            return AdviceResult(source="rules", advice=rule_based_advice(facts))
-        return AdviceResult(source="llm", model=model, advice=parse_advice(content))
-    except UpstreamError as error:
-        reason = _reason(error, timeout)
-    except TimeoutError:
-        reason = f"the advice model did not answer within {timeout:g} s"
-    except AdviceUnusable as error:
-        reason = str(error)
-    return AdviceResult(source="rules", advice=rule_based_advice(facts), fallback_reason=reason)
+    if key is not None:
+        answer = ask_groq(app_state(request).gateway.http, settings, key, facts)
+        model = settings.advice_model
+    elif body.model is not None:
+        answer = _through_gateway(request, user, body.model, advice_messages(facts))
+        model = body.model
+    else:
+        return AdviceResult(source="rules", advice=rule_based_advice(facts))
+    return await ask_model(answer, facts, model=model, timeout=timeout)
 
 
 async def _through_gateway(
