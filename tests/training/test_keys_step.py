@@ -55,7 +55,7 @@ async def database_text(database: Database) -> str:
     rows: list[str] = []
     async with database.engine.connect() as connection:
         for table in Base.metadata.sorted_tables:
-            result = await connection.execute(text(f'SELECT * FROM "{table.name}"'))  # noqa: S608
+            result = await connection.execute(text(f'SELECT * FROM "{table.name}"'))
             rows.extend(repr(tuple(row)) for row in result)
     return "\n".join(rows)
 

@@ -143,6 +143,32 @@ def cancel(job_id: int) -> None:
     console.print(f"Job {job.id} {verb}.")
 
 
+@app.command("worker")
+def worker(
+    compute: str = typer.Option("cpu", help="The queues to take: cpu, gpu or all."),
+) -> None:
+    """Run training jobs from the Celery queue (MODELYARD_JOBS_BACKEND=celery).
+
+    Needs the server's database, data directory and encryption keys; one job at a time."""
+    from modelyard.training.celery_jobs import celery_app, queue_name
+
+    if compute not in ("cpu", "gpu", "all"):
+        err_console.print("[red]Error:[/red] --compute is cpu, gpu or all.")
+        raise typer.Exit(2)
+    settings = settings_from_env()
+    try:
+        celery = celery_app(settings)
+    except ModelyardError as exc:
+        err_console.print(f"[red]Error:[/red] {exc.message}", highlight=False)
+        raise typer.Exit(1) from None
+    kinds = ("cpu", "gpu") if compute == "all" else (compute,)
+    queues = ",".join(queue_name(settings, kind) for kind in kinds)
+    celery.worker_main(
+        ["worker", "--pool", "solo", "--concurrency", "1", "--queues", queues,
+         "--loglevel", settings.log_level.upper(), "--hostname", f"modelyard-{compute}@%h"]
+    )  # fmt: skip
+
+
 def _show_advice(result: AdviceResult) -> None:
     source = f"{result.source} ({result.model})" if result.model else result.source
     console.print(f"[bold]Advice[/bold] from {source}:", highlight=False)
