@@ -125,3 +125,26 @@ def test_train_refuses_a_malformed_key_from_the_environment(
     code, output = invoke("train", "--data", str(reviews), "--task", "classification")
     assert code == 2 and "HuggingFace token seems too short" in output
     assert not (data_dir / "datasets").exists() or not any((data_dir / "datasets").iterdir())
+
+
+def test_jobs_push_sends_a_trained_model_to_the_hub(
+    data_dir: Path, tmp_path: Path, tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.hub import FakeHub
+
+    reviews = write_csv(tmp_path / "reviews.csv", classification_rows(20))
+    code, output = invoke(
+        "train", "--data", str(reviews), "--task", "classification", "--base", str(tiny_bert),
+        "--name", "later-pushed", "--max-steps", "2", "--batch-size", "4",
+    )  # fmt: skip
+    assert code == 0, output
+    with FakeHub(keys={CLI_HF_TOKEN}) as hub:
+        monkeypatch.setenv("MODELYARD_HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_TOKEN", CLI_HF_TOKEN)
+        code, output = invoke("jobs", "push", "1", "--public")
+        assert code == 0, output
+        assert f"Pushed to the Hub: {hub.url}/user-0/later-pushed" in output
+        assert hub.repos["user-0/later-pushed"].private is False
+        monkeypatch.setenv("HF_TOKEN", "hf_canaryrefusedclitoken0123456789")
+        code, output = invoke("jobs", "push", "1")
+        assert code == 1 and "Push failed" in output and "401" in output

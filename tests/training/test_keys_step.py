@@ -214,6 +214,32 @@ async def test_failed_push_keeps_the_model_and_says_why(
     assert "kept locally" in push["error"]
     assert (settings.data_dir.resolve() / "models" / "kept-locally" / "config.json").exists()
 
+    # Pushed again once the Hub is well: with a token for this call only.
+    hub.commit_status = None
+    path = f"/v2/training/jobs/{job['id']}/push"
+    response = await http.post(path, headers=auth, json={"repo_id": "user-0/taken"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "hf_token_required"
+    response = await http.post(
+        path, headers=auth, json={"hf_token": HF_TOKEN, "repo_id": "user-0/taken"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["hub_push"]["state"] == "pushed"
+    assert "config.json" in hub.repos["user-0/taken"].files
+
+
+async def test_push_needs_a_succeeded_job(
+    http: httpx.AsyncClient, auth: dict[str, str], dataset_id: int
+) -> None:
+    response = await http.post(
+        "/v2/training/jobs", headers=auth, json={**JOB, "dataset_id": dataset_id}
+    )
+    job_id = response.json()["id"]
+    response = await http.post(
+        f"/v2/training/jobs/{job_id}/push", headers=auth, json={"hf_token": HF_TOKEN}
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "nothing_to_push"
+
 
 async def test_remembered_keys_are_stored_encrypted_and_reused(
     http: httpx.AsyncClient,

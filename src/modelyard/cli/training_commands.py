@@ -26,6 +26,7 @@ from modelyard.training import jobs
 from modelyard.training.advice import AdviceResult
 from modelyard.training.advisor import advise
 from modelyard.training.config import TrainingConfig
+from modelyard.training.hub import push_trained_model
 from modelyard.training.keys import JobKeys, given_secrets
 from modelyard.training.runner import TrainingRunner
 from modelyard.training.uploads import stage_path, store_dataset
@@ -141,6 +142,37 @@ def cancel(job_id: int) -> None:
     job = _run(settings_from_env(), work)
     verb = "cancelled" if job.state == "cancelled" else "asked to stop"
     console.print(f"Job {job.id} {verb}.")
+
+
+@app.command("push")
+def push(
+    job_id: int,
+    push_to: str | None = typer.Option(None, "--push-to", help="owner/name (default: yours)."),
+    public: bool = typer.Option(False, "--public", help="Create the repository public."),
+    hf_token: str | None = typer.Option(None, envvar="HF_TOKEN", hidden=True),
+) -> None:
+    """Push a succeeded job's model to the Hub (token from HF_TOKEN or a hidden prompt)."""
+    if not hf_token:
+        hf_token = typer.prompt("Hugging Face token", hide_input=True)
+    settings = settings_from_env()
+
+    async def work(database: Database) -> dict[str, Any]:
+        token = given_secrets(JobKeys(hf_token=SecretStr(hf_token or ""))).hf_token
+        assert token is not None
+        async with database.sessions() as session:
+            job = await jobs.get_job(session, job_id, None)
+            job.hub_push = await push_trained_model(
+                job, settings.data_dir.resolve(), token, repo_id=push_to, private=not public,
+                endpoint=settings.hf_endpoint,
+            )  # fmt: skip
+            await session.commit()
+            return job.hub_push
+
+    outcome = _run(settings, work)
+    if outcome["state"] != "pushed":
+        err_console.print(f"[red]Push failed:[/red] {outcome['error']}", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"Pushed to the Hub: {outcome['url']}", highlight=False)
 
 
 @app.command("worker")

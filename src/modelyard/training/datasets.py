@@ -37,6 +37,7 @@ __all__ = [
     "detect_format",
     "file_sha256",
     "load_examples",
+    "read_jsonl",
     "validate_file",
 ]
 
@@ -219,6 +220,12 @@ def _read_jsonl(path: Path) -> tuple[list[str], Iterator[Record]]:
             columns.update(dict.fromkeys(value))
             records.append((where, value))
     return list(columns), iter(records)
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any] | Issue]]:
+    """The objects of a JSONL file, each with its ``line N``; a bad line is an
+    :class:`Issue` instead (shared with provider fine-tuning's file checks)."""
+    return _read_jsonl(path)[1]
 
 
 def _read_parquet(path: Path) -> tuple[list[str], Iterator[Record]]:

@@ -9,10 +9,23 @@ A failure never loses the local model: :func:`push_model` reports it as a
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["HubPushError", "PushedModel", "default_repo_id", "push_model"]
+from modelyard.db.models import TrainingJob
+from modelyard.errors import ConflictError
+from modelyard.training.outputs import models_dir
+
+__all__ = [
+    "HubPushError",
+    "PushedModel",
+    "default_repo_id",
+    "push_model",
+    "push_outcome",
+    "push_trained_model",
+]
 
 
 class HubPushError(RuntimeError):
@@ -87,3 +100,58 @@ def push_model(
         private=private,
         commit=getattr(commit, "oid", None),
     )
+
+
+async def push_trained_model(
+    job: TrainingJob,
+    data_dir: Path,
+    token: str,
+    *,
+    repo_id: str | None,
+    private: bool,
+    endpoint: str | None,
+) -> dict[str, Any]:
+    """Push a succeeded job's saved model now; the outcome, as stored in ``hub_push``.
+
+    409 when the job has not succeeded or its model directory is gone."""
+    folder = models_dir(data_dir) / job.output_name
+    if job.state != "succeeded" or not folder.is_dir():
+        raise ConflictError(
+            f"Job {job.id} has no trained model to push (state {job.state}); push a job "
+            "that has succeeded.",
+            code="nothing_to_push",
+        )
+    return await asyncio.to_thread(
+        push_outcome,
+        folder,
+        token=token,
+        output_name=job.output_name,
+        repo_id=repo_id,
+        private=private,
+        endpoint=endpoint,
+    )
+
+
+def push_outcome(
+    folder: Path,
+    *,
+    token: str,
+    output_name: str,
+    repo_id: str | None,
+    private: bool,
+    endpoint: str | None,
+) -> dict[str, Any]:
+    """Push ``folder`` and describe the outcome as a job's ``hub_push`` (never raises)."""
+    outcome: dict[str, Any] = {"repo_id": repo_id, "private": private}
+    try:
+        pushed = push_model(
+            folder,
+            token=token,
+            output_name=output_name,
+            repo_id=repo_id,
+            private=private,
+            endpoint=endpoint,
+        )
+    except HubPushError as exc:
+        return outcome | {"state": "failed", "error": f"{exc}; the model is kept locally"}
+    return outcome | {"state": "pushed", "repo_id": pushed.repo_id, "url": pushed.url}

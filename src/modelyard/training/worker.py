@@ -266,7 +266,7 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
 
 def _push(spec: dict[str, Any], token: str | None, events: EventWriter) -> dict[str, Any]:
     """Push the saved model to the Hub; the outcome (a failure keeps the local model)."""
-    from modelyard.training.hub import HubPushError, push_model
+    from modelyard.training.hub import push_outcome
 
     hub = spec["hub"]
     outcome: dict[str, Any] = {"repo_id": hub.get("repo_id"), "private": hub["private"]}
@@ -279,18 +279,14 @@ def _push(spec: dict[str, Any], token: str | None, events: EventWriter) -> dict[
         }
     else:
         events.emit("hub", state="pushing", **outcome)
-        try:
-            pushed = push_model(
-                Path(spec["output_dir"]),
-                token=token,
-                output_name=spec["output_name"],
-                repo_id=hub.get("repo_id"),
-                private=hub["private"],
-                endpoint=hub.get("endpoint"),
-            )
-            outcome |= {"state": "pushed", "repo_id": pushed.repo_id, "url": pushed.url}
-        except HubPushError as exc:
-            outcome |= {"state": "failed", "error": f"{exc}; the model is kept locally"}
+        outcome = push_outcome(
+            Path(spec["output_dir"]),
+            token=token,
+            output_name=spec["output_name"],
+            repo_id=hub.get("repo_id"),
+            private=hub["private"],
+            endpoint=hub.get("endpoint"),
+        )
     events.emit("hub", **outcome)
     return outcome
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import select
 
 from modelyard.api.deps import CurrentUser, SessionDep, SettingsDep, app_state
@@ -27,6 +27,7 @@ from modelyard.errors import BadRequestError
 from modelyard.training import jobs
 from modelyard.training.advice import AdviceResult
 from modelyard.training.config import TrainingConfig
+from modelyard.training.hub import push_trained_model
 from modelyard.training.keys import JobKeys, job_secrets, remember_keys
 from modelyard.training.runner import job_work_dir
 from modelyard.training.service import training_service
@@ -174,6 +175,37 @@ async def delete_job(
     await jobs.delete_job(session, job)
     shutil.rmtree(job_work_dir(settings.data_dir.resolve(), job_id), ignore_errors=True)
     return Response(status_code=204)
+
+
+class PushRequest(HubOptions):
+    """Push a succeeded job's model (again): a token for this call, or the saved one."""
+
+    hf_token: SecretStr | None = None
+    use_saved: bool = False
+
+
+@router.post("/jobs/{job_id}/push")
+async def push_job_model(
+    job_id: int, body: PushRequest, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> JobPublic:
+    """Push the trained model to the Hub now (after a failed or skipped push); the outcome
+    is in ``hub_push``. 409 unless the job has succeeded."""
+    job = await jobs.get_job(session, job_id, user)
+    keys = JobKeys(hf_token=body.hf_token, use_saved=body.use_saved)
+    token = (await job_secrets(session, user, keys)).hf_token
+    if token is None:
+        raise BadRequestError(
+            "A Hugging Face token is needed to push: send hf_token, or use_saved with a "
+            "token saved in your profile.",
+            param="hf_token",
+            code="hf_token_required",
+        )
+    job.hub_push = await push_trained_model(
+        job, settings.data_dir.resolve(), token, repo_id=body.repo_id, private=body.private,
+        endpoint=settings.hf_endpoint,
+    )  # fmt: skip
+    await session.commit()
+    return _public(job)
 
 
 @router.get("/jobs/{job_id}/metrics")
