@@ -121,6 +121,24 @@ async def test_keys_are_sealed_on_the_broker(
     assert unseal(keyring, sealed).hf_token == HF_TOKEN
 
 
+async def test_gpu_jobs_go_to_the_gpu_queue_without_a_gpu_here(
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    celery_settings: Settings,
+    broker: aioredis.Redis,
+    dataset_id: int,
+) -> None:
+    response = await http.post(
+        "/v2/training/jobs",
+        headers=auth,
+        json={**JOB, "dataset_id": dataset_id, "compute_type": "gpu"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["state"] == "queued"
+    assert await broker.llen(queue_name(celery_settings, "gpu")) == 1  # type: ignore[misc]
+    assert await broker.llen(queue_name(celery_settings, "cpu")) == 0  # type: ignore[misc]
+
+
 async def test_a_celery_worker_trains_pushes_and_cancels(
     http: httpx.AsyncClient,
     auth: dict[str, str],

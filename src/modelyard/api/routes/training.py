@@ -124,17 +124,20 @@ async def create_job(
     hub = None
     if secrets.hf_token and body.hub.push:
         hub = {"repo_id": body.hub.repo_id, "private": body.hub.private}
+    service = training_service(request.app)
     job = await jobs.create_job(
         session,
         user=user,
         dataset=dataset,
         config=config,
         data_dir=settings.data_dir.resolve(),
+        # Celery: GPU jobs wait for a GPU worker; this server needs no GPU of its own.
+        check_gpu=jobs.gpu_available if service.celery is None else lambda: True,
         hub=hub,
         advice=body.advice.model_dump(mode="json") if body.advice else None,
     )
     await remember_keys(session, user, body.keys)
-    training_service(request.app).submit(job, secrets)
+    service.submit(job, secrets)
     return _public(job)
 
 
