@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PIP_INSTALL := $(PIP) install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test lint typecheck pytest bench lock clean
+.PHONY: run test lint typecheck audit pytest bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ run: $(VENV)/.run-installed
 	$(BIN)/modelyard setup
 	$(BIN)/modelyard serve
 
-test: $(VENV)/.test-installed lint typecheck pytest
+test: $(VENV)/.test-installed lint typecheck audit pytest
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests bench
@@ -32,6 +32,12 @@ lint: $(VENV)/.test-installed
 
 typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy
+
+# Security: bandit on the code (skips explained in pyproject.toml); pip-audit on the
+# installed packages (fails on any known vulnerability it can look up).
+audit: $(VENV)/.test-installed
+	$(BIN)/bandit -c pyproject.toml -r src/modelyard -q
+	$(BIN)/pip-audit --progress-spinner off --local --skip-editable
 
 pytest: $(VENV)/.test-installed
 	$(BIN)/pytest
