@@ -157,3 +157,16 @@ async def test_dataset_uploads_have_their_own_larger_limit(client: httpx.AsyncCl
     body = b"x" * (10 * 1024 * 1024 + 1)  # over the API limit, under the upload limit
     response = await client.post("/v2/datasets", content=body, headers={"content-type": "text/csv"})
     assert response.status_code == 401  # it reached the route (which wants a caller)
+
+
+async def test_ids_too_large_for_the_database_are_400(
+    client: httpx.AsyncClient, database: Any, settings: Any
+) -> None:
+    """Found by the fuzzer: an id past the database's integer range was a 500."""
+    headers = bearer(await make_token(database, await make_user(database, "big@example.com")))
+    response = await client.get("/v2/conversations/9223372036854775808", headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "number_out_of_range"
+    # Past a PostgreSQL integer but within SQLite's: 400 there, simply not found here.
+    response = await client.get("/v2/conversations/3000000000", headers=headers)
+    assert response.status_code == (404 if settings.is_sqlite else 400), response.text

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelyard.errors import ModelyardError, error_body, error_for_status
@@ -59,8 +60,32 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return _json(400 if request.url.path.startswith("/v1/") else 422, body)
 
 
+#: The largest id or count the databases store (a PostgreSQL ``integer``).
+MAX_STORED_INTEGER = 2**31 - 1
+
+
+def _number_out_of_range(exc: Exception) -> bool:
+    if isinstance(exc, OverflowError):  # SQLite
+        return True
+    text = str(getattr(exc, "orig", exc))
+    return "out of int" in text or "out of range" in text  # PostgreSQL (asyncpg)
+
+
+async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+    """A number too large for the database (an id like 9223372036854775808): a 400, not a 500."""
+    if not _number_out_of_range(exc):
+        raise exc
+    message = (
+        f"A number in the request is out of range: ids and counts are at most "
+        f"{MAX_STORED_INTEGER:,}. Check the ids in the path and the body."
+    )
+    return _json(400, error_body(message, "invalid_request_error", code="number_out_of_range"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
+    app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(DBAPIError, _out_of_range)
     app.add_exception_handler(ModelyardError, _modelyard_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

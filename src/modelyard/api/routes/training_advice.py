@@ -46,7 +46,7 @@ class AdviceRequest(BaseModel):
     #: Use the Groq key saved in the user's profile.
     use_saved_key: bool = False
     #: Any gateway model or route the user may use (when no Groq key is given).
-    model: str | None = Field(default=None, max_length=300)
+    model: str | None = Field(default=None, min_length=1, max_length=300)
 
 
 @router.post("/advice")
