@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
@@ -202,3 +203,46 @@ async def test_token_expiry_must_be_in_the_future(
         headers=bearer(token),
     )
     assert response.status_code == 400 and response.json()["error"]["param"] == "expires_at"
+
+
+async def test_failed_sign_ins_are_throttled_per_account(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    from modelyard.accounts.login_throttle import MAX_FAILURES_PER_ACCOUNT
+
+    await make_user(database, "guessed@example.com")
+    other = await make_user(database, "other@example.com")
+    wrong = {"email": "GUESSED@example.com", "password": "not the password"}
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        response = await client.post("/v2/auth/login", json=wrong)
+        assert response.status_code == 401
+    # Now even the right password waits: guessing gains nothing.
+    right = {"email": "guessed@example.com", "password": PASSWORD}
+    response = await client.post("/v2/auth/login", json=right)
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["code"] == "login_throttled"
+    assert 0 < int(response.headers["retry-after"]) <= 15 * 60 + 1
+    # Another account is not locked out by it.
+    response = await client.post(
+        "/v2/auth/login", json={"email": other.email, "password": PASSWORD}
+    )
+    assert response.status_code == 200
+
+
+async def test_throttle_counts_are_shared_through_redis() -> None:
+    from modelyard.accounts.login_throttle import MAX_FAILURES_PER_ACCOUNT, LoginThrottle
+    from modelyard.errors import RateLimitError
+    from tests.gateway.redis_helpers import close_client, new_prefix, open_client
+
+    redis = await open_client()
+    prefix = new_prefix()
+    try:
+        first, second = LoginThrottle(redis, prefix), LoginThrottle(redis, prefix)
+        for _ in range(MAX_FAILURES_PER_ACCOUNT):
+            await first.failed("shared@example.com", "10.0.0.1")
+        with pytest.raises(RateLimitError):
+            await second.check("shared@example.com", "10.0.0.2")
+        await second.succeeded("shared@example.com")
+        await first.check("shared@example.com", "10.0.0.1")
+    finally:
+        await close_client(redis, prefix)

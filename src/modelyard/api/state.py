@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client import CollectorRegistry
 
+from modelyard.accounts.login_throttle import LoginThrottle
 from modelyard.config import Settings
 from modelyard.db.engine import Database
 from modelyard.db.models import ApiToken
@@ -33,6 +34,8 @@ class AppState:
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     #: Token digest → resolved token (with its user); see ``auth_cache_seconds``.
     token_cache: TTLCache[str, ApiToken] = field(default_factory=lambda: TTLCache(ttl=0))
+    #: Failed sign-ins per account and address (shared through Redis when configured).
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     #: For calls to providers made by the service itself (connection tests, …).
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
 

@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request, Response, status
 
 from modelyard.accounts.errors import EmailTaken, InvalidCredentials, WeakPassword
-from modelyard.accounts.users import authenticate, create_user
+from modelyard.accounts.login_throttle import authenticate_throttled
+from modelyard.accounts.users import create_user
 from modelyard.accounts.web_sessions import end_web_session, start_web_session
-from modelyard.api.deps import CurrentUser, OptionalCaller, SessionDep, SettingsDep
+from modelyard.api.deps import CurrentUser, OptionalCaller, SessionDep, SettingsDep, app_state
 from modelyard.api.schemas.accounts import LoginRequest, LoginResponse, UserCreate, UserPublic
 from modelyard.config import Settings
 from modelyard.db.models import User
@@ -97,7 +98,13 @@ async def login(
     """Check the credentials and set the session cookie."""
     check_same_origin(request)
     try:
-        user = await authenticate(session, email=body.email, password=body.password)
+        user = await authenticate_throttled(
+            session,
+            app_state(request).login_throttle,
+            email=body.email,
+            password=body.password,
+            address=request.client.host if request.client else None,
+        )
     except InvalidCredentials as exc:
         raise AuthenticationError(str(exc), code="invalid_credentials") from None
     csrf_token = await open_session(response, session, settings, user)
