@@ -79,7 +79,9 @@ class LoginThrottle:
                 name = f"{self.prefix}{key}:{window}"
                 try:
                     async with self.redis.pipeline(transaction=True) as pipe:
-                        await pipe.incr(name).expire(name, WINDOW_SECONDS + 60).execute()
+                        pipe.incr(name)
+                        pipe.expire(name, WINDOW_SECONDS + 60)
+                        await pipe.execute()
                     continue
                 except RedisError:
                     logger.warning("login throttle: Redis failed; counting in this process")
