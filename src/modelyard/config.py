@@ -124,6 +124,14 @@ class Settings(BaseSettings):
     #: Seconds the advice may take before the rule-based advice is used instead.
     advice_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
     # -- provider fine-tuning (issue 10) --
+    #: Seconds between two status checks of unfinished provider fine-tuning jobs, done by
+    #: a background task of each app process (0: no background checks; an explicit
+    #: refresh still works).
+    finetune_poll_seconds: float = Field(default=30.0, ge=0, le=86400)
+    #: Seconds one call to a provider's files or fine-tuning API may take (uploads too).
+    finetune_timeout_seconds: float = Field(default=300.0, gt=0, le=3600)
+    #: The largest training file accepted, in bytes (OpenAI's own limit is 512 MB).
+    finetune_max_file_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -24,6 +24,7 @@ from modelyard.admin.auth import (
     web_session_of,
 )
 from modelyard.admin.base import StaffView
+from modelyard.admin.finetune import FineTuneCommandAdmin, FineTuneEventAdmin, FineTuneFileAdmin
 from modelyard.admin.flash import FlashCookieMiddleware
 from modelyard.admin.limits import UsageLimitAdmin
 from modelyard.admin.providers import ProviderAdmin
@@ -44,6 +45,9 @@ VIEWS: tuple[type[StaffView], ...] = (
     AuditLogAdmin,
     UsageRecordAdmin,
     UsageLimitAdmin,
+    FineTuneFileAdmin,
+    FineTuneCommandAdmin,
+    FineTuneEventAdmin,
 )
 _MOUNTED = "modelyard_admin"
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from modelyard import __version__
+from modelyard.accounts.login_throttle import LoginThrottle
 from modelyard.admin import mount_admin
 from modelyard.api.errors import install_error_handlers
 from modelyard.api.middleware import RequestContextMiddleware
@@ -21,6 +22,7 @@ from modelyard.api.routes import (
     catalog,
     conversations,
     datasets,
+    finetune,
     health,
     limits,
     me,
@@ -35,6 +37,7 @@ from modelyard.api.routes import (
 from modelyard.api.state import AppState
 from modelyard.config import Settings
 from modelyard.db.engine import create_database
+from modelyard.finetune.sync import start_finetune, stop_finetune
 from modelyard.gateway.metrics import GatewayMetrics
 from modelyard.gateway.service import Gateway
 from modelyard.limits.enforcer import LimitEnforcer
@@ -70,6 +73,7 @@ ROUTERS = (
     training.models_router,
     training.train_router,
     training_advice.router,
+    finetune.router,
     pages.router,
 )
 
@@ -99,6 +103,7 @@ def create_app(
         system_keys=system_keys,
         token_cache=TTLCache(ttl=settings.auth_cache_seconds),
         metrics_registry=registry,
+        login_throttle=LoginThrottle(gateway.redis, settings.redis_prefix),
     )
 
     @asynccontextmanager
@@ -107,7 +112,9 @@ def create_app(
             await apply_config_file(settings.config_file, state.database)
         await state.usage.start()
         await start_training(_app)
+        await start_finetune(_app)
         yield
+        await stop_finetune(_app)
         await stop_training(_app)
         await state.aclose()
 

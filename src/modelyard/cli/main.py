@@ -9,6 +9,7 @@ import uvicorn
 from modelyard.accounts.users import ensure_first_admin
 from modelyard.cli import (
     db_commands,
+    finetune_commands,
     model_commands,
     secrets_commands,
     token_commands,
@@ -28,6 +29,7 @@ app.add_typer(training_commands.app, name="jobs")
 app.command("train")(training_commands.train)
 app.add_typer(secrets_commands.app, name="secrets")
 app.add_typer(model_commands.app, name="models")
+app.add_typer(finetune_commands.app, name="finetune")
 app.command("quick-test")(model_commands.quick_test)
 
 

@@ -427,3 +427,123 @@ class TrainingEvent(Base):
     kind: Mapped[str] = mapped_column(String(20))
     step: Mapped[int | None] = mapped_column(Integer, default=None)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# -- provider fine-tuning (issue 10) ----------------------------------------------------
+
+__all__ += ["FineTuneCommand", "FineTuneEvent", "FineTuneFile"]
+
+
+class FineTuneFile(TimestampMixin, Base):
+    """A training file checked and uploaded to a provider for fine-tuning (issue 10).
+
+    Only its summary is kept here; the content lives at the provider as ``remote_id``.
+    """
+
+    __tablename__ = "finetune_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    provider_id: Mapped[int | None] = mapped_column(
+        ForeignKey("providers.id", ondelete="SET NULL"), default=None, index=True
+    )
+    #: The provider's kind and name, kept as text so the record reads after it is deleted.
+    provider_kind: Mapped[str] = mapped_column(String(40))
+    provider_name: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(255))
+    purpose: Mapped[str] = mapped_column(String(20), default="fine-tune")
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    num_examples: Mapped[int] = mapped_column(Integer)
+    #: The file's id at the provider (``file-…``) and its status there.
+    remote_id: Mapped[str] = mapped_column(String(200))
+    remote_status: Mapped[str | None] = mapped_column(String(40), default=None)
+    status_detail: Mapped[str | None] = mapped_column(Text, default=None)
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.remote_id})"
+
+
+class FineTuneCommand(TimestampMixin, Base):
+    """One fine-tuning command run on a provider: ``create`` a job, or ``refresh``,
+    ``cancel`` or ``list_events`` of the job of a ``create`` command (``job_command_id``).
+
+    ``state`` is the command's own (``pending``, ``done``, ``failed``); a ``create``
+    command also carries its job's status, synced in the background. Provider errors are
+    kept with the provider's status, code, message and parameter; never a key.
+    """
+
+    __tablename__ = "finetune_commands"
+    __table_args__ = (
+        Index("ix_finetune_commands_state_job_status", "state", "job_status"),
+        Index("ix_finetune_commands_job_command_id", "job_command_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    #: ``create``, ``refresh``, ``cancel`` or ``list_events``.
+    command_type: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    provider_id: Mapped[int | None] = mapped_column(
+        ForeignKey("providers.id", ondelete="SET NULL"), default=None
+    )
+    provider_kind: Mapped[str | None] = mapped_column(String(40), default=None)
+    provider_name: Mapped[str | None] = mapped_column(String(100), default=None)
+    training_file_id: Mapped[int | None] = mapped_column(
+        ForeignKey("finetune_files.id", ondelete="SET NULL"), default=None
+    )
+    validation_file_id: Mapped[int | None] = mapped_column(
+        ForeignKey("finetune_files.id", ondelete="SET NULL"), default=None
+    )
+    job_command_id: Mapped[int | None] = mapped_column(
+        ForeignKey("finetune_commands.id", ondelete="SET NULL"), default=None
+    )
+    #: The base model (``create``).
+    model: Mapped[str | None] = mapped_column(String(200), default=None)
+    #: The validated command data: hyperparameters, suffix, seed.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The body sent to the provider (no secrets).
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    remote_job_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    #: ``validating_files``, ``queued``, ``running``, ``succeeded``, ``failed``, ``cancelled``.
+    job_status: Mapped[str | None] = mapped_column(String(30), default=None)
+    fine_tuned_model: Mapped[str | None] = mapped_column(String(200), default=None)
+    #: The provider's latest answer (the job, or the events fetched).
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    error_code: Mapped[str | None] = mapped_column(String(100), default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    error_param: Mapped[str | None] = mapped_column(String(100), default=None)
+    #: Why the latest status check failed (cleared by the next one that works).
+    sync_error: Mapped[str | None] = mapped_column(Text, default=None)
+    ran_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    def __str__(self) -> str:
+        return f"{self.command_type} #{self.id}"
+
+
+class FineTuneEvent(Base):
+    """One event of a provider fine-tuning job, stored once (``remote_id`` per job)."""
+
+    __tablename__ = "finetune_events"
+    __table_args__ = (
+        UniqueConstraint("command_id", "remote_id", name="uq_finetune_events_command_remote"),
+        Index("ix_finetune_events_command_id_id", "command_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    #: The ``create`` command whose job this is.
+    command_id: Mapped[int] = mapped_column(ForeignKey("finetune_commands.id", ondelete="CASCADE"))
+    remote_id: Mapped[str] = mapped_column(String(200))
+    #: When the provider says it happened (``None`` when it does not say).
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    level: Mapped[str] = mapped_column(String(20), default="info")
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

@@ -194,38 +194,42 @@ def _read_csv(path: Path) -> tuple[list[str], Iterator[Record]]:
     return columns, rows()
 
 
+def _jsonl_line(number: int, raw: bytes) -> Record | None:
+    """Line ``number`` of a JSONL file: its object or an :class:`Issue`; ``None`` if blank."""
+    where = f"line {number}"
+    try:
+        text = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+    except UnicodeDecodeError:
+        return where, Issue(where, "not UTF-8 text; save the file as UTF-8")
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return where, Issue(where, f"bad JSON ({exc.msg} at column {exc.colno})")
+    if not isinstance(value, dict):
+        return where, Issue(where, f"expected a JSON object, got {type(value).__name__}")
+    return where, value
+
+
 def _read_jsonl(path: Path) -> tuple[list[str], Iterator[Record]]:
     records: list[Record] = []
     columns: dict[str, None] = {}
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            where = f"line {number}"
-            try:
-                text = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
-            except UnicodeDecodeError:
-                records.append((where, Issue(where, "not UTF-8 text; save the file as UTF-8")))
-                continue
-            if not text:
-                continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
-                records.append((where, Issue(where, f"bad JSON ({exc.msg} at column {exc.colno})")))
-                continue
-            if not isinstance(value, dict):
-                records.append(
-                    (where, Issue(where, f"expected a JSON object, got {type(value).__name__}"))
-                )
-                continue
-            columns.update(dict.fromkeys(value))
-            records.append((where, value))
+    for record in read_jsonl(path):
+        if not isinstance(record[1], Issue):
+            columns.update(dict.fromkeys(record[1]))
+        records.append(record)
     return list(columns), iter(records)
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any] | Issue]]:
-    """The objects of a JSONL file, each with its ``line N``; a bad line is an
-    :class:`Issue` instead (shared with provider fine-tuning's file checks)."""
-    return _read_jsonl(path)[1]
+    """The objects of a JSONL file, read line by line, each with its ``line N``; a bad
+    line is an :class:`Issue` instead (shared with provider fine-tuning's file checks)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            record = _jsonl_line(number, raw)
+            if record is not None:
+                yield record
 
 
 def _read_parquet(path: Path) -> tuple[list[str], Iterator[Record]]:

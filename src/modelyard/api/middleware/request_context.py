@@ -37,7 +37,7 @@ def _request_id(scope: Scope) -> str:
 
 
 #: Paths that take file uploads, with their own (larger) body limit.
-UPLOAD_PATHS = ("/v2/datasets",)
+UPLOAD_PATHS = ("/v2/datasets", "/v2/finetune/files")
 
 
 class RequestContextMiddleware:
