@@ -1,0 +1,206 @@
+"""Small JSON endpoints of the chat page (``/web/api/…``, same auth and CSRF as the API).
+
+* ``GET /web/api/conversations/{id}/messages``: the stored messages with their Markdown
+  rendered on the server (see :mod:`modelyard.web.markdown`), tokens and cost;
+* ``POST /web/api/markdown``: one text rendered the same way (a stopped, unsaved answer);
+* ``POST /web/api/chat/completions?replace_from=ID``: ``/v2/llm/chat/completions`` for
+  *Regenerate* and *edit and resend*: once the new answer is complete, the stored messages
+  from ``ID`` on are replaced by the new question and answer, in one transaction. A failed
+  or stopped answer changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from modelyard.api.deps import CurrentUser, SessionDep, SubscribedUser, app_state
+from modelyard.api.metering import Completion
+from modelyard.api.routes.v1_openai import complete_chat
+from modelyard.api.routes.v2_llm import CONVERSATION_HEADER, AppChatRequest
+from modelyard.conversations import service
+from modelyard.conversations.service import TurnMessage, add_turn
+from modelyard.conversations.turns import ChatTurn
+from modelyard.db.models import ConversationMessage
+from modelyard.errors import BadRequestError, InternalServerError, NotFoundError
+from modelyard.web.markdown import MAX_MARKDOWN_CHARS, render_markdown
+from modelyard.web.rendering import format_usd
+
+__all__ = ["RenderedMessage", "RenderedMessages", "router"]
+
+logger = logging.getLogger("modelyard.conversations")
+
+router = APIRouter(prefix="/web/api", include_in_schema=False)
+
+
+class RenderedMessage(BaseModel):
+    id: int
+    role: str
+    content: str
+    #: ``content`` as safe HTML.
+    html: str
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    #: The cost as shown (``$0.0000042``).
+    cost: str
+    latency_ms: int | None
+    created_at: datetime
+
+
+class RenderedMessages(BaseModel):
+    conversation_id: int
+    title: str
+    items: list[RenderedMessage]
+
+
+@router.get("/conversations/{conversation_id}/messages")
+async def rendered_messages(
+    conversation_id: int, user: CurrentUser, session: SessionDep
+) -> RenderedMessages:
+    """The conversation's messages, oldest first, with their Markdown rendered."""
+    conversation = await service.get_conversation(
+        session, user_id=user.id, conversation_id=conversation_id
+    )
+    messages = (await service.list_messages(session, conversation_id=conversation_id)).items
+    html = await run_in_threadpool(lambda: [render_markdown(m.content) for m in messages])
+    return RenderedMessages(
+        conversation_id=conversation.id,
+        title=conversation.title,
+        items=[
+            RenderedMessage(
+                id=message.id,
+                role=message.role,
+                content=message.content,
+                html=rendered,
+                model=message.model,
+                input_tokens=message.input_tokens,
+                output_tokens=message.output_tokens,
+                cost_usd=float(message.cost_usd),
+                cost=format_usd(message.cost_usd),
+                latency_ms=message.latency_ms,
+                created_at=message.created_at,
+            )
+            for message, rendered in zip(messages, html, strict=True)
+        ],
+    )
+
+
+class MarkdownRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(max_length=MAX_MARKDOWN_CHARS)
+
+
+class MarkdownResponse(BaseModel):
+    html: str
+
+
+@router.post("/markdown")
+async def markdown(body: MarkdownRequest, user: CurrentUser) -> MarkdownResponse:
+    """``text`` rendered as the stored messages are."""
+    return MarkdownResponse(html=await run_in_threadpool(render_markdown, body.text))
+
+
+class _ReplacingTurn(ChatTurn):
+    """A turn that, once complete, replaces the stored messages from ``replace_from`` on."""
+
+    replace_from: int = 0
+
+    async def store(self, completion: Completion) -> None:
+        question = None
+        if self.question is not None:
+            question = TurnMessage(
+                self.question,
+                completion.model,
+                input_tokens=completion.input_tokens,
+                created_at=self.asked_at,
+            )
+        answer = TurnMessage(
+            completion.content,
+            completion.model,
+            output_tokens=completion.output_tokens,
+            cost_usd=completion.cost_usd,
+            latency_ms=completion.latency_ms,
+        )
+        try:
+            async with self.database.sessions() as session:
+                await session.execute(
+                    delete(ConversationMessage).where(
+                        ConversationMessage.conversation_id == self.conversation_id,
+                        ConversationMessage.id >= self.replace_from,
+                    )
+                )
+                # add_turn commits the deletion with the new messages, or (conversation
+                # deleted meanwhile) commits nothing.
+                self.stored = await add_turn(
+                    session,
+                    user_id=self.user_id,
+                    conversation_id=self.conversation_id,
+                    question=question,
+                    answer=answer,
+                )
+        except SQLAlchemyError as error:
+            logger.exception("Conversation %s: the turn could not be saved", self.conversation_id)
+            raise InternalServerError(
+                "The answer could not be saved to the conversation; send the message again.",
+                code="conversation_not_saved",
+            ) from error
+
+
+async def _check_replaced(session: SessionDep, conversation_id: int, message_id: int) -> None:
+    role = await session.scalar(
+        select(ConversationMessage.role).where(
+            ConversationMessage.id == message_id,
+            ConversationMessage.conversation_id == conversation_id,
+        )
+    )
+    if role != "user":
+        raise NotFoundError(
+            f"Conversation {conversation_id} has no user message {message_id} to replace; "
+            "reload the conversation and try again.",
+            param="replace_from",
+            code="message_not_found",
+        )
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_replacing(
+    body: AppChatRequest,
+    request: Request,
+    user: SubscribedUser,
+    session: SessionDep,
+    replace_from: Annotated[int, Query(ge=1, description="The first stored message replaced")],
+) -> Response:
+    """Answer ``body`` and replace the conversation's messages from ``replace_from`` on."""
+    if body.conversation_id is None:
+        raise BadRequestError(
+            "replace_from needs the conversation_id of the conversation it belongs to.",
+            param="conversation_id",
+        )
+    turn = await _ReplacingTurn.begin(
+        app_state(request).database,
+        user_id=user.id,
+        conversation_id=body.conversation_id,
+        messages=body.messages,
+    )
+    assert isinstance(turn, _ReplacingTurn)
+    await _check_replaced(session, turn.conversation_id, replace_from)
+    await session.close()
+    turn.replace_from = replace_from
+    response = await complete_chat(
+        request, user, body, conversation_id=turn.conversation_id, on_complete=turn.store
+    )
+    response.headers[CONVERSATION_HEADER] = str(turn.conversation_id)
+    if isinstance(response, StreamingResponse):
+        response.body_iterator = turn.guard(response.body_iterator)
+    return response
