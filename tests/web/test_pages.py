@@ -190,6 +190,19 @@ async def test_a_failed_sign_in_is_shown_inline_and_escaped(
     assert "modelyard_session" not in response.headers.get("set-cookie", "")
 
 
+async def test_repeated_failed_sign_ins_wait_on_the_form_too(
+    open_client: httpx.AsyncClient,
+) -> None:
+    from modelyard.accounts.login_throttle import MAX_FAILURES_PER_ACCOUNT
+
+    wrong = {"email": "target@example.com", "password": "guess"}
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        assert (await open_client.post("/login", data=wrong)).status_code == 401
+    response = await open_client.post("/login", data=wrong)
+    assert response.status_code == 429
+    assert "Too many failed sign-ins" in response.text and 'id="login-error"' in response.text
+
+
 async def test_sign_in_from_another_site_is_refused(open_client: httpx.AsyncClient) -> None:
     response = await open_client.post(
         "/login",

@@ -10,11 +10,13 @@ from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Form, Request, Response
 
 from modelyard.accounts.errors import EmailTaken, InvalidCredentials, WeakPassword
-from modelyard.accounts.users import authenticate, create_user
+from modelyard.accounts.login_throttle import authenticate_throttled
+from modelyard.accounts.users import create_user
 from modelyard.accounts.web_sessions import end_web_session
-from modelyard.api.deps import OptionalCaller, SessionDep, SettingsDep
+from modelyard.api.deps import OptionalCaller, SessionDep, SettingsDep, app_state
 from modelyard.api.routes.auth import CSRF_COOKIE, check_same_origin, open_session
 from modelyard.db.types import utcnow
+from modelyard.errors import RateLimitError
 from modelyard.security.passwords import MIN_PASSWORD_LENGTH
 from modelyard.web.rendering import local_path, redirect, render
 
@@ -58,14 +60,21 @@ async def login_form(
     """Check the credentials: a session and on to ``next``, or the form with the error."""
     check_same_origin(request)
     try:
-        user = await authenticate(session, email=email, password=password)
-    except InvalidCredentials as exc:
+        user = await authenticate_throttled(
+            session,
+            app_state(request).login_throttle,
+            email=email,
+            password=password,
+            address=request.client.host if request.client else None,
+        )
+    except (InvalidCredentials, RateLimitError) as exc:
+        throttled = isinstance(exc, RateLimitError)
         return render(
             request,
             "login.html",
-            status_code=401,
+            status_code=429 if throttled else 401,
             email=email,
-            error=str(exc),
+            error=exc.message if isinstance(exc, RateLimitError) else str(exc),
             next=local_path(next),
             allow_registration=settings.allow_registration,
         )
