@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import gateway, http_clients, local, training, usage
+from bench import gateway, http_clients, local, reliability, training, usage
 
 PACKAGES = ("modelyard", "fastapi", "starlette", "uvicorn", "aiohttp", "orjson", "sqlalchemy")
 
@@ -43,6 +43,7 @@ def main() -> None:
         usage.report(usage.run(quick=args.quick)),
         training.report(training.run(quick=args.quick)),
         local.report(local.run(quick=args.quick)),
+        reliability.report(reliability.run(quick=args.quick)),
     ]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     text = "# modelyard benchmark report\n\n" + machine() + "\n" + "\n".join(sections)
