@@ -18,7 +18,7 @@ from sqlalchemy import select
 from modelyard.config import Settings
 from modelyard.db.engine import Database
 from modelyard.db.models import TrainingEvent
-from modelyard.training.runner import TrainingRunner, worker_alive
+from modelyard.training.runner import TrainingRunner, latest_checkpoint, worker_alive
 from tests.training.conftest import UploadFn, classification_rows, write_csv
 from tests.training.jobs_helpers import wait_for
 
@@ -240,3 +240,17 @@ async def test_job_requests_are_checked(
         await http.get(f"/v2/training/jobs/{first.json()['id']}", headers=other)
     ).status_code == 404
     assert (await http.get(f"/v2/datasets/{dataset_id}", headers=other)).status_code == 404
+
+
+def test_resume_takes_the_newest_complete_checkpoint_on_disk(tmp_path: Path) -> None:
+    """A worker killed right after saving leaves checkpoints the database never heard of
+    (and the trainer deletes older ones): the newest complete one on disk is resumed."""
+    assert latest_checkpoint(tmp_path) is None
+    checkpoints = tmp_path / "checkpoints"
+    for step, complete in ((8, True), (10, True), (12, False), (9, True)):
+        directory = checkpoints / f"checkpoint-{step}"
+        directory.mkdir(parents=True)
+        if complete:
+            (directory / "trainer_state.json").write_text("{}")
+    (checkpoints / "checkpoint-tmp").mkdir()
+    assert latest_checkpoint(tmp_path) == str(checkpoints / "checkpoint-10")

@@ -38,7 +38,7 @@ from modelyard.training.jobs import ACTIVE_STATES, TERMINAL_STATES, add_event
 from modelyard.training.outputs import models_dir
 from modelyard.training.worker import EVENTS_FILE, RESULT_FILE, SPEC_FILE
 
-__all__ = ["TrainingRunner", "job_work_dir", "worker_alive"]
+__all__ = ["TrainingRunner", "job_work_dir", "latest_checkpoint", "worker_alive"]
 
 logger = logging.getLogger("modelyard.training")
 
@@ -46,6 +46,21 @@ logger = logging.getLogger("modelyard.training")
 def job_work_dir(data_dir: Path, job_id: int) -> Path:
     """A job's working directory (spec, events, log, checkpoints)."""
     return data_dir / "training" / "jobs" / str(job_id)
+
+
+def latest_checkpoint(work_dir: Path) -> str | None:
+    """The newest complete checkpoint in the job's directory (its ``trainer_state.json`` is
+    written last), which may be newer than the one recorded: a worker killed between two
+    looks at its events has saved checkpoints the database has not heard of."""
+    complete = [
+        path
+        for path in (work_dir / "checkpoints").glob("checkpoint-*")
+        if path.name.removeprefix("checkpoint-").isdigit()
+        and (path / "trainer_state.json").is_file()
+    ]
+    if not complete:
+        return None
+    return str(max(complete, key=lambda path: int(path.name.removeprefix("checkpoint-"))))
 
 
 def worker_alive(pid: int | None) -> bool:
@@ -278,7 +293,7 @@ class TrainingRunner:
                 "sha256": dataset.sha256,
                 "name": dataset.name,
             },
-            "resume_from": job.checkpoint_path,
+            "resume_from": latest_checkpoint(work_dir) or job.checkpoint_path,
             "hub": None
             if job.hub_push is None
             else {
@@ -320,7 +335,8 @@ class TrainingRunner:
                     work_dir=str(work_dir.relative_to(data_dir)),
                 )
             )
-            resumed = Path(job.checkpoint_path).name if job.checkpoint_path else None
+            resume_from = spec["resume_from"]
+            resumed = Path(resume_from).name if resume_from else None
             await add_event(
                 session,
                 job.id,
