@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PIP_INSTALL := $(PIP) install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test lint typecheck audit pytest bench lock clean
+.PHONY: run test lint typecheck audit browser pytest bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,13 @@ audit: $(VENV)/.test-installed
 	$(BIN)/bandit -c pyproject.toml -r src/modelyard -q
 	$(BIN)/pip-audit --progress-spinner off --local --skip-editable
 
-pytest: $(VENV)/.test-installed
+# The browser tests drive Debian's chromium; installed when missing (root or sudo).
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+pytest: $(VENV)/.test-installed browser
 	$(BIN)/pytest
 
 bench: $(VENV)/.test-installed
