@@ -21,6 +21,7 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
+from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
 from modelyard.conversations.service import (
@@ -33,6 +34,7 @@ from modelyard.conversations.service import (
     message_text,
 )
 from modelyard.db.engine import Database
+from modelyard.db.models import ConversationMessage
 from modelyard.db.types import utcnow
 from modelyard.errors import InternalServerError, ModelyardError
 from modelyard.gateway.schemas import ChatMessage
@@ -80,6 +82,9 @@ class ChatTurn:
         self.question = question
         self.asked_at = utcnow()
         self.stored = False
+        #: Set to replace the stored messages from this id on with this turn (regenerate,
+        #: edit and resend); they are deleted only when the turn is stored.
+        self.replace_from: int | None = None
 
     @classmethod
     async def begin(
@@ -130,6 +135,15 @@ class ChatTurn:
         )
         try:
             async with self.database.sessions() as session:
+                if self.replace_from is not None:
+                    # add_turn commits the deletion with the new messages, or (the
+                    # conversation was deleted meanwhile) nothing.
+                    await session.execute(
+                        delete(ConversationMessage).where(
+                            ConversationMessage.conversation_id == self.conversation_id,
+                            ConversationMessage.id >= self.replace_from,
+                        )
+                    )
                 self.stored = await add_turn(
                     session,
                     user_id=self.user_id,

@@ -281,6 +281,7 @@ class TrainingRunner:
         work_dir = job_work_dir(data_dir, job.id)
         work_dir.mkdir(parents=True, exist_ok=True)
         (work_dir / RESULT_FILE).unlink(missing_ok=True)
+        resume_from = latest_checkpoint(work_dir) or job.checkpoint_path
         spec = {
             "job_id": job.id,
             "config": job.config,
@@ -293,7 +294,7 @@ class TrainingRunner:
                 "sha256": dataset.sha256,
                 "name": dataset.name,
             },
-            "resume_from": latest_checkpoint(work_dir) or job.checkpoint_path,
+            "resume_from": resume_from,
             "hub": None
             if job.hub_push is None
             else {
@@ -335,7 +336,6 @@ class TrainingRunner:
                     work_dir=str(work_dir.relative_to(data_dir)),
                 )
             )
-            resume_from = spec["resume_from"]
             resumed = Path(resume_from).name if resume_from else None
             await add_event(
                 session,

@@ -19,18 +19,15 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select
 
 from modelyard.api.deps import CurrentUser, SessionDep, SubscribedUser, app_state
-from modelyard.api.metering import Completion
 from modelyard.api.routes.v1_openai import complete_chat
 from modelyard.api.routes.v2_llm import CONVERSATION_HEADER, AppChatRequest
 from modelyard.conversations import service
-from modelyard.conversations.service import TurnMessage, add_turn
 from modelyard.conversations.turns import ChatTurn
 from modelyard.db.models import ConversationMessage
-from modelyard.errors import BadRequestError, InternalServerError, NotFoundError
+from modelyard.errors import BadRequestError, NotFoundError
 from modelyard.web.markdown import MAX_MARKDOWN_CHARS, render_markdown
 from modelyard.web.rendering import format_usd
 
@@ -111,52 +108,6 @@ async def markdown(body: MarkdownRequest, user: CurrentUser) -> MarkdownResponse
     return MarkdownResponse(html=await run_in_threadpool(render_markdown, body.text))
 
 
-class _ReplacingTurn(ChatTurn):
-    """A turn that, once complete, replaces the stored messages from ``replace_from`` on."""
-
-    replace_from: int = 0
-
-    async def store(self, completion: Completion) -> None:
-        question = None
-        if self.question is not None:
-            question = TurnMessage(
-                self.question,
-                completion.model,
-                input_tokens=completion.input_tokens,
-                created_at=self.asked_at,
-            )
-        answer = TurnMessage(
-            completion.content,
-            completion.model,
-            output_tokens=completion.output_tokens,
-            cost_usd=completion.cost_usd,
-            latency_ms=completion.latency_ms,
-        )
-        try:
-            async with self.database.sessions() as session:
-                await session.execute(
-                    delete(ConversationMessage).where(
-                        ConversationMessage.conversation_id == self.conversation_id,
-                        ConversationMessage.id >= self.replace_from,
-                    )
-                )
-                # add_turn commits the deletion with the new messages, or (conversation
-                # deleted meanwhile) commits nothing.
-                self.stored = await add_turn(
-                    session,
-                    user_id=self.user_id,
-                    conversation_id=self.conversation_id,
-                    question=question,
-                    answer=answer,
-                )
-        except SQLAlchemyError as error:
-            logger.exception("Conversation %s: the turn could not be saved", self.conversation_id)
-            raise InternalServerError(
-                "The answer could not be saved to the conversation; send the message again.",
-                code="conversation_not_saved",
-            ) from error
-
-
 async def _check_replaced(session: SessionDep, conversation_id: int, message_id: int) -> None:
     role = await session.scalar(
         select(ConversationMessage.role).where(
@@ -187,13 +138,12 @@ async def chat_replacing(
             "replace_from needs the conversation_id of the conversation it belongs to.",
             param="conversation_id",
         )
-    turn = await _ReplacingTurn.begin(
+    turn = await ChatTurn.begin(
         app_state(request).database,
         user_id=user.id,
         conversation_id=body.conversation_id,
         messages=body.messages,
     )
-    assert isinstance(turn, _ReplacingTurn)
     await _check_replaced(session, turn.conversation_id, replace_from)
     await session.close()
     turn.replace_from = replace_from
