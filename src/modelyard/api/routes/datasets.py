@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, ConfigDict
 
 from modelyard.api.deps import CurrentUser, SessionDep, SettingsDep
+from modelyard.api.uploads import save_upload
 from modelyard.errors import BadRequestError
 from modelyard.training.jobs import get_dataset, list_datasets
 from modelyard.training.uploads import stage_path, store_dataset
@@ -20,8 +21,6 @@ from modelyard.training.uploads import stage_path, store_dataset
 __all__ = ["DatasetPublic", "router"]
 
 router = APIRouter(prefix="/v2/datasets", tags=["training"])
-
-CHUNK = 1 << 20
 
 
 class DatasetPublic(BaseModel):
@@ -54,14 +53,7 @@ async def upload_dataset(
         raise BadRequestError(f"Unknown task {task!r}; use classification or sft.", param="task")
     filename = file.filename or ""
     data_dir = settings.data_dir.resolve()
-    staged = stage_path(data_dir, filename)
-    try:
-        with staged.open("wb") as out:
-            while chunk := await file.read(CHUNK):
-                out.write(chunk)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
+    staged = await save_upload(file, stage_path(data_dir, filename))
     dataset = await store_dataset(
         session,
         staged=staged,

@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 
 from modelyard.api.deps import SessionDep, SettingsDep, StaffUser, app_state
+from modelyard.api.uploads import save_upload
 from modelyard.db.models import User
 from modelyard.finetune import commands, files
 from modelyard.finetune.runtime import Runtime
@@ -32,8 +33,6 @@ from modelyard.finetune.schemas import (
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v2/finetune", tags=["fine-tuning"])
-
-CHUNK = 1 << 20
 
 
 def _runtime(request: Request) -> Runtime:
@@ -54,14 +53,7 @@ async def upload_file(
 ) -> FilePublic:
     """Check a training file with the provider's rules, then upload it to the provider."""
     filename = file.filename or ""
-    staged = files.stage_path(settings.data_dir.resolve(), filename)
-    try:
-        with staged.open("wb") as out:
-            while chunk := await file.read(CHUNK):
-                out.write(chunk)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
+    staged = await save_upload(file, files.stage_path(settings.data_dir.resolve(), filename))
     record = await files.upload_training_file(
         session, staged=staged, filename=filename, actor=staff, runtime=runtime
     )
