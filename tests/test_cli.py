@@ -7,35 +7,22 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from modelyard.accounts.api_tokens import resolve_api_token
 from modelyard.accounts.users import authenticate
-from modelyard.cli import app
 from modelyard.config import Settings
 from modelyard.db.engine import create_database
 from modelyard.db.models import UserProviderKey
-
-runner = CliRunner()
+from tests.cli_helpers import invoke, isolate_cli
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in ("DATABASE_URL", "MODELYARD_DATABASE_URL", "MODELYARD_ENCRYPTION_KEYS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MODELYARD_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("MODELYARD_LOG_LEVEL", "WARNING")
-    return tmp_path / "data"
+    return isolate_cli(tmp_path, monkeypatch)
 
 
 def _settings(data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def test_setup_creates_the_admin_once_with_a_generated_password(data_dir: Path) -> None:

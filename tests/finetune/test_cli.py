@@ -6,33 +6,18 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from modelyard.cli import app
 from modelyard.config import Settings
 from modelyard.db.engine import create_database
 from modelyard.providers import records
+from tests.cli_helpers import invoke, isolate_cli
 from tests.fakes.openai_finetune import FineTuneOpenAI
 from tests.finetune.conftest import BASE_MODEL, CANARY_KEY, chat_example, write_jsonl
-
-runner = CliRunner()
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in ("DATABASE_URL", "MODELYARD_DATABASE_URL", "MODELYARD_ENCRYPTION_KEYS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MODELYARD_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("MODELYARD_LOG_LEVEL", "WARNING")
-    monkeypatch.setenv("COLUMNS", "250")
-    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-    return tmp_path / "data"
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
+    return isolate_cli(tmp_path, monkeypatch, migrate=True)
 
 
 def add_provider(data_dir: Path, base_url: str, api_key: str) -> None:

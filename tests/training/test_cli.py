@@ -8,29 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from modelyard.cli import app
+from tests.cli_helpers import invoke, isolate_cli, runner
 from tests.training.conftest import chat_rows, classification_rows, write_csv, write_jsonl
-
-runner = CliRunner()
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in ("DATABASE_URL", "MODELYARD_DATABASE_URL", "MODELYARD_ENCRYPTION_KEYS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MODELYARD_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("MODELYARD_LOG_LEVEL", "WARNING")
-    monkeypatch.setenv("COLUMNS", "200")
-    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-    return tmp_path / "data"
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
+    return isolate_cli(tmp_path, monkeypatch, migrate=True)
 
 
 def test_train_classification_and_sft_then_jobs_commands(
