@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from html import unescape
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from modelyard.providers import records
 from tests.fakes import FakeOpenAI
 from tests.fakes.fixtures import OPENAI_KEY
 from tests.fakes.fixtures import fake_openai as fake_openai
-from tests.helpers import login, make_user
+from tests.helpers import bearer, login, make_token, make_user
 
 CANARY = "sk-canary-admin-0123456789abcdef"
 WRONG_KEY = "sk-wrong-admin-key-0123456789abcdef"
@@ -559,3 +560,43 @@ async def test_routes_are_edited_as_lines_with_audit(
     assert edited.status_code == 302, edited.text
     rows = await audit_rows(database, "route")
     assert [(r.action, r.changed_fields) for r in rows][1:] == [("update", ["cache_ttl_seconds"])]
+
+
+async def test_training_jobs_are_listed_and_cancelled_from_the_admin(
+    client: httpx.AsyncClient, database: Database, staff: User, tmp_path: Path
+) -> None:
+    from modelyard.training import jobs
+    from modelyard.training.config import TrainingConfig
+    from tests.training.conftest import classification_rows, write_csv
+
+    upload = await client.post(
+        "/v2/datasets",
+        headers=bearer(await make_token(database, staff)),
+        files={
+            "file": ("d.csv", write_csv(tmp_path / "d.csv", classification_rows(20)).read_bytes())
+        },
+    )
+    assert upload.status_code == 201, upload.text
+    async with database.sessions() as session:
+        dataset = await jobs.get_dataset(session, upload.json()["id"], None)
+        job = await jobs.create_job(
+            session,
+            user=staff,
+            dataset=dataset,
+            config=TrainingConfig(task="classification", output_name="admin-listed"),
+            data_dir=tmp_path,
+        )
+    for page in ("/admin/training-dataset/list", "/admin/training-job/list"):
+        listed = await client.get(page)
+        assert listed.status_code == 200
+        assert ("d.csv" if "dataset" in page else "admin-listed") in listed.text
+    url = f"/admin/training-job/action/cancel?pks={job.id}"
+    referer = {"Referer": "http://testserver/admin/training-job/list"}
+    response = await client.get(url, headers=referer, follow_redirects=True)
+    assert f"Job {job.id} cancelled." in response.text
+    response = await client.get(url, headers=referer, follow_redirects=True)
+    assert "has cancelled already" in response.text
+    response = await client.get(
+        "/admin/training-job/action/cancel?pks=", headers=referer, follow_redirects=True
+    )
+    assert "Select at least one job first." in response.text

@@ -30,6 +30,7 @@ from modelyard.admin.limits import UsageLimitAdmin
 from modelyard.admin.providers import ProviderAdmin
 from modelyard.admin.routes import RouteAdmin
 from modelyard.admin.templates import LOGOUT_TEMPLATE, install_templates
+from modelyard.admin.training import TrainingDatasetAdmin, TrainingJobAdmin
 from modelyard.admin.usage import UsageRecordAdmin
 from modelyard.admin.views import AuditLogAdmin, LlmModelAdmin, UserAdmin
 from modelyard.api.state import AppState
@@ -48,6 +49,8 @@ VIEWS: tuple[type[StaffView], ...] = (
     FineTuneFileAdmin,
     FineTuneCommandAdmin,
     FineTuneEventAdmin,
+    TrainingDatasetAdmin,
+    TrainingJobAdmin,
 )
 _MOUNTED = "modelyard_admin"
 

@@ -10,13 +10,14 @@ from sqladmin import ModelView
 from starlette import status
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import RedirectResponse
 
 from modelyard.admin.auth import admin_user
 from modelyard.api.state import AppState
 from modelyard.db.models import User
 from modelyard.errors import BadRequestError
 
-__all__ = ["StaffView", "clean_text", "validated"]
+__all__ = ["StaffView", "clean_text", "selected_ids", "validated"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -29,12 +30,29 @@ class StaffView(ModelView):
     def is_accessible(self, request: Request) -> bool:
         return admin_user(request) is not None
 
+    def back_to_list(self, request: Request) -> RedirectResponse:
+        """After an action: the view's list (where its flash messages show)."""
+        url = request.url_for("admin:list", identity=self.identity)
+        return RedirectResponse(str(url), status_code=status.HTTP_303_SEE_OTHER)
+
     def actor(self, request: Request) -> User:
         """The staff user making this request (the audit log's actor)."""
         user = admin_user(request)
         if user is None:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "The admin needs a staff account.")
         return user
+
+
+def selected_ids(request: Request, what: str) -> list[int]:
+    """The rows ticked for an action (``pks``), in order; 400 when none or malformed."""
+    raw = [part for part in request.query_params.get("pks", "").split(",") if part.strip()]
+    try:
+        ids = list(dict.fromkeys(int(part) for part in raw))
+    except ValueError:
+        raise BadRequestError(f"Invalid {what} selection.") from None
+    if not ids:
+        raise BadRequestError(f"Select at least one {what} first.")
+    return ids
 
 
 def clean_text(value: Any) -> str | None:

@@ -14,14 +14,13 @@ import shutil
 from typing import Any
 
 from sqladmin import Flash, action
-from starlette import status
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from wtforms import DecimalField, FileField, Form, IntegerField, SelectField, StringField
 from wtforms.validators import NumberRange, Optional
 
-from modelyard.admin.base import StaffView, clean_text, validated
+from modelyard.admin.base import StaffView, clean_text, selected_ids, validated
 from modelyard.audit import record_audit
 from modelyard.db.models import FineTuneCommand, FineTuneEvent, FineTuneFile
 from modelyard.errors import BadRequestError, ConflictError, ModelyardError
@@ -86,17 +85,6 @@ def _error(model: Any, _attribute: Any) -> str:
     where = f"HTTP {model.error_status} " if model.error_status else ""
     code = f"{model.error_code}: " if model.error_code else ""
     return f"{where}{code}{model.error_message}"
-
-
-def _ids(request: Request) -> list[int]:
-    raw = [part for part in request.query_params.get("pks", "").split(",") if part.strip()]
-    try:
-        ids = list(dict.fromkeys(int(part) for part in raw))
-    except ValueError:
-        raise BadRequestError("Invalid selection.") from None
-    if not ids:
-        raise BadRequestError("Select at least one command first.")
-    return ids
 
 
 class FineTuneFileAdmin(StaffView, model=FineTuneFile):
@@ -262,17 +250,13 @@ class FineTuneCommandAdmin(StaffView, model=FineTuneCommand):
 
     # -- actions --------------------------------------------------------------------------
 
-    def _back(self, request: Request) -> RedirectResponse:
-        url = request.url_for("admin:list", identity=self.identity)
-        return RedirectResponse(str(url), status_code=status.HTTP_303_SEE_OTHER)
-
     async def _each(
         self, request: Request, command_type: CommandType | None
     ) -> list[tuple[int, str, bool]]:
         """Run (``None``) or act on the job of each ticked command: (id, outcome, ok)."""
         state, runtime, actor = self.app_state, _runtime(self), self.actor(request)
         outcomes = []
-        for command_id in _ids(request):
+        for command_id in selected_ids(request, "command"):
             try:
                 async with state.database.sessions() as session:
                     command = await commands.get_command(session, command_id)
@@ -302,11 +286,11 @@ class FineTuneCommandAdmin(StaffView, model=FineTuneCommand):
             outcomes = await self._each(request, command_type)
         except ModelyardError as exc:
             Flash.error(request, exc.message)
-            return self._back(request)
+            return self.back_to_list(request)
         for command_id, message, ok in outcomes:
             text = f"Command {command_id}: {message}"
             (Flash.success if ok else Flash.error)(request, text)
-        return self._back(request)
+        return self.back_to_list(request)
 
     @action("run", "Run")
     async def run(self, request: Request) -> Response:

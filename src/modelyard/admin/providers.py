@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette import status
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from wtforms import Form
 
-from modelyard.admin.base import StaffView, clean_text, validated
+from modelyard.admin.base import StaffView, clean_text, selected_ids, validated
 from modelyard.admin.forms import ProviderCreateForm, ProviderEditForm
 from modelyard.admin.templates import TEST_RESULTS_TEMPLATE
 from modelyard.api.schemas.providers import ProviderCreate, ProviderUpdate
@@ -59,17 +59,7 @@ def _secret_value(value: Any) -> str | None:
     return text or None
 
 
-def _parse_ids(request: Request) -> list[int]:
-    raw = [part for part in request.query_params.get("pks", "").split(",") if part.strip()]
-    try:
-        return list(dict.fromkeys(int(part) for part in raw))
-    except ValueError:
-        raise BadRequestError("Invalid provider selection.") from None
-
-
 async def _load(session: AsyncSession, ids: list[int]) -> list[Provider]:
-    if not ids:
-        raise BadRequestError("Select at least one provider first.")
     found = {p.id: p for p in (await session.scalars(select(Provider).where(Provider.id.in_(ids))))}
     missing = [str(i) for i in ids if i not in found]
     if missing:
@@ -209,9 +199,6 @@ class ProviderAdmin(StaffView, model=Provider):
     def _list_url(self, request: Request) -> str:
         return str(request.url_for("admin:list", identity=self.identity))
 
-    def _back(self, request: Request) -> RedirectResponse:
-        return RedirectResponse(self._list_url(request), status_code=status.HTTP_303_SEE_OTHER)
-
     @action("test-connection", "Test connection")
     async def test_connection(self, request: Request) -> Response:
         state = self.app_state
@@ -220,13 +207,13 @@ class ProviderAdmin(StaffView, model=Provider):
                 outcomes = await test_providers(
                     session,
                     actor=self.actor(request),
-                    providers=await _load(session, _parse_ids(request)),
+                    providers=await _load(session, selected_ids(request, "provider")),
                     client=state.http,
                     timeout=state.settings.connection_test_timeout,
                 )
         except ModelyardError as exc:
             Flash.error(request, exc.message)
-            return self._back(request)
+            return self.back_to_list(request)
         results = [
             {
                 "name": provider.name,
@@ -242,7 +229,7 @@ class ProviderAdmin(StaffView, model=Provider):
     @action("set-default", "Set as default")
     async def make_default(self, request: Request) -> Response:
         try:
-            ids = _parse_ids(request)
+            ids = selected_ids(request, "provider")
             if len(ids) != 1:
                 raise BadRequestError(
                     f"Select exactly one provider to make it the default ({len(ids)} selected)."
@@ -255,7 +242,7 @@ class ProviderAdmin(StaffView, model=Provider):
             Flash.error(request, exc.message)
         else:
             Flash.success(request, f"{provider.name} is now the default provider.")
-        return self._back(request)
+        return self.back_to_list(request)
 
     @action("activate", "Activate")
     async def activate(self, request: Request) -> Response:
@@ -271,7 +258,7 @@ class ProviderAdmin(StaffView, model=Provider):
                 providers = await records.set_active(
                     session,
                     actor=self.actor(request),
-                    providers=await _load(session, _parse_ids(request)),
+                    providers=await _load(session, selected_ids(request, "provider")),
                     active=active,
                 )
         except ModelyardError as exc:
@@ -279,4 +266,4 @@ class ProviderAdmin(StaffView, model=Provider):
         else:
             verb = "Activated" if active else "Deactivated"
             Flash.success(request, f"{verb}: {_names(providers)}.")
-        return self._back(request)
+        return self.back_to_list(request)
