@@ -198,3 +198,18 @@ async def test_the_queue_is_bounded_and_drops_are_counted_and_logged(
 def test_invalid_settings_are_refused(database: Database) -> None:
     with pytest.raises(ValueError):
         UsageRecorder(database, max_pending=0)
+
+
+async def test_the_recorder_counters_are_on_the_metrics_page(
+    app: Any, client: Any, database: Database
+) -> None:
+    recorder = app.state.modelyard.usage
+    recorder.record(usage_event())
+    recorder.record(usage_event())
+    page = (await client.get("/metrics")).text
+    assert "modelyard_usage_records_pending 2.0" in page
+    await recorder.flush()
+    page = (await client.get("/metrics")).text
+    assert "modelyard_usage_records_written_total 2.0" in page
+    assert "modelyard_usage_records_pending 0.0" in page
+    assert "modelyard_usage_records_dropped_total 0.0" in page

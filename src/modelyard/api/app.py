@@ -47,6 +47,7 @@ from modelyard.providers.system_keys import load_system_keys
 from modelyard.security.encryption import load_keyring
 from modelyard.training.service import start_training, stop_training
 from modelyard.ttl_cache import TTLCache
+from modelyard.usage.metrics import UsageRecorderCollector
 from modelyard.usage.recorder import UsageRecorder
 from modelyard.web import pages
 
@@ -105,6 +106,7 @@ def create_app(
         metrics_registry=registry,
         login_throttle=LoginThrottle(gateway.redis, settings.redis_prefix),
     )
+    registry.register(UsageRecorderCollector(state.usage))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
