@@ -52,3 +52,19 @@ def test_placeholder_secrets_are_refused_outside_development(field: str) -> None
         Settings(env="production", _env_file=None, **{field: "changethis"})  # type: ignore[call-arg]
     allowed = Settings(env="development", _env_file=None, **{field: "changethis"})  # type: ignore[call-arg]
     assert getattr(allowed, field) == "changethis"
+
+
+def test_provider_base_urls_are_checked() -> None:
+    from pydantic import ValidationError
+
+    from modelyard.config import Settings
+
+    settings = Settings(
+        provider_base_urls={"openai": "http://127.0.0.1:9/v1/"},
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    assert settings.provider_base_urls == {"openai": "http://127.0.0.1:9/v1"}
+    with pytest.raises(ValidationError, match="unknown provider kinds"):
+        Settings(provider_base_urls={"opnai": "http://x"}, _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="must start with http"):
+        Settings(provider_base_urls={"groq": "ftp://x"}, _env_file=None)  # type: ignore[call-arg]

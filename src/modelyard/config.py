@@ -11,8 +11,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelyard.providers.kinds import ProviderKind
 
 __all__ = ["PLACEHOLDER_SECRETS", "Settings", "normalise_database_url"]
 
@@ -110,6 +112,9 @@ class Settings(BaseSettings):
     hf_endpoint: str | None = Field(
         default=None, validation_alias=AliasChoices("MODELYARD_HF_ENDPOINT", "HF_ENDPOINT")
     )
+    #: Base URLs per provider kind for user and system keys (JSON, e.g.
+    #: ``{"openai": "https://proxy.internal/v1"}``); admin providers set their own.
+    provider_base_urls: dict[str, str] = Field(default_factory=dict)
     #: Where training jobs run: worker processes of this server (``local``) or Celery
     #: workers over Redis (``celery``, scale-out: GPU machines take the queue).
     jobs_backend: Literal["local", "celery"] = "local"
@@ -132,6 +137,18 @@ class Settings(BaseSettings):
     finetune_timeout_seconds: float = Field(default=300.0, gt=0, le=3600)
     #: The largest training file accepted, in bytes (OpenAI's own limit is 512 MB).
     finetune_max_file_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+
+    @field_validator("provider_base_urls")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        kinds = {kind.value for kind in ProviderKind}
+        unknown = sorted(set(value) - kinds)
+        if unknown:
+            raise ValueError(f"unknown provider kinds {unknown}; use: {', '.join(sorted(kinds))}")
+        bad = sorted(k for k, url in value.items() if not url.startswith(("http://", "https://")))
+        if bad:
+            raise ValueError(f"base URLs must start with http:// or https:// ({bad})")
+        return {kind: url.rstrip("/") for kind, url in value.items()}
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

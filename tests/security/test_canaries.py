@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,7 @@ from fastapi import FastAPI
 from modelyard.api.app import create_app
 from modelyard.config import Settings
 from modelyard.db.engine import Database
-from modelyard.providers.kinds import KIND_INFO, ProviderKind
+from modelyard.providers.kinds import ProviderKind
 from tests.conftest import refuse_canaries
 from tests.fakes.openai_chat import ChatGroq, ChatOpenAI
 from tests.helpers import bearer, make_token, make_user
@@ -33,12 +32,10 @@ ALL = (ENV_KEY, ADMIN_KEY, USER_KEY, WRONG_USER_KEY, DIALOG_HF, DIALOG_GROQ)
 
 
 @pytest.fixture
-def openai_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatOpenAI]:
+def openai_fake(settings: Settings) -> Iterator[ChatOpenAI]:
+    """User and system OpenAI keys go to the fake (``MODELYARD_PROVIDER_BASE_URLS``)."""
     with ChatOpenAI(keys={ENV_KEY, USER_KEY}) as fake:
-        info = KIND_INFO[ProviderKind.OPENAI]
-        monkeypatch.setitem(
-            KIND_INFO, ProviderKind.OPENAI, replace(info, default_base_url=fake.base_url)
-        )
+        settings.provider_base_urls = {"openai": fake.base_url}
         yield fake
 
 

@@ -134,7 +134,11 @@ class Gateway:
         if cached is None:
             async with self.database.sessions() as session:
                 cached = await resolve_credentials(
-                    session, user=user, kind=kind, system_keys=self.system_keys
+                    session,
+                    user=user,
+                    kind=kind,
+                    system_keys=self.system_keys,
+                    base_urls=self.settings.provider_base_urls,
                 )
                 if kind is ProviderKind.LOCAL:
                     cached = await self._with_hf_token(session, user, cached)
@@ -148,7 +152,11 @@ class Gateway:
         the user's own Hugging Face key, else the system's (``HF_TOKEN``, …)."""
         try:
             known = await resolve_credentials(
-                session, user=user, kind=ProviderKind.HUGGINGFACE, system_keys=self.system_keys
+                session,
+                user=user,
+                kind=ProviderKind.HUGGINGFACE,
+                system_keys=self.system_keys,
+                base_urls=self.settings.provider_base_urls,
             )
         except MissingCredentialsError:
             return credentials

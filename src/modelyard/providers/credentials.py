@@ -81,10 +81,15 @@ async def resolve_credentials(
     user: User | None,
     kind: ProviderKind | str,
     system_keys: Mapping[ProviderKind, Sequence[str]],
+    base_urls: Mapping[str, str] | None = None,
 ) -> list[Credential]:
-    """The credentials for ``kind`` in priority order; raises when there are none."""
+    """The credentials for ``kind`` in priority order; raises when there are none.
+
+    User and system keys go to ``base_urls[kind]`` when set (a proxy, a regional or
+    compatible endpoint), else to the provider's own URL."""
     kind = ProviderKind(kind)
     info = kind_info(kind)
+    default_url = (base_urls or {}).get(kind.value) or info.default_base_url
     credentials: list[Credential] = []
     if user is not None and info.user_keys:
         own = await session.scalar(
@@ -93,9 +98,7 @@ async def resolve_credentials(
             )
         )
         if own:
-            credentials.append(
-                Credential(kind, "user", own, info.default_base_url, label="your own key")
-            )
+            credentials.append(Credential(kind, "user", own, default_url, label="your own key"))
     for provider in await _admin_providers(session, kind):
         if provider.api_key is None and not info.key_optional:
             continue
@@ -104,7 +107,7 @@ async def resolve_credentials(
                 kind,
                 "admin",
                 provider.api_key,
-                provider.base_url or info.default_base_url,
+                provider.base_url or default_url,
                 provider.organization_id,
                 provider.id,
                 label=f"provider {provider.name!r}",
@@ -116,7 +119,7 @@ async def resolve_credentials(
                 kind,
                 "system",
                 key,
-                info.default_base_url,
+                default_url,
                 label=f"system key {position} ({info.env_vars[0]})",
             )
         )
