@@ -8,6 +8,8 @@
 ``/language-models/{m}``  chat with model ``m`` (:mod:`.chat`, :mod:`.chat_api`)
 ``/profile``              own provider keys and API tokens (:mod:`.profile`)
 ``/usage``                tokens and cost, charts and CSV (:mod:`.usage_page`)
+``/training``             datasets, jobs, advice, the keys dialog (:mod:`.training_pages`)
+``/training/jobs/{id}``   one training job, live (:mod:`.training_pages`)
 ``/static/…``             CSS and the pages' scripts (no CDN, no build step)
 ========================  ===========================================================
 """
@@ -16,13 +18,31 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from modelyard.web import auth_pages, chat, chat_api, dashboard, models_page, profile, usage_page
+from modelyard.web import (
+    auth_pages,
+    chat,
+    chat_api,
+    dashboard,
+    models_page,
+    profile,
+    training_pages,
+    usage_page,
+)
 from modelyard.web.rendering import STATIC_DIR, SecureStaticFiles
 
 __all__ = ["mount_static", "router"]
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth_pages, dashboard, models_page, chat_api, chat, profile, usage_page):
+for _module in (
+    auth_pages,
+    dashboard,
+    models_page,
+    chat_api,
+    chat,
+    profile,
+    usage_page,
+    training_pages,
+):
     router.include_router(_module.router)
 
 

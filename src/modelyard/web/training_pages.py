@@ -1,0 +1,187 @@
+"""The training pages.
+
+``/training``
+    Upload a dataset and see its validation, choose the task, base model and
+    hyperparameters (with advice, applied in one click), then **Start training** opens the
+    API keys dialog; the user's datasets and jobs are listed (``static/training.js``).
+``/training/jobs/{id}``
+    One job, live through its event stream: progress, loss curve, ETA, events, Cancel,
+    the Hub push, then "Try it" (``static/training_job.js``). Another user's job is a 404.
+
+Both pages are shells around the API (``/v2/datasets``, ``/v2/training/…``); keys typed in
+the dialog go to ``POST /v2/training/jobs`` in the request body and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modelyard.api.deps import OptionalCaller, SessionDep, app_state
+from modelyard.db.models import LlmModel, TrainingDataset
+from modelyard.errors import NotFoundError
+from modelyard.providers.kinds import ProviderKind, kind_info
+from modelyard.providers.user_keys import user_key_kinds
+from modelyard.training import jobs
+from modelyard.training.config import DEFAULT_BASES
+from modelyard.web.catalog import load_catalog
+from modelyard.web.rendering import Page, render, sign_in_redirect, signed_in
+
+__all__ = ["SFT_SUGGESTIONS", "BaseChoice", "base_choices", "router", "try_it_href"]
+
+router = APIRouter(include_in_schema=False)
+
+#: Causal LMs offered for SFT besides the ones trained here (downloaded from the Hub).
+SFT_SUGGESTIONS = (
+    ("HuggingFaceTB/SmolLM2-135M-Instruct", "Hub · 135M parameters, quick on a CPU"),
+    ("Qwen/Qwen2.5-0.5B-Instruct", "Hub · 0.5B parameters"),
+)
+
+#: The settings of a job shown on its page, in this order, with their labels.
+SHOWN_SETTINGS = (
+    ("epochs", "Epochs"),
+    ("max_steps", "Max steps"),
+    ("batch_size", "Batch size"),
+    ("learning_rate", "Learning rate"),
+    ("max_length", "Max length"),
+    ("method", "Method"),
+    ("warmup_ratio", "Warm-up ratio"),
+    ("weight_decay", "Weight decay"),
+    ("eval_fraction", "Eval fraction"),
+    ("logging_steps", "Logging steps"),
+    ("checkpoint_steps", "Checkpoint steps"),
+)
+
+
+@dataclass(frozen=True)
+class BaseChoice:
+    """A base model offered in the form's list (the user may type any other)."""
+
+    name: str
+    note: str
+
+
+async def base_choices(session: AsyncSession) -> dict[str, list[BaseChoice]]:
+    """Base models per task: the built-in MiniLM and the local models of each kind."""
+    rows = await session.scalars(
+        select(LlmModel)
+        .where(
+            LlmModel.provider_kind == ProviderKind.LOCAL.value,
+            LlmModel.is_active.is_(True),
+            LlmModel.task.in_(("classification", "chat")),
+        )
+        .order_by(LlmModel.model_id)
+    )
+    local = list(rows)
+    default = DEFAULT_BASES["classification"] or "all-MiniLM-L6-v2"
+    classification = [BaseChoice(default, "built in · 22.7M parameters (the default)")]
+    classification += [
+        BaseChoice(row.model_id, "trained here")
+        for row in local
+        if row.task == "classification" and row.model_id != default
+    ]
+    sft = [BaseChoice(row.model_id, "trained here") for row in local if row.task == "chat"]
+    sft += [BaseChoice(name, note) for name, note in SFT_SUGGESTIONS]
+    return {"classification": classification, "sft": sft}
+
+
+async def _advisors(
+    request: Request, session: AsyncSession, page: Page, saved: set[str]
+) -> list[BaseChoice]:
+    """Who may write the advice: the rules, Groq with the saved key, or a usable chat model."""
+    advisors = [BaseChoice("", "Built-in rules (no key needed)")]
+    if "groq" in saved:
+        advisors.append(BaseChoice("groq:saved", "Groq, with the key saved in your profile"))
+    catalog = await load_catalog(
+        session, user=page.user, system_keys=app_state(request).system_keys
+    )
+    advisors += [
+        BaseChoice(model.name, f"{model.display_name} · {model.provider_label} (metered)")
+        for model in catalog
+        if model.usable and model.chat
+    ]
+    return advisors
+
+
+@router.get("/training", response_model=None)
+async def training_page(request: Request, caller: OptionalCaller, session: SessionDep) -> Response:
+    """Datasets, the job form with advice and the keys dialog, and the jobs list."""
+    page = signed_in(caller)
+    if page is None:
+        return sign_in_redirect(request)
+    saved = await user_key_kinds(session, user=page.user)
+    return render(
+        request,
+        "training.html",
+        page=page,
+        nav="training",
+        bases=await base_choices(session),
+        advisors=await _advisors(request, session, page, saved),
+        saved_keys=sorted(saved & {"huggingface", "groq"}),
+        hf=kind_info(ProviderKind.HUGGINGFACE),
+        groq=kind_info(ProviderKind.GROQ),
+    )
+
+
+def try_it_href(task: str, output_name: str) -> str | None:
+    """The chat page of a trained SFT model (``None`` for classifiers: they get a box)."""
+    if task != "sft":
+        return None
+    return f"/language-models/local/{quote(output_name, safe='')}"
+
+
+def _job_id(value: str) -> int | None:
+    if not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if 0 < number < 2**31 else None
+
+
+def _missing(request: Request, page: Page, value: str) -> Response:
+    return render(
+        request,
+        "training_missing.html",
+        page=page,
+        nav="training",
+        status_code=404,
+        job_ref=value[:40],
+    )
+
+
+@router.get("/training/jobs/{job_id}", response_model=None)
+async def job_page(
+    job_id: str, request: Request, caller: OptionalCaller, session: SessionDep
+) -> Response:
+    """One job, live; a 404 page for a job that is not the user's (or does not exist)."""
+    page = signed_in(caller)
+    if page is None:
+        return sign_in_redirect(request)
+    number = _job_id(job_id)
+    if number is None:
+        return _missing(request, page, job_id)
+    try:
+        job = await jobs.get_job(session, number, page.user)
+    except NotFoundError:
+        return _missing(request, page, job_id)
+    dataset = await session.get(TrainingDataset, job.dataset_id) if job.dataset_id else None
+    config: dict[str, Any] = job.config or {}
+    settings = [
+        (label, config[key])
+        for key, label in SHOWN_SETTINGS
+        if config.get(key) is not None and (key != "method" or job.task == "sft")
+    ]
+    return render(
+        request,
+        "training_job.html",
+        page=page,
+        nav="training",
+        job=job,
+        dataset=dataset,
+        settings=settings,
+        try_it=try_it_href(job.task, job.output_name),
+    )
