@@ -264,7 +264,8 @@ async def job_events(
                 )
             for event in events:
                 cursor = event.id
-                yield _sse(event.id, event.kind, {"step": event.step, **event.data})
+                data = {"step": event.step, "time": event.created_at.timestamp(), **event.data}
+                yield _sse(event.id, event.kind, data)
             if state is None or (state in jobs.TERMINAL_STATES and not events):
                 return
             if events:
