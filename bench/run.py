@@ -12,7 +12,18 @@ from pathlib import Path
 
 from bench import gateway, http_clients, local, reliability, training, usage
 
-PACKAGES = ("modelyard", "fastapi", "starlette", "uvicorn", "aiohttp", "orjson", "sqlalchemy")
+PACKAGES = (
+    "modelyard",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "aiohttp",
+    "orjson",
+    "sqlalchemy",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+)
 
 
 def machine() -> str:

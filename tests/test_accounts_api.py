@@ -246,3 +246,18 @@ async def test_throttle_counts_are_shared_through_redis() -> None:
         await first.check("shared@example.com", "10.0.0.1")
     finally:
         await close_client(redis, prefix)
+
+
+async def test_cookies_are_secure_behind_https(
+    app: FastAPI, client: httpx.AsyncClient, database: Database
+) -> None:
+    app.state.modelyard.settings.secure_cookies = True
+    await make_user(database, "secure@example.com")
+    response = await client.post(
+        "/v2/auth/login", json={"email": "secure@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    cookies = {value.split("=", 1)[0]: value for value in response.headers.get_list("set-cookie")}
+    session, csrf = cookies["modelyard_session"], cookies["modelyard_csrf"]
+    assert "Secure" in session and "HttpOnly" in session and "SameSite=lax" in session
+    assert "Secure" in csrf and "SameSite=strict" in csrf and "HttpOnly" not in csrf
