@@ -250,11 +250,13 @@
       role: "img",
       "aria-label": "Training loss by step: " + losses.length + " points, last " + number(losses[losses.length - 1], 4),
     });
+    /* As many decimals as the step needs, so that no two tick labels read the same. */
+    var decimals = Math.min(8, Math.max(0, -Math.floor(Math.log10(yStep))));
     for (var tick = 0; tick <= 4; tick += 1) {
       var value = Number((yMin + yStep * tick).toPrecision(12));
       var ty = y(value);
       root.appendChild(svg("line", { x1: left, x2: width - right, y1: ty, y2: ty, class: tick ? "grid" : "axis" }));
-      root.appendChild(svg("text", { x: left - 6, y: ty + 4, "text-anchor": "end" }, number(value, 3)));
+      root.appendChild(svg("text", { x: left - 6, y: ty + 4, "text-anchor": "end" }, value.toFixed(decimals)));
     }
     var xTicks = Math.min(5, xMax - xMin);
     for (var i = 0; i <= xTicks; i += 1) {
