@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.web.conftest import USER_KEY
 
@@ -41,9 +41,16 @@ async def register_with_key(page: Page, email: str = "ada@example.com") -> None:
     assert response.ok, await response.text()
 
 
+async def chat_prompt(page: Page) -> Locator:
+    """The chat's message box, once the page's script has attached its handlers (a key
+    pressed before that would do nothing, as in a real browser)."""
+    await expect(page.locator("#chat-app")).to_have_attribute("data-ready", "true")
+    return page.get_by_role("textbox", name="Message")
+
+
 async def ask(page: Page, text: str) -> None:
     """Send ``text`` from the composer and wait for the stored answer."""
-    prompt = page.get_by_role("textbox", name="Message")
+    prompt = await chat_prompt(page)
     await prompt.fill(text)
     await prompt.press("Enter")
     await expect(page.locator(".message.assistant").last.locator(".meta")).to_contain_text(

@@ -10,7 +10,7 @@ from typing import Any
 from playwright.async_api import Dialog, Page, expect
 
 from tests.web.conftest import Console, screenshot
-from tests.web.flows import ask, register, register_with_key
+from tests.web.flows import ask, chat_prompt, register, register_with_key
 from tests.web.live import SlowChatOpenAI
 
 CHAT = "/language-models/gpt-4o-mini"
@@ -35,7 +35,7 @@ async def test_stop_regenerate_and_edit(page: Page, openai_upstream: SlowChatOpe
     await register_with_key(page)
     await page.goto(CHAT)
     openai_upstream.chunk_delay, openai_upstream.stream_chunks = 0.4, 8
-    prompt = page.get_by_role("textbox", name="Message")
+    prompt = await chat_prompt(page)
     await prompt.fill("one two three four five six seven eight")
     await prompt.press("Enter")
     answer = page.locator(".message.assistant").last
@@ -108,7 +108,7 @@ async def test_markdown_is_rendered_and_html_is_never_injected(
     await register_with_key(page)
     await page.goto(CHAT)
     openai_upstream.chunk_delay, openai_upstream.stream_chunks = 0.2, 5
-    prompt = page.get_by_role("textbox", name="Message")
+    prompt = await chat_prompt(page)
     await prompt.fill(XSS)
     await prompt.press("Enter")
     answer = page.locator(".message.assistant").last
@@ -210,7 +210,7 @@ async def test_errors_are_shown_in_the_conversation(
     await register(page)
     await page.goto(CHAT)
     await expect(page.locator("#model-key-hint")).to_contain_text("You have no key for OpenAI")
-    prompt = page.get_by_role("textbox", name="Message")
+    prompt = await chat_prompt(page)
     await prompt.press("Enter")
     await expect(page.locator("#composer-error")).to_have_text("Type a message first.")
     await prompt.fill("hello?")

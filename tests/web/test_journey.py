@@ -9,7 +9,7 @@ import re
 from playwright.async_api import Page, expect
 
 from tests.web.conftest import USER_KEY, screenshot
-from tests.web.flows import register
+from tests.web.flows import chat_prompt, register
 from tests.web.live import SlowChatOpenAI
 
 
@@ -62,7 +62,7 @@ async def test_register_add_a_key_chat_rename_and_see_the_cost(
     # A streamed answer: words appear while the stream is still open.
     openai_upstream.chunk_delay = 0.25
     openai_upstream.stream_chunks = 6
-    prompt = page.get_by_role("textbox", name="Message")
+    prompt = await chat_prompt(page)
     await prompt.fill("Tell me about the Analytical Engine please")
     await prompt.press("Enter")
     answer = page.locator(".message.assistant").last

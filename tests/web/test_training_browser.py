@@ -29,6 +29,11 @@ BAD_TOKEN = "xx_training-dialog-canary-0123456789"
 TRAINING_TIMEOUT_MS = 25_000
 
 
+async def training_ready(page: Page) -> None:
+    """Wait until the page's script has attached its handlers."""
+    await expect(page.locator("#training-app")).to_have_attribute("data-ready", "true")
+
+
 def csv_bytes(rows: list[dict[str, Any]], columns: list[str] | None = None) -> bytes:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns or list(rows[0]), lineterminator="\n")
@@ -60,6 +65,7 @@ async def test_upload_train_with_skip_and_classify(
     await register(page)
     await page.get_by_role("link", name="Training").click()
     await expect(page).to_have_url(re.compile(r"/training$"))
+    await training_ready(page)
     await expect(page.locator("#jobs-empty")).to_be_visible()
 
     # A file with problems: each one is listed with its line, and nothing is kept.
@@ -149,7 +155,7 @@ async def test_upload_train_with_skip_and_classify(
     await expect(dialog).to_be_hidden()
     await expect(start).to_be_focused()
     field = page.locator("#keys-hf")  # the closed dialog is out of the accessibility tree
-    assert await field.input_value() == ""
+    await expect(field).to_have_value("")
     assert await field.get_attribute("type") == "password"
     assert BAD_TOKEN not in await page.content()
     assert BAD_TOKEN not in page.url
@@ -218,6 +224,7 @@ async def test_sft_advice_applies_and_the_dialog_is_keyboard_friendly(
     console.allow(r"status of 400")
     await register(page)
     await page.goto("/training")
+    await training_ready(page)
     rows = [{"messages": json.dumps(row["messages"])} for row in chat_rows(12)]
     await upload(page, "chats.csv", csv_bytes(rows))
     await expect(page.locator("#result-kind")).to_have_text("chat (SFT)")
@@ -360,6 +367,7 @@ async def test_continue_with_a_key_remembered_in_the_profile(
     key = "gsk_web-dialog-canary-0123456789abcdef"
     await register(page)
     await page.goto("/training")
+    await training_ready(page)
     await upload(page, "reviews.csv", csv_bytes(classification_rows(20)))
     await expect(page.locator("#result-examples")).to_have_text("20")
     await page.get_by_label("Base model").fill(str(tiny_bert))
@@ -380,6 +388,7 @@ async def test_continue_with_a_key_remembered_in_the_profile(
     assert me["has_groq_key"] is True and key not in json.dumps(me)
     # Next time the dialog offers the saved key, which is never put in the page.
     await page.goto("/training")
+    await training_ready(page)
     await expect(page.locator("#keys-groq-hint")).to_contain_text("one is saved in your profile")
     await expect(page.get_by_label("Advice from")).to_contain_text("Groq, with the key saved")
     assert key not in await page.content()

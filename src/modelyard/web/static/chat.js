@@ -722,5 +722,6 @@
   loadConversations();
   loadMessages().then(function () {
     ui.prompt.focus();
+    app.dataset.ready = "true"; /* every handler is attached and the history shown */
   });
 })();

@@ -12,7 +12,7 @@
     var kind = slot.getAttribute("data-key-slot");
     var label = slot.getAttribute("data-label");
     var form = slot.querySelector("[data-key-form]");
-    var input = form.querySelector("input[name=api_key]");
+    var input = form.querySelector("input[data-key-input]");
     var error = document.getElementById("key-error-" + kind);
     var message = form.querySelector("[data-key-message]");
     var status = slot.querySelector("[data-key-status]");

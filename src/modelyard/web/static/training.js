@@ -711,5 +711,6 @@
     updateTask();
     loadDatasets();
     loadJobs();
+    app.dataset.ready = "true"; /* every handler is attached */
   });
 })();
