@@ -28,6 +28,7 @@ async def test_register_add_a_key_chat_rename_and_see_the_cost(
 
     # Profile: the key field hides its text until asked, and the key is never shown back.
     await page.goto("/profile")
+    await expect(page.locator("body")).to_have_attribute("data-profile-ready", "true")
     field = page.get_by_label("OpenAI API key")
     await expect(field).to_have_attribute("type", "password")
     await field.fill(USER_KEY)

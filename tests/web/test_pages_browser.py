@@ -81,6 +81,7 @@ async def test_profile_key_errors_and_api_tokens(page: Page, console: Console) -
     console.allow(r"status of 400")
     await register(page)
     await page.goto("/profile")
+    await expect(page.locator("body")).to_have_attribute("data-profile-ready", "true")
     key = page.get_by_label("OpenAI API key")
     save = page.locator("#key-openai").get_by_role("button", name="Save key")
     await save.click()

@@ -196,6 +196,8 @@ class TrainingRunner:
                 job.state = "queued"
                 job.worker_pid = None
                 job.runner_id = None
+                work_dir = job_work_dir(self.settings.data_dir.resolve(), job.id)
+                job.checkpoint_path = latest_checkpoint(work_dir) or job.checkpoint_path
                 await add_event(
                     session,
                     job.id,

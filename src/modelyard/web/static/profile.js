@@ -187,5 +187,6 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-key-slot]").forEach(setupKeySlot);
     if (tokenForm) loadTokens();
+    document.body.dataset.profileReady = "true"; /* every handler is attached */
   });
 })();
