@@ -16,15 +16,7 @@ Run alone with ``python -m bench.reliability [--quick]``.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import tempfile
-import uuid
-from pathlib import Path
-from typing import Any
 
-import asyncpg
-from cryptography.fernet import Fernet
 from tests.reliability.scenario import (
     SLOW_SECONDS,
     UPSTREAM_TIMEOUT,
@@ -32,24 +24,12 @@ from tests.reliability.scenario import (
     run_load,
 )
 
+from bench.databases import PostgresUnavailable, postgres_settings, sqlite_settings
 from modelyard.config import Settings
-from modelyard.db.migrate import upgrade
 
 __all__ = ["report", "run"]
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONCURRENCY = 64
-
-
-def _settings(data_dir: Path, database_url: str | None) -> Settings:
-    values: dict[str, Any] = {
-        "env": "test",
-        "data_dir": data_dir,
-        "database_url": database_url,
-        "encryption_keys": Fernet.generate_key().decode(),
-        "_env_file": None,
-    }
-    return Settings(**values)
 
 
 def _sizes(quick: bool) -> tuple[int, int]:
@@ -57,53 +37,30 @@ def _sizes(quick: bool) -> tuple[int, int]:
     return (2_000, 500) if quick else (20_000, 2_000)
 
 
-def on_sqlite(quick: bool) -> LoadReport:
+def _measure(settings: Settings, backend: str, quick: bool) -> LoadReport:
     requests, warmup = _sizes(quick)
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = _settings(Path(tmp), None)
-        upgrade(settings)
-        return run_load(
-            settings,
-            Path(tmp) / "server",
-            requests=requests,
-            concurrency=CONCURRENCY,
-            warmup=warmup,
-            backend="sqlite",
-        )
+    return run_load(
+        settings,
+        settings.data_dir / "server",
+        requests=requests,
+        concurrency=CONCURRENCY,
+        warmup=warmup,
+        backend=backend,
+    )
 
 
-async def _admin(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+def on_sqlite(quick: bool) -> LoadReport:
+    with sqlite_settings() as settings:
+        return _measure(settings, "sqlite", quick)
 
 
 def on_postgres(quick: bool) -> LoadReport | str:
     """The same on PostgreSQL, in a database of its own (why not, when unreachable)."""
-    admin_url = os.environ.get("MODELYARD_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    admin_url = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"modelyard_bench_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as error:
-        return f"PostgreSQL not reachable ({type(error).__name__})"
-    requests, warmup = _sizes(quick)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            settings = _settings(Path(tmp), admin_url.rsplit("/", 1)[0] + f"/{name}")
-            upgrade(settings)
-            return run_load(
-                settings,
-                Path(tmp) / "server",
-                requests=requests,
-                concurrency=CONCURRENCY,
-                warmup=warmup,
-                backend="postgres",
-            )
-    finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with postgres_settings() as settings:
+            return _measure(settings, "postgres", quick)
+    except PostgresUnavailable as error:
+        return str(error)
 
 
 def run(quick: bool = False) -> dict[str, LoadReport | str]:

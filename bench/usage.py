@@ -29,33 +29,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-from cryptography.fernet import Fernet
-
+from bench.databases import PostgresUnavailable, postgres_settings, sqlite_settings
 from bench.processes import background, free_port, load
 from modelyard.config import Settings
 from modelyard.db.engine import Database, create_database
-from modelyard.db.migrate import upgrade
 from modelyard.usage.events import UsageEvent
 from modelyard.usage.recorder import DEFAULT_BATCH_SIZE, UsageRecorder
 
 __all__ = ["report", "run"]
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MODEL = "openai_compatible/bench-model"
 #: Events recorded per turn of the producer loop before it yields to the writer.
 PRODUCER_BURST = 250
-
-
-def _settings(data_dir: Path, database_url: str | None) -> Settings:
-    values: dict[str, Any] = {
-        "env": "test",
-        "data_dir": data_dir,
-        "database_url": database_url,
-        "encryption_keys": Fernet.generate_key().decode(),
-        "_env_file": None,
-    }
-    return Settings(**values)
 
 
 def _event(i: int) -> UsageEvent:
@@ -147,35 +132,17 @@ async def _drive(settings: Settings, events: int) -> dict[str, Any]:
 
 
 def recorder_sqlite(events: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = _settings(Path(tmp), None)
-        upgrade(settings)
+    with sqlite_settings() as settings:
         return asyncio.run(_drive(settings, events))
-
-
-async def _admin(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 def recorder_postgres(events: int) -> dict[str, Any]:
     """The same on PostgreSQL, in a database of its own (``{"error": …}`` when unreachable)."""
-    admin_url = os.environ.get("MODELYARD_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    admin_url = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"modelyard_bench_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as error:
-        return {"error": f"PostgreSQL not reachable ({type(error).__name__})"}
-    try:
-        settings = _settings(Path(tempfile.gettempdir()), admin_url.rsplit("/", 1)[0] + f"/{name}")
-        upgrade(settings)
-        return asyncio.run(_drive(settings, events))
-    finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with postgres_settings() as settings:
+            return asyncio.run(_drive(settings, events))
+    except PostgresUnavailable as error:
+        return {"error": str(error)}
 
 
 def _modelyard(env: dict[str, str], *args: str) -> str:
