@@ -93,6 +93,14 @@ async def runner(training_app: FastAPI) -> AsyncIterator[TrainingRunner]:
     await stop_training(training_app)
 
 
+@pytest.fixture
+async def dataset_id(upload: UploadFn, tmp_path: Path) -> int:
+    """A 20-example classification dataset, uploaded by the test's user."""
+    response = await upload(write_csv(tmp_path / "reviews.csv", classification_rows(20)))
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_causal(tmp_path_factory.mktemp("models") / "tiny-llama", eos=True)

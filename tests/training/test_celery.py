@@ -23,7 +23,6 @@ from modelyard.training.config import JobSecrets
 from modelyard.training.service import training_service
 from tests.fakes.hub import FakeHub
 from tests.gateway.redis_helpers import REDIS_URL
-from tests.training.conftest import UploadFn, classification_rows, write_csv
 from tests.training.jobs_helpers import wait_for
 
 HF_TOKEN = "hf_canarycelerytoken0123456789abcdef"
@@ -84,13 +83,6 @@ def worker(celery_settings: Settings, hub: FakeHub, tmp_path: Path) -> Iterator[
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-@pytest.fixture
-async def dataset_id(upload: UploadFn, tmp_path: Path) -> int:
-    response = await upload(write_csv(tmp_path / "reviews.csv", classification_rows(20)))
-    assert response.status_code == 201, response.text
-    return int(response.json()["id"])
 
 
 def _read(path: Path) -> str:

@@ -19,7 +19,6 @@ from modelyard.db.engine import Database
 from modelyard.db.models import TrainingJob, UserProviderKey
 from modelyard.training.runner import TrainingRunner
 from tests.fakes.hub import FakeHub, HubRepo
-from tests.training.conftest import UploadFn, classification_rows, write_csv
 from tests.training.jobs_helpers import wait_for
 
 HF_TOKEN = "hf_canaryjobtoken0123456789abcdefgh"
@@ -41,13 +40,6 @@ def hub(settings: Settings) -> Iterator[FakeHub]:
     with FakeHub(keys={HF_TOKEN}) as fake:
         settings.hf_endpoint = fake.url
         yield fake
-
-
-@pytest.fixture
-async def dataset_id(upload: UploadFn, tmp_path: Path) -> int:
-    response = await upload(write_csv(tmp_path / "reviews.csv", classification_rows(20)))
-    assert response.status_code == 201, response.text
-    return int(response.json()["id"])
 
 
 async def database_text(database: Database) -> str:
