@@ -33,6 +33,7 @@ __all__ = [
     "GatewayRoute",
     "LlmModel",
     "Provider",
+    "TrainedModel",
     "TrainingDataset",
     "TrainingEvent",
     "TrainingJob",
@@ -307,6 +308,9 @@ class ConversationMessage(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 8), default=Decimal(0))
     latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: ``None``: complete; ``stopped``: the answer was cut (client stop or disconnect) and
+    #: holds what had arrived.
+    status: Mapped[str | None] = mapped_column(String(20), default=None)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
@@ -412,6 +416,31 @@ class TrainingJob(TimestampMixin, Base):
     advice: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class TrainedModel(TimestampMixin, Base):
+    """A model trained by this service: who owns it, who may use it, where it lies.
+
+    Names are unique per owner (``owner_id`` ``None``: trained from the CLI without a user,
+    visible to staff only). ``visibility``: ``private`` (owner and staff) or ``everyone``.
+    """
+
+    __tablename__ = "trained_models"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_trained_models_owner_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), default=None, index=True
+    )
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    visibility: Mapped[str] = mapped_column(String(20), default="private")
+    task: Mapped[str] = mapped_column(String(20))
+    base_model: Mapped[str] = mapped_column(String(300))
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("training_jobs.id", ondelete="SET NULL"), default=None
+    )
+    #: The model's directory, relative to the data directory.
+    path: Mapped[str] = mapped_column(String(500))
 
 
 class TrainingEvent(Base):
