@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     #: The body limit of dataset uploads.
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    #: The most rows (CSV records, JSONL lines, Parquet rows) a training dataset may have.
+    dataset_max_rows: int = Field(default=1_000_000, ge=10)
+    #: The most bytes a training dataset may take once read (decompressed and decoded).
+    dataset_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     allow_registration: bool = True

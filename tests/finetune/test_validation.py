@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from modelyard.finetune.validation import (
     rules_for,
     validate_training_file,
 )
+from modelyard.training.bounds import MAX_JSON_DEPTH, MAX_LINE_BYTES
 from modelyard.training.datasets import DatasetValidationError
 from tests.finetune.conftest import chat_example, write_jsonl
 
@@ -83,7 +85,7 @@ def test_message_rules(tmp_path: Path, message: Any, problem: str) -> None:
 
 
 def test_every_problem_is_counted_and_the_first_twenty_listed(tmp_path: Path) -> None:
-    rows = [{"messages": []}] * 30
+    rows: list[dict[str, Any]] = [{"messages": []}] * 30
     with pytest.raises(DatasetValidationError) as caught:
         validate_training_file(write_jsonl(tmp_path / "bad.jsonl", rows), OPENAI_RULES)
     assert caught.value.total == 30 and len(caught.value.issues) == 20
@@ -106,3 +108,25 @@ def test_size_limit_follows_the_setting(tmp_path: Path) -> None:
     [issue] = _problems(path, rules)
     assert "takes at most 100 bytes per file" in issue
     assert rules_for("custom") is CUSTOM_RULES
+
+
+def test_deep_nesting_surrogates_and_long_lines_are_refused_by_line(tmp_path: Path) -> None:
+    # The datasets' bounded JSONL reader: a 200k-deep line and an unpaired surrogate are
+    # problems of their line (no RecursionError); a line past 16 MiB stops the file.
+    depth = 200_000
+    lines = [json.dumps(chat_example(i)) for i in range(12)]
+    lines[1] = '{"messages": [{"role": "user", "content": ' + "[" * depth + "]" * depth + "}]}"
+    lines[4] = '{"messages": [{"role": "user", "content": "\\ud800"}]}'
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert _problems(path) == [
+        f"line 2: nested more than {MAX_JSON_DEPTH} levels deep; flatten the data",
+        "line 5: a string holds an unpaired surrogate escape (\\ud800-\\udfff), which is not "
+        "text; remove it or escape the whole character (a surrogate pair)",
+    ]
+    long = chat_example(0)
+    long["messages"][2]["content"] = "x" * MAX_LINE_BYTES
+    path = write_jsonl(tmp_path / "long.jsonl", [chat_example(1), long])
+    assert _problems(path, CUSTOM_RULES) == [
+        "line 2: the line is longer than 16 MiB; split the example or check the line endings"
+    ]

@@ -12,7 +12,10 @@ present (an assistant message may carry ``tool_calls`` instead); ``weight`` 0 or
 assistant messages only; an assistant message in every example; at least
 :data:`MIN_EXAMPLES` examples; the file and each example within their size limits.
 Every problem is reported with its line number (the first 20, and how many there are),
-reusing the dataset checks' :class:`~modelyard.training.datasets.Issue` and error.
+reusing the dataset checks' :class:`~modelyard.training.datasets.Issue` and error. The
+file is streamed by the datasets' own JSONL reader, so the bounds of
+:mod:`modelyard.training.bounds` hold here too: lines of at most 16 MiB, JSON at most 64
+levels deep, no unpaired surrogates (the file's size is checked before it is read).
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ Three shapes are recognised from the columns:
   ``input``, and ``output``).
 
 Every problem is reported with its line (CSV, JSONL) or row (Parquet) number and what to
-do about it; :class:`DatasetValidationError` carries them all (the first 20).
+do about it; :class:`DatasetValidationError` carries them all (the first 20). Files are
+streamed within the limits of :mod:`modelyard.training.bounds` (rows, decoded bytes, line
+length, JSON depth); a file over one is refused as a whole, before it is read into memory.
 """
 
 from __future__ import annotations
@@ -19,12 +21,27 @@ import difflib
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from modelyard.errors import BadRequestError
+from modelyard.training.bounds import (
+    DEFAULT_LIMITS,
+    UNLIMITED,
+    LimitExceeded,
+    ParquetReader,
+    UnusableJson,
+    UploadLimits,
+    check_columns,
+    parse_json,
+    read_lines,
+)
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 __all__ = [
     "FORMATS",
@@ -137,29 +154,56 @@ def file_sha256(path: Path) -> str:
 
 
 # Reading ------------------------------------------------------------------------------
+# Every reader streams the file within the limits of :mod:`modelyard.training.bounds`;
+# a file over one is refused as a whole (one issue naming the limit).
 
 
 Record = tuple[str, dict[str, Any] | Issue]
+#: The columns of a file, and its records for the columns one kind of dataset reads.
+Reader = tuple[list[str], Callable[[Kind], Iterator[Record]]]
+#: The columns each kind reads (Parquet reads no others).
+KIND_COLUMNS: dict[Kind, tuple[str, ...]] = {
+    "classification": ("text", "label"),
+    "chat": ("messages",),
+    "instruction": ("prompt", "completion", "instruction", "input", "output"),
+}
 
 
-def _read_csv(path: Path) -> tuple[list[str], Iterator[Record]]:
-    handle = io.TextIOWrapper(path.open("rb"), encoding="utf-8-sig", newline="")
-    reader = csv.reader(handle)
+@contextmanager
+def _limits_as_issues() -> Iterator[None]:
     try:
-        header = next(reader, None)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        handle.close()
-        raise DatasetValidationError([Issue("line 1", f"unreadable CSV header ({exc})")]) from None
+        yield
+    except LimitExceeded as exc:
+        raise DatasetValidationError([Issue(exc.where, exc.message)]) from None
+
+
+def _csv_reader(path: Path) -> tuple[IO[str], CsvReader]:
+    handle = io.TextIOWrapper(path.open("rb"), encoding="utf-8-sig", newline="")
+    return handle, csv.reader(read_lines(handle))
+
+
+def _read_csv(path: Path, limits: UploadLimits) -> Reader:
+    handle, reader = _csv_reader(path)
+    with handle:
+        try:
+            header = next(reader, None)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise DatasetValidationError(
+                [Issue("line 1", f"unreadable CSV header ({exc})")]
+            ) from None
     if not header:
-        handle.close()
         raise DatasetValidationError(
             [Issue(None, "the file is empty; the first line must name the columns")]
         )
+    check_columns(len(header))
     columns = [c.strip() for c in header]
 
-    def rows() -> Iterator[Record]:
+    def rows(_kind: Kind) -> Iterator[Record]:
+        handle, reader = _csv_reader(path)
         with handle:
+            next(reader)
             line = reader.line_num
+            count = 0
             while True:
                 start = line + 1
                 try:
@@ -176,6 +220,8 @@ def _read_csv(path: Path) -> tuple[list[str], Iterator[Record]]:
                     yield f"line {start}", Issue(f"line {start}", f"malformed CSV ({exc})")
                     return
                 line = reader.line_num
+                count += 1
+                limits.check_rows(count)
                 where = f"line {start}"
                 if not values or all(not v.strip() for v in values):
                     continue
@@ -191,7 +237,7 @@ def _read_csv(path: Path) -> tuple[list[str], Iterator[Record]]:
                     continue
                 yield where, dict(zip(columns, values, strict=True))
 
-    return columns, rows()
+    return columns, rows
 
 
 def _jsonl_line(number: int, raw: bytes) -> Record | None:
@@ -204,55 +250,73 @@ def _jsonl_line(number: int, raw: bytes) -> Record | None:
     if not text:
         return None
     try:
-        value = json.loads(text)
+        value = parse_json(text)
     except json.JSONDecodeError as exc:
         return where, Issue(where, f"bad JSON ({exc.msg} at column {exc.colno})")
+    except UnusableJson as exc:
+        return where, Issue(where, str(exc))
     if not isinstance(value, dict):
         return where, Issue(where, f"expected a JSON object, got {type(value).__name__}")
     return where, value
 
 
-def _read_jsonl(path: Path) -> tuple[list[str], Iterator[Record]]:
-    records: list[Record] = []
+def _read_jsonl(path: Path, limits: UploadLimits) -> Reader:
     columns: dict[str, None] = {}
-    for record in read_jsonl(path):
-        if not isinstance(record[1], Issue):
-            columns.update(dict.fromkeys(record[1]))
-        records.append(record)
-    return list(columns), iter(records)
+    for _where, record in read_jsonl(path, limits):
+        if not isinstance(record, Issue):
+            columns.update(dict.fromkeys(record))
+            check_columns(len(columns))
+    return list(columns), lambda _kind: read_jsonl(path, limits)
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any] | Issue]]:
-    """The objects of a JSONL file, read line by line, each with its ``line N``; a bad
-    line is an :class:`Issue` instead (shared with provider fine-tuning's file checks)."""
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+def read_jsonl(
+    path: Path, limits: UploadLimits | None = None
+) -> Iterator[tuple[str, dict[str, Any] | Issue]]:
+    """The objects of a JSONL file, streamed line by line within ``limits`` (lines at
+    most :data:`~modelyard.training.bounds.MAX_LINE_BYTES` in any case), each with its
+    ``line N``; a bad line is an :class:`Issue` instead, a file over a limit a
+    :class:`DatasetValidationError` (shared with provider fine-tuning's file checks)."""
+    with _limits_as_issues(), path.open("rb") as handle:
+        for number, raw in enumerate(read_lines(handle, limits), start=1):
             record = _jsonl_line(number, raw)
             if record is not None:
                 yield record
 
 
-def _read_parquet(path: Path) -> tuple[list[str], Iterator[Record]]:
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
+def _read_parquet(path: Path, limits: UploadLimits) -> Reader:
     try:
-        table = pq.read_table(path)
+        reader = ParquetReader(path, limits)
+    except LimitExceeded:
+        raise
     except Exception as exc:  # pyarrow raises several unrelated types
-        raise DatasetValidationError(
-            [Issue(None, f"not a readable Parquet file ({exc})")]
-        ) from None
-    rows = table.to_pylist()
-    return list(table.column_names), iter(
-        (f"row {number}", row) for number, row in enumerate(rows, start=1)
-    )
+        raise _unreadable_parquet(exc) from None
+
+    def rows(kind: Kind) -> Iterator[Record]:
+        wanted = [c for c in KIND_COLUMNS[kind] if c in reader.columns]
+        number = 0
+        try:
+            for row in reader.rows(wanted):
+                number += 1
+                yield f"row {number}", row
+        except LimitExceeded:
+            raise
+        except Exception as exc:  # a damaged page, text that is not UTF-8, ...
+            where = f"row {number + 1}"
+            yield where, Issue(where, f"not a readable Parquet file ({exc})")
+
+    return reader.columns, rows
 
 
-def _read(path: Path, fmt: Format) -> tuple[list[str], Iterator[Record]]:
+def _unreadable_parquet(exc: Exception) -> DatasetValidationError:
+    return DatasetValidationError([Issue(None, f"not a readable Parquet file ({exc})")])
+
+
+def _read(path: Path, fmt: Format, limits: UploadLimits) -> Reader:
     if fmt == "csv":
-        return _read_csv(path)
+        return _read_csv(path, limits)
     if fmt == "jsonl":
-        return _read_jsonl(path)
-    return _read_parquet(path)
+        return _read_jsonl(path, limits)
+    return _read_parquet(path, limits)
 
 
 # Shapes -------------------------------------------------------------------------------
@@ -327,9 +391,11 @@ def _chat(where: str, row: dict[str, Any]) -> dict[str, Any] | Issue:
     messages = row.get("messages")
     if isinstance(messages, str):
         try:
-            messages = json.loads(messages)
+            messages = parse_json(messages)
         except json.JSONDecodeError as exc:
             return Issue(where, f"'messages' is not valid JSON ({exc.msg} at column {exc.colno})")
+        except UnusableJson as exc:
+            return Issue(where, f"'messages' is {exc}")
     if not isinstance(messages, list) or not messages:
         return Issue(where, "'messages' must be a non-empty list of {role, content} objects")
     cleaned: list[dict[str, str]] = []
@@ -382,26 +448,40 @@ def _instruction(where: str, row: dict[str, Any]) -> dict[str, Any] | Issue:
 CHECKS = {"classification": _classification, "chat": _chat, "instruction": _instruction}
 
 
-def _scan(path: Path, fmt: Format, task: str | None) -> tuple[DatasetSummary, list[dict[str, Any]]]:
-    columns, records = _read(path, fmt)
-    kind = _kind_of(columns, task)
-    check = CHECKS[kind]
-    issues: list[Issue] = []
-    examples: list[dict[str, Any]] = []
-    for where, record in records:
-        result = record if isinstance(record, Issue) else check(where, record)
-        if isinstance(result, Issue):
-            issues.append(result)
-        else:
-            examples.append(result)
-    labels = sorted({e["label"] for e in examples}) if kind == "classification" else None
-    summary = DatasetSummary(fmt, kind, len(examples), columns, labels, issues)
+def _scan(
+    path: Path, fmt: Format, task: str | None, limits: UploadLimits, *, keep: bool
+) -> tuple[DatasetSummary, list[dict[str, Any]]]:
+    """Read and check every record; the examples are kept only when ``keep``."""
+    with _limits_as_issues():
+        columns, records = _read(path, fmt, limits)
+        kind = _kind_of(columns, task)
+        check = CHECKS[kind]
+        issues: list[Issue] = []
+        examples: list[dict[str, Any]] = []
+        count = 0
+        labels: set[str] = set()
+        for where, record in records(kind):
+            result = record if isinstance(record, Issue) else check(where, record)
+            if isinstance(result, Issue):
+                issues.append(result)
+                continue
+            count += 1
+            if kind == "classification":
+                labels.add(result["label"])
+            if keep:
+                examples.append(result)
+    summary = DatasetSummary(
+        fmt, kind, count, columns, sorted(labels) if kind == "classification" else None, issues
+    )
     return summary, examples
 
 
-def validate_file(path: Path, fmt: Format, task: str | None = None) -> DatasetSummary:
-    """Check the whole file; :class:`DatasetValidationError` lists every problem found."""
-    summary, _examples = _scan(path, fmt, task)
+def validate_file(
+    path: Path, fmt: Format, task: str | None = None, limits: UploadLimits = DEFAULT_LIMITS
+) -> DatasetSummary:
+    """Check the whole file, streamed within ``limits`` (nothing of it is kept);
+    :class:`DatasetValidationError` lists every problem found."""
+    summary, _examples = _scan(path, fmt, task, limits, keep=False)
     issues = list(summary.issues)
     if not issues and summary.num_examples < MIN_EXAMPLES:
         issues.append(
@@ -424,8 +504,9 @@ def validate_file(path: Path, fmt: Format, task: str | None = None) -> DatasetSu
 
 
 def load_examples(path: Path, fmt: Format) -> tuple[Kind, list[dict[str, Any]]]:
-    """The examples of a validated file: ``{"text", "label"}`` or ``{"messages"}``."""
-    summary, examples = _scan(path, fmt, None)
+    """The examples of a validated file: ``{"text", "label"}`` or ``{"messages"}`` (the
+    file was checked against the limits when it was uploaded)."""
+    summary, examples = _scan(path, fmt, None, UNLIMITED, keep=True)
     if summary.issues:
         raise DatasetValidationError(summary.issues[:MAX_ISSUES], total=len(summary.issues))
     return summary.kind, examples

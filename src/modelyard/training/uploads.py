@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelyard.db.models import TrainingDataset, User
+from modelyard.training.bounds import DEFAULT_LIMITS, UploadLimits
 from modelyard.training.datasets import (
     DatasetSummary,
     detect_format,
@@ -38,10 +39,12 @@ def stage_path(data_dir: Path, filename: str) -> Path:
     return directory / f".upload-{uuid.uuid4().hex}{Path(filename).suffix.lower()}"
 
 
-def _place(staged: Path, filename: str, data_dir: Path, task: str | None) -> _Placed:
+def _place(
+    staged: Path, filename: str, data_dir: Path, task: str | None, limits: UploadLimits
+) -> _Placed:
     """Validate, hash and move the staged file (blocking; run in a thread)."""
     fmt = detect_format(filename)
-    summary = validate_file(staged, fmt, task)
+    summary = validate_file(staged, fmt, task, limits)
     sha256 = file_sha256(staged)
     size = staged.stat().st_size
     final = datasets_dir(data_dir) / f"{sha256}{staged.suffix}"
@@ -68,11 +71,12 @@ async def store_dataset(
     user: User | None,
     name: str | None = None,
     task: str | None = None,
+    limits: UploadLimits = DEFAULT_LIMITS,
 ) -> TrainingDataset:
-    """Validate ``staged`` (removed in every case), keep it and record it."""
+    """Validate ``staged`` within ``limits`` (removed in every case), keep it and record it."""
     placed: _Placed | None = None
     try:
-        placed = await asyncio.to_thread(_place, staged, filename, data_dir, task)
+        placed = await asyncio.to_thread(_place, staged, filename, data_dir, task, limits)
         summary = placed.summary
         dataset = TrainingDataset(
             user_id=user.id if user else None,

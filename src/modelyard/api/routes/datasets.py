@@ -1,7 +1,9 @@
 """Training datasets: upload (CSV, JSONL, Parquet; multipart), list, show.
 
 An upload is validated as a whole before anything is kept: a bad file is a 400 listing
-its problems with line numbers (``error.issues``), and leaves no record and no file.
+its problems with line numbers (``error.issues``), and leaves no record and no file. A
+file over the server's limits (``MODELYARD_DATASET_MAX_ROWS``, ``…_MAX_BYTES``) is a 400
+naming the limit, found from a Parquet file's metadata or while the file is streamed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from modelyard.api.deps import CurrentUser, SessionDep, SettingsDep
 from modelyard.api.uploads import save_upload
 from modelyard.errors import BadRequestError
+from modelyard.training.bounds import UploadLimits
 from modelyard.training.jobs import get_dataset, list_datasets
 from modelyard.training.uploads import stage_path, store_dataset
 
@@ -62,6 +65,7 @@ async def upload_dataset(
         user=user,
         name=name,
         task=task,
+        limits=UploadLimits.from_settings(settings),
     )
     return DatasetPublic.model_validate(dataset)
 
