@@ -34,10 +34,15 @@ typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy
 
 # Security: bandit on the code (skips explained in pyproject.toml); pip-audit on the
-# installed packages (fails on any known vulnerability it can look up).
+# installed packages: fails on any known vulnerability, and also when it could look up
+# (almost) nothing, e.g. without network (tools/pip_audit_gate.py says which and why).
+AUDIT_REPORT ?= $(VENV)/pip-audit.json
 audit: $(VENV)/.test-installed
 	$(BIN)/bandit -c pyproject.toml -r src/modelyard -q
-	$(BIN)/pip-audit --progress-spinner off --local --skip-editable
+	@rm -f $(AUDIT_REPORT); status=0; \
+	$(BIN)/pip-audit --progress-spinner off --local --skip-editable -f json -o $(AUDIT_REPORT) \
+	  || status=$$?; \
+	$(BIN)/python tools/pip_audit_gate.py $(AUDIT_REPORT) $$status
 
 # The browser tests drive Debian's chromium; installed when missing (root or sudo).
 browser:

@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from html import unescape
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
 from modelyard.admin import mount_admin
+from modelyard.admin.auth import inline_script_hashes
 from modelyard.db.engine import Database
 from modelyard.db.models import AuditLogEntry, GatewayRoute, LlmModel, Provider, User
 from modelyard.providers import records
@@ -125,6 +127,45 @@ async def test_admin_login_page_leads_to_the_app_sign_in(client: httpx.AsyncClie
 async def test_the_app_mounts_the_admin_once(app: FastAPI) -> None:
     with pytest.raises(RuntimeError, match="already"):
         mount_admin(app, app.state.modelyard)
+
+
+async def test_admin_pages_send_a_csp_their_own_assets_satisfy(
+    client: httpx.AsyncClient, database: Database, staff: User
+) -> None:
+    provider = await add_provider(database, "first")
+    response = await run_action(client, "deactivate", provider)  # a page with a flash toast
+    assert response.status_code == 200
+    policy = response.headers["content-security-policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["frame-ancestors"] == "'none'"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert directives["script-src"].startswith("'self'")
+    assert directives["style-src"] == "'self'"
+    page = response.text
+    inline = re.findall(r"<script>(.*?)</script>", page, re.DOTALL)
+    assert inline, "the flash toast's inline script"
+    for hash_source in inline_script_hashes(f"<script>{body}</script>" for body in inline):
+        assert hash_source in directives["script-src"].split()
+    assert "<style" not in page and not re.search(r"\sstyle=", page)
+    assert not re.search(r"\son[a-z]+=", page)  # no inline event handlers
+    assets = re.findall(r'<script[^>]* src="([^"]+)"', page)
+    assets += re.findall(r'<link rel="stylesheet" href="([^"]+)"', page)
+    assert len(assets) >= 10
+    for url in assets:
+        assert urlsplit(url).netloc in ("", "testserver"), url
+        asset = await client.get(url)
+        assert asset.status_code == 200, url
+        expected = "javascript" if url.endswith(".js") else "text/css"
+        assert expected in asset.headers["content-type"], url
+        for reference in re.findall(r"url\(['\"]?([^'\")]+)", asset.text):
+            if reference.startswith("data:"):
+                continue
+            target = urljoin(url, reference)
+            assert urlsplit(target).netloc == "testserver", (url, reference)
+    statics = await client.get(assets[0])
+    assert statics.headers["x-frame-options"] == "DENY"
 
 
 # -- providers: write-only secrets -------------------------------------------------------

@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from modelyard.accounts.login_throttle import MAX_FAILURES_PER_ADDRESS
+from tests.cli_helpers import invoke, isolate_cli
+
 CANARY = "AIzaSyCANARYserverlog0123456789abcdefg"
 
 
@@ -113,3 +116,41 @@ def test_sign_in_returns_to_the_admin_and_refuses_open_redirects(
             data={"email": "admin@modelyard.local", "password": password, "next": "//evil.example"},
         )
         assert evil.headers["location"] == "/"
+
+
+def test_forwarded_for_is_not_believed_from_a_local_peer_by_default(
+    server: tuple[str, str, Path],
+) -> None:
+    """uvicorn alone would trust 127.0.0.1's X-Forwarded-For: every guess a new "client"."""
+    base, password, _log = server
+    with httpx.Client(base_url=base) as client:
+        for number in range(MAX_FAILURES_PER_ADDRESS):
+            wrong = client.post(
+                "/v2/auth/login",
+                json={"email": f"guess{number}@example.com", "password": "wrong password"},
+                headers={"X-Forwarded-For": f"198.51.100.{number + 1}"},
+            )
+            assert wrong.status_code == 401, wrong.text
+        right = client.post(
+            "/v2/auth/login",
+            json={"email": "admin@modelyard.local", "password": password},
+            headers={"X-Forwarded-For": "198.51.100.200"},
+        )
+        assert right.status_code == 429
+        assert right.json()["error"]["code"] == "login_throttled"
+
+
+def test_serve_on_an_unmigrated_database_says_what_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isolate_cli(tmp_path, monkeypatch)
+    code, output = invoke("serve")
+    assert code == 1
+    assert "never migrated" in output and "modelyard setup" in output
+    assert "Traceback" not in output
+
+    assert invoke("db", "upgrade", "0007")[0] == 0
+    code, output = invoke("serve")
+    assert code == 1
+    assert "is at revision 0007" in output and "modelyard db upgrade" in output
+    assert "Traceback" not in output

@@ -46,7 +46,7 @@ def test_database_url_gets_the_async_driver(given: str, expected: str) -> None:
     assert normalise_database_url(given) == expected
 
 
-@pytest.mark.parametrize("field", ["admin_password", "encryption_keys"])
+@pytest.mark.parametrize("field", ["admin_password", "encryption_keys", "metrics_token"])
 def test_placeholder_secrets_are_refused_outside_development(field: str) -> None:
     with pytest.raises(ValidationError, match="placeholder"):
         Settings(env="production", _env_file=None, **{field: "changethis"})  # type: ignore[call-arg]
@@ -68,3 +68,25 @@ def test_provider_base_urls_are_checked() -> None:
         Settings(provider_base_urls={"opnai": "http://x"}, _env_file=None)  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="must start with http"):
         Settings(provider_base_urls={"groq": "ftp://x"}, _env_file=None)  # type: ignore[call-arg]
+
+
+def test_trusted_proxies_default_to_none_and_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipaddress
+
+    assert Settings(_env_file=None).trusted_proxy_networks == ()  # type: ignore[call-arg]
+    monkeypatch.setenv("MODELYARD_TRUSTED_PROXIES", " 10.0.0.1, 192.168.0.0/16 ,")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.trusted_proxies == "10.0.0.1,192.168.0.0/16"
+    assert settings.trusted_proxy_networks == (
+        ipaddress.ip_network("10.0.0.1/32"),
+        ipaddress.ip_network("192.168.0.0/16"),
+    )
+    monkeypatch.setenv("MODELYARD_TRUSTED_PROXIES", "10.0.0.1, localhost")
+    with pytest.raises(ValidationError, match="'localhost' is not an IP address"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_metrics_token_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).metrics_token is None  # type: ignore[call-arg]
+    monkeypatch.setenv("MODELYARD_METRICS_TOKEN", "scrape-0123456789")
+    assert Settings(_env_file=None).metrics_token == "scrape-0123456789"  # type: ignore[call-arg]

@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelyard.providers.kinds import ProviderKind
+from modelyard.security.proxies import Network, parse_networks
 
 __all__ = ["PLACEHOLDER_SECRETS", "Settings", "normalise_database_url"]
 
@@ -64,6 +65,12 @@ class Settings(BaseSettings):
     session_ttl_hours: int = Field(default=24 * 14, ge=1)
     #: Send cookies with the Secure flag (set it when the service is behind HTTPS).
     secure_cookies: bool = False
+    #: Comma-separated addresses or CIDR networks of the reverse proxies in front of the
+    #: service. Only a request from one of them has its ``X-Forwarded-For`` (and
+    #: ``X-Forwarded-Proto``) believed; by default none is, and the client is the TCP peer.
+    trusted_proxies: str = ""
+    #: When set, ``/metrics`` answers only ``Authorization: Bearer <this token>``.
+    metrics_token: str | None = None
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     #: The body limit of dataset uploads.
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
@@ -154,6 +161,17 @@ class Settings(BaseSettings):
             raise ValueError(f"base URLs must start with http:// or https:// ({bad})")
         return {kind: url.rstrip("/") for kind, url in value.items()}
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return ",".join(item.strip() for item in value.split(",") if item.strip())
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        """``trusted_proxies`` parsed (read each time: tests change settings in place)."""
+        return parse_networks(self.trusted_proxies)
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.env == "development":
@@ -161,6 +179,7 @@ class Settings(BaseSettings):
         candidates = {
             "MODELYARD_ADMIN_PASSWORD": self.admin_password,
             "MODELYARD_ENCRYPTION_KEYS": self.encryption_keys,
+            "MODELYARD_METRICS_TOKEN": self.metrics_token,
         }
         for name, value in candidates.items():
             if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:

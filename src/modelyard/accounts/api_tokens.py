@@ -8,11 +8,18 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from modelyard.accounts.access_changes import ACCESS_UNCHANGED
 from modelyard.db.models import ApiToken, User
 from modelyard.db.types import utcnow
 from modelyard.security.tokens import DISPLAY_LENGTH, digest, new_api_token
 
-__all__ = ["create_api_token", "list_api_tokens", "resolve_api_token", "revoke_api_token"]
+__all__ = [
+    "create_api_token",
+    "list_api_tokens",
+    "resolve_api_token",
+    "revoke_all_api_tokens",
+    "revoke_api_token",
+]
 
 #: ``last_used_at`` is written at most this often per token, to keep writes off hot paths.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -50,7 +57,8 @@ async def resolve_api_token(session: AsyncSession, *, token: str) -> ApiToken | 
         return None
     if record.last_used_at is None or now - record.last_used_at >= LAST_USED_RESOLUTION:
         await session.execute(
-            update(ApiToken).where(ApiToken.id == record.id).values(last_used_at=now)
+            update(ApiToken).where(ApiToken.id == record.id).values(last_used_at=now),
+            execution_options={ACCESS_UNCHANGED: True},
         )
         await session.commit()
         record.last_used_at = now
@@ -65,12 +73,32 @@ async def list_api_tokens(session: AsyncSession, *, user: User) -> list[ApiToken
 
 
 async def revoke_api_token(session: AsyncSession, *, user: User, token_id: int) -> bool:
-    """Revoke one of ``user``'s tokens; ``False`` if it is not theirs or does not exist."""
-    result = await session.execute(
-        update(ApiToken)
-        .where(ApiToken.id == token_id, ApiToken.user_id == user.id)
-        .where(ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+    """Revoke one of ``user``'s tokens; ``False`` if it is not theirs or does not exist.
+
+    The record is changed through the session (not a bulk ``UPDATE``), so this process's
+    token cache forgets exactly this token on commit (see ``accounts.access_changes``).
+    """
+    record = await session.scalar(
+        select(ApiToken).where(
+            ApiToken.id == token_id, ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)
+        )
     )
+    if record is None:
+        return False
+    record.revoked_at = utcnow()
     await session.commit()
-    return bool(getattr(result, "rowcount", 0))
+    return True
+
+
+async def revoke_all_api_tokens(session: AsyncSession, *, user_id: int) -> int:
+    """Revoke every live token of the user; returns how many were revoked."""
+    records = await session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    )
+    now = utcnow()
+    count = 0
+    for record in records:
+        record.revoked_at = now
+        count += 1
+    await session.commit()
+    return count

@@ -10,11 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelyard.accounts.errors import EmailTaken, InvalidCredentials, WeakPassword
+from modelyard.accounts.web_sessions import end_user_sessions
 from modelyard.db.models import User
 from modelyard.security.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 
 __all__ = [
     "authenticate",
+    "change_password",
     "create_user",
     "ensure_first_admin",
     "generate_password",
@@ -77,6 +79,26 @@ async def authenticate(session: AsyncSession, *, email: str, password: str) -> U
     if not user.is_active:
         raise InvalidCredentials("This account is deactivated; ask an administrator.")
     return user
+
+
+async def change_password(
+    session: AsyncSession, *, user_id: int, new_password: str, keep_session_id: int | None
+) -> int:
+    """Set the user's password and end their other web sessions (all but
+    ``keep_session_id``); returns how many ended. Raises :class:`WeakPassword`.
+
+    The caller checks the current password first (``authenticate``, throttled).
+    """
+    _check_password(new_password)
+    user = await session.get(User, user_id)
+    if user is None:
+        raise InvalidCredentials("This account no longer exists.")
+    if verify_password(new_password, user.password_hash):
+        raise WeakPassword("The new password is the current one; choose a different password.")
+    user.password_hash = hash_password(new_password)
+    ended = await end_user_sessions(session, user_id=user_id, keep_id=keep_session_id, commit=False)
+    await session.commit()
+    return ended
 
 
 async def ensure_first_admin(

@@ -13,7 +13,7 @@ from modelyard.db.models import User, WebSession
 from modelyard.db.types import utcnow
 from modelyard.security.tokens import digest, new_session_token
 
-__all__ = ["end_web_session", "resolve_web_session", "start_web_session"]
+__all__ = ["end_user_sessions", "end_web_session", "resolve_web_session", "start_web_session"]
 
 
 async def start_web_session(
@@ -48,3 +48,16 @@ async def resolve_web_session(session: AsyncSession, *, token: str) -> WebSessio
 async def end_web_session(session: AsyncSession, *, token: str) -> None:
     await session.execute(delete(WebSession).where(WebSession.token_digest == digest(token)))
     await session.commit()
+
+
+async def end_user_sessions(
+    session: AsyncSession, *, user_id: int, keep_id: int | None = None, commit: bool = True
+) -> int:
+    """End every web session of the user (but ``keep_id``); returns how many ended."""
+    statement = delete(WebSession).where(WebSession.user_id == user_id)
+    if keep_id is not None:
+        statement = statement.where(WebSession.id != keep_id)
+    result = await session.execute(statement)
+    if commit:
+        await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

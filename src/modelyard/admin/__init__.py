@@ -1,14 +1,17 @@
 """The staff-only admin panel at ``/admin``, built on SQLAdmin.
 
 :func:`mount_admin` adds it to an application: staff sign in with the app's own web
-session (``/login``), state-changing requests must come from this site, and every change
-goes through the same record functions as the API, with its audit row.
+session (``/login``), state-changing requests must come from this site, every response
+carries a Content Security Policy (``frame-ancestors 'none'``) and ``X-Frame-Options``, and
+every change goes through the same record functions as the API, with its audit row.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
+import sqladmin
 from fastapi import FastAPI
 from sqladmin import Admin
 from starlette import status
@@ -19,7 +22,10 @@ from starlette.responses import RedirectResponse, Response
 from modelyard.admin.auth import (
     LOGIN_URL,
     SameOriginGuard,
+    SecurityHeaders,
     WebSessionAuth,
+    content_security_policy,
+    inline_script_hashes,
     login_redirect,
     web_session_of,
 )
@@ -35,7 +41,7 @@ from modelyard.admin.usage import UsageRecordAdmin
 from modelyard.admin.views import AuditLogAdmin, LlmModelAdmin, UserAdmin
 from modelyard.api.state import AppState
 
-__all__ = ["ADMIN_URL", "VIEWS", "ModelyardAdmin", "mount_admin"]
+__all__ = ["ADMIN_URL", "VIEWS", "ModelyardAdmin", "admin_policy", "mount_admin"]
 
 ADMIN_URL = "/admin"
 VIEWS: tuple[type[StaffView], ...] = (
@@ -53,6 +59,15 @@ VIEWS: tuple[type[StaffView], ...] = (
     TrainingJobAdmin,
 )
 _MOUNTED = "modelyard_admin"
+#: SQLAdmin's templates with inline scripts (allowed by hash in the admin's CSP).
+_INLINE_SCRIPT_TEMPLATES = ("sqladmin/flash.html",)
+
+
+def admin_policy() -> str:
+    """The admin's Content Security Policy, for the installed SQLAdmin's templates."""
+    templates = Path(sqladmin.__file__).parent / "templates"
+    sources = [(templates / name).read_text() for name in _INLINE_SCRIPT_TEMPLATES]
+    return content_security_policy(inline_script_hashes(sources))
 
 
 class ModelyardAdmin(Admin):
@@ -66,6 +81,7 @@ class ModelyardAdmin(Admin):
             base_url=ADMIN_URL,
             title="modelyard admin",
             middlewares=[
+                Middleware(SecurityHeaders, policy=admin_policy()),
                 Middleware(SameOriginGuard),
                 Middleware(
                     FlashCookieMiddleware,

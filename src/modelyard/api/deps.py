@@ -22,6 +22,7 @@ from modelyard.config import Settings
 from modelyard.db.models import ApiToken, User, WebSession
 from modelyard.db.types import utcnow
 from modelyard.errors import AuthenticationError, PaymentRequiredError, PermissionDeniedError
+from modelyard.security import proxies
 from modelyard.security.tokens import digest
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "StaffUser",
     "SubscribedUser",
     "app_state",
+    "client_address",
     "has_chat_access",
     "identify_caller",
     "refresh_gateway_caches",
@@ -54,6 +56,14 @@ def _settings(request: Request) -> Settings:
 async def _db_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with app_state(request).database.sessions() as session:
         yield session
+
+
+def client_address(request: Request) -> str | None:
+    """The client's IP address: the TCP peer, or what a trusted proxy forwarded
+    (``MODELYARD_TRUSTED_PROXIES``; see ``security.proxies``)."""
+    peer = request.client.host if request.client else None
+    trusted = app_state(request).settings.trusted_proxy_networks
+    return proxies.client_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]

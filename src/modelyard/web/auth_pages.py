@@ -13,7 +13,7 @@ from modelyard.accounts.errors import EmailTaken, InvalidCredentials, WeakPasswo
 from modelyard.accounts.login_throttle import authenticate_throttled
 from modelyard.accounts.users import create_user
 from modelyard.accounts.web_sessions import end_web_session
-from modelyard.api.deps import OptionalCaller, SessionDep, SettingsDep, app_state
+from modelyard.api.deps import OptionalCaller, SessionDep, SettingsDep, app_state, client_address
 from modelyard.api.routes.auth import CSRF_COOKIE, check_same_origin, open_session
 from modelyard.db.types import utcnow
 from modelyard.errors import RateLimitError
@@ -65,7 +65,7 @@ async def login_form(
             app_state(request).login_throttle,
             email=email,
             password=password,
-            address=request.client.host if request.client else None,
+            address=client_address(request),
         )
     except (InvalidCredentials, RateLimitError) as exc:
         throttled = isinstance(exc, RateLimitError)

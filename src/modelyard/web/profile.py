@@ -1,22 +1,35 @@
 """The profile page: "API Configuration" (the user's own provider keys, write-only: only
-whether one is set is ever shown) and personal API tokens (``static/profile.js`` calls
-``/v2/users/me/api-key`` and ``/v2/tokens``)."""
+whether one is set is ever shown), personal API tokens (``static/profile.js`` calls
+``/v2/users/me/api-key`` and ``/v2/tokens``), and two plain forms that work without
+script: change the password (other sessions end) and sign out everywhere."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Form, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from modelyard.api.deps import OptionalCaller, SessionDep, app_state
+from modelyard.accounts.api_tokens import revoke_all_api_tokens
+from modelyard.accounts.web_sessions import end_user_sessions
+from modelyard.api.deps import OptionalCaller, SessionDep, SettingsDep, app_state
+from modelyard.api.routes.auth import CSRF_COOKIE
+from modelyard.api.routes.me import PasswordChange, change_own_password
+from modelyard.errors import BadRequestError, RateLimitError
 from modelyard.providers.credentials import usable_kinds
 from modelyard.providers.kinds import kind_info
 from modelyard.providers.user_keys import USER_KEY_KINDS, user_key_kinds
-from modelyard.web.rendering import render, sign_in_redirect, signed_in
+from modelyard.security.passwords import MIN_PASSWORD_LENGTH
+from modelyard.web.rendering import Page, redirect, render, sign_in_redirect, signed_in
 
 __all__ = ["KeySlot", "router"]
 
 router = APIRouter(include_in_schema=False)
+
+Secret = Annotated[str, Form(max_length=256)]
+#: ``?done=`` values after a form, and what the page says.
+NOTICES = {"password": "Password changed. Your other sessions were signed out."}
 
 
 @dataclass(frozen=True)
@@ -34,12 +47,15 @@ class KeySlot:
     shared: bool
 
 
-@router.get("/profile", response_model=None)
-async def profile_page(request: Request, caller: OptionalCaller, session: SessionDep) -> Response:
-    """Provider keys (only whether each is set) and the API tokens section."""
-    page = signed_in(caller)
-    if page is None:
-        return sign_in_redirect(request)
+async def _render_profile(
+    request: Request,
+    session: AsyncSession,
+    page: Page,
+    *,
+    status_code: int = 200,
+    password_errors: dict[str, str] | None = None,
+    notice: str | None = None,
+) -> Response:
     own = await user_key_kinds(session, user=page.user)
     server = await usable_kinds(session, user=None, system_keys=app_state(request).system_keys)
     slots = [
@@ -53,4 +69,76 @@ async def profile_page(request: Request, caller: OptionalCaller, session: Sessio
         )
         for kind in USER_KEY_KINDS
     ]
-    return render(request, "profile.html", page=page, nav="profile", slots=slots)
+    context: dict[str, Any] = {
+        "slots": slots,
+        "password_errors": password_errors or {},
+        "min_password_length": MIN_PASSWORD_LENGTH,
+        "notice": notice,
+    }
+    return render(
+        request, "profile.html", page=page, nav="profile", status_code=status_code, **context
+    )
+
+
+@router.get("/profile", response_model=None)
+async def profile_page(
+    request: Request, caller: OptionalCaller, session: SessionDep, done: str = ""
+) -> Response:
+    """Provider keys (only whether each is set), API tokens, password and sessions."""
+    page = signed_in(caller)
+    if page is None:
+        return sign_in_redirect(request)
+    return await _render_profile(request, session, page, notice=NOTICES.get(done))
+
+
+@router.post("/profile/password", response_model=None)
+async def password_form(
+    request: Request,
+    caller: OptionalCaller,
+    session: SessionDep,
+    current_password: Secret = "",
+    new_password: Secret = "",
+    confirm: Secret = "",
+) -> Response:
+    """Change the password (the form carries the CSRF token); errors beside the fields."""
+    page = signed_in(caller)
+    if page is None or caller is None:
+        return sign_in_redirect(request)
+    errors: dict[str, str] = {}
+    status = 400
+    if new_password != confirm:
+        errors["confirm"] = "The two new passwords differ; type the same password twice."
+    else:
+        try:
+            body = PasswordChange(current_password=current_password, new_password=new_password)
+            await change_own_password(request, session, caller, body)
+        except BadRequestError as exc:
+            errors[exc.param or "new_password"] = exc.message
+        except RateLimitError as exc:
+            errors["current_password"], status = exc.message, 429
+    if errors:
+        return await _render_profile(
+            request, session, page, status_code=status, password_errors=errors
+        )
+    return redirect("/profile?done=password")
+
+
+@router.post("/profile/sessions/revoke", response_model=None)
+async def sign_out_everywhere_form(
+    request: Request,
+    caller: OptionalCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    revoke_api_tokens: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """End every web session of the account (this one too), tokens too when ticked."""
+    page = signed_in(caller)
+    if page is None:
+        return sign_in_redirect(request)
+    await end_user_sessions(session, user_id=page.user.id)
+    if revoke_api_tokens:
+        await revoke_all_api_tokens(session, user_id=page.user.id)
+    response = redirect("/login")
+    response.delete_cookie(settings.session_cookie_name)
+    response.delete_cookie(CSRF_COOKIE)
+    return response

@@ -1,10 +1,17 @@
-"""Prometheus HTTP metrics of one application, labelled by route template (not raw path)."""
+"""Prometheus HTTP metrics of one application, labelled by route template (not raw path).
+
+Every label comes from a closed set, whatever a client sends: the route template (or
+``unmatched``), a standard method (others count as ``OTHER``) and the status code.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 __all__ = ["HttpMetrics"]
+
+#: Methods counted under their own name.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class HttpMetrics:
@@ -25,5 +32,6 @@ class HttpMetrics:
         )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        method = method if method in METHODS else "OTHER"
         self.requests.labels(method, route, str(status)).inc()
         self.duration.labels(method, route).observe(seconds)

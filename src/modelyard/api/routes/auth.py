@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response, status
 
@@ -11,7 +10,14 @@ from modelyard.accounts.errors import EmailTaken, InvalidCredentials, WeakPasswo
 from modelyard.accounts.login_throttle import authenticate_throttled
 from modelyard.accounts.users import create_user
 from modelyard.accounts.web_sessions import end_web_session, start_web_session
-from modelyard.api.deps import CurrentUser, OptionalCaller, SessionDep, SettingsDep, app_state
+from modelyard.api.deps import (
+    CurrentUser,
+    OptionalCaller,
+    SessionDep,
+    SettingsDep,
+    app_state,
+    client_address,
+)
 from modelyard.api.schemas.accounts import LoginRequest, LoginResponse, UserCreate, UserPublic
 from modelyard.config import Settings
 from modelyard.db.models import User
@@ -22,6 +28,7 @@ from modelyard.errors import (
     ConflictError,
     PermissionDeniedError,
 )
+from modelyard.security.origin import is_same_origin
 
 router = APIRouter(prefix="/v2/auth", tags=["auth"])
 
@@ -29,10 +36,13 @@ CSRF_COOKIE = "modelyard_csrf"
 
 
 def check_same_origin(request: Request) -> None:
-    """Refuse a cross-site form post (login CSRF); requests without Origin pass."""
-    origin = request.headers.get("origin") or request.headers.get("referer")
-    if origin and urlsplit(origin).netloc not in ("", request.headers.get("host", "")):
-        raise PermissionDeniedError("Cross-site request refused.", code="csrf_failed")
+    """Refuse a cross-site post (login CSRF): another site, ``Origin: null`` or a
+    cross-site ``Referer``; a request naming no page at all (an API client) passes."""
+    if not is_same_origin(request.headers, require=False):
+        raise PermissionDeniedError(
+            "Cross-site request refused: the Origin (or Referer) header must name this site.",
+            code="csrf_failed",
+        )
 
 
 async def open_session(
@@ -103,7 +113,7 @@ async def login(
             app_state(request).login_throttle,
             email=body.email,
             password=body.password,
-            address=request.client.host if request.client else None,
+            address=client_address(request),
         )
     except InvalidCredentials as exc:
         raise AuthenticationError(str(exc), code="invalid_credentials") from None

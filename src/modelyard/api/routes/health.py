@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from modelyard.api.deps import SessionDep, app_state
-from modelyard.errors import ServiceUnavailableError
+from modelyard.errors import AuthenticationError, ServiceUnavailableError
 
 router = APIRouter(tags=["operations"])
 
@@ -33,6 +35,18 @@ async def readyz(session: SessionDep) -> dict[str, str]:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition of this process's metrics."""
+    """Prometheus text exposition of this process's metrics; with
+    ``MODELYARD_METRICS_TOKEN`` set, only for ``Authorization: Bearer <that token>``."""
+    expected = app_state(request).settings.metrics_token
+    if expected:
+        scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            supplied.strip().encode(), expected.encode()
+        ):
+            raise AuthenticationError(
+                "The metrics need 'Authorization: Bearer <MODELYARD_METRICS_TOKEN>'.",
+                code="metrics_token_required",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
     body = generate_latest(app_state(request).metrics_registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

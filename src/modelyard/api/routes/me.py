@@ -1,22 +1,124 @@
-"""The signed-in user's profile and their own provider keys."""
+"""The signed-in user's profile, their own provider keys, password and sessions.
+
+``/v2/users/me…`` is the profile and keys; ``/v2/me/password`` changes the password (the
+other web sessions end, this one stays) and ``/v2/me/sessions/revoke`` signs out
+everywhere (every web session, this one too; API tokens only when asked, since programs
+use them). Both take effect on the next request.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 
-from modelyard.api.deps import CurrentUser, SessionDep, refresh_gateway_caches
+from modelyard.accounts.api_tokens import revoke_all_api_tokens
+from modelyard.accounts.errors import InvalidCredentials, WeakPassword
+from modelyard.accounts.login_throttle import authenticate_throttled
+from modelyard.accounts.users import change_password
+from modelyard.accounts.web_sessions import end_user_sessions
+from modelyard.api.deps import (
+    CurrentCaller,
+    CurrentUser,
+    SessionDep,
+    SettingsDep,
+    app_state,
+    client_address,
+    refresh_gateway_caches,
+)
+from modelyard.api.routes.auth import CSRF_COOKIE
 from modelyard.api.schemas.accounts import UserPublic
 from modelyard.api.schemas.keys import UserKeyUpdate, UserProfile
 from modelyard.errors import BadRequestError, NotFoundError
 from modelyard.providers.key_format import InvalidKeyFormat
 from modelyard.providers.user_keys import delete_user_key, set_user_key, user_key_kinds
 
-router = APIRouter(
-    prefix="/v2/users/me", tags=["profile"], dependencies=[Depends(refresh_gateway_caches)]
-)
+__all__ = ["PasswordChange", "SessionsRevoke", "change_own_password", "router"]
+
+router = APIRouter(tags=["profile"])
+_KEYS = [Depends(refresh_gateway_caches)]
 
 
-@router.get("")
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PasswordChange(_Strict):
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(max_length=256)
+
+
+class PasswordChanged(BaseModel):
+    #: The other web sessions of the account that were signed out.
+    sessions_ended: int
+
+
+class SessionsRevoke(_Strict):
+    #: Revoke every personal API token as well (programs using them stop working).
+    revoke_api_tokens: bool = False
+
+
+class SessionsRevoked(BaseModel):
+    sessions_ended: int
+    api_tokens_revoked: int
+
+
+async def change_own_password(
+    request: Request, session: SessionDep, caller: CurrentCaller, body: PasswordChange
+) -> int:
+    """Check the current password (throttled like sign-in), set the new one and end the
+    caller's other web sessions; returns how many ended. Raises 400 or 429."""
+    try:
+        await authenticate_throttled(
+            session,
+            app_state(request).login_throttle,
+            email=caller.user.email,
+            password=body.current_password,
+            address=client_address(request),
+        )
+    except InvalidCredentials:
+        raise BadRequestError(
+            "The current password is wrong.", param="current_password", code="wrong_password"
+        ) from None
+    keep = caller.web_session.id if caller.web_session is not None else None
+    try:
+        return await change_password(
+            session, user_id=caller.user.id, new_password=body.new_password, keep_session_id=keep
+        )
+    except WeakPassword as exc:
+        raise BadRequestError(str(exc), param="new_password", code="weak_password") from None
+
+
+@router.post("/v2/me/password")
+async def password(
+    body: PasswordChange, request: Request, session: SessionDep, caller: CurrentCaller
+) -> PasswordChanged:
+    """Change the password; every other web session of the account is signed out."""
+    ended = await change_own_password(request, session, caller, body)
+    return PasswordChanged(sessions_ended=ended)
+
+
+@router.post("/v2/me/sessions/revoke")
+async def revoke_sessions(
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: CurrentCaller,
+    body: SessionsRevoke | None = None,
+) -> SessionsRevoked:
+    """Sign out everywhere: end every web session of the account (this one too), and
+    with ``revoke_api_tokens`` revoke every API token."""
+    body = body or SessionsRevoke()
+    ended = await end_user_sessions(session, user_id=caller.user.id)
+    revoked = 0
+    if body.revoke_api_tokens:
+        revoked = await revoke_all_api_tokens(session, user_id=caller.user.id)
+    if caller.web_session is not None:
+        response.delete_cookie(settings.session_cookie_name)
+        response.delete_cookie(CSRF_COOKIE)
+    return SessionsRevoked(sessions_ended=ended, api_tokens_revoked=revoked)
+
+
+@router.get("/v2/users/me", dependencies=_KEYS)
 async def profile(user: CurrentUser, session: SessionDep) -> UserProfile:
     """The user, with ``has_<provider>_key`` flags."""
     kinds = await user_key_kinds(session, user=user)
@@ -27,7 +129,7 @@ async def profile(user: CurrentUser, session: SessionDep) -> UserProfile:
     return UserProfile(**UserPublic.model_validate(user).model_dump(), **flags)
 
 
-@router.patch("/api-key")
+@router.patch("/v2/users/me/api-key", dependencies=_KEYS)
 async def set_key(body: UserKeyUpdate, user: CurrentUser, session: SessionDep) -> UserProfile:
     """Store (or replace) the user's key for one provider, encrypted; never shown again."""
     try:
@@ -37,7 +139,7 @@ async def set_key(body: UserKeyUpdate, user: CurrentUser, session: SessionDep) -
     return await profile(user, session)
 
 
-@router.delete("/api-key", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/v2/users/me/api-key", status_code=status.HTTP_204_NO_CONTENT, dependencies=_KEYS)
 async def remove_key(
     user: CurrentUser, session: SessionDep, provider: str = Query(max_length=40)
 ) -> None:
