@@ -84,7 +84,7 @@ async def world(
             user=alice,
             dataset=dataset,
             config=TrainingConfig(task="classification"),
-            data_dir=tmp_path,
+            settings=app.state.modelyard.settings,
         )
     token = await client.post("/v2/tokens", headers=alice_auth, json={"name": "second"})
     assert token.status_code == 201, token.text
