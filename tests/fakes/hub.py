@@ -58,6 +58,7 @@ class FakeHub(FakeProvider):
             ),
             Route("/api/models/{org}/{name}/commit/{revision}", self.commit, methods=["POST"]),
             Route("/api/models/{org}/{name}/revision/{revision}", self.model_info, methods=["GET"]),
+            Route("/api/models/{org}/{name}", self.model_info, methods=["GET"]),
             Route("/api/models/{org}/{name}/tree/{revision}", self.tree, methods=["GET"]),
             Route(
                 "/{org}/{name}/resolve/{revision}/{filename:path}",
@@ -98,7 +99,10 @@ class FakeHub(FakeProvider):
         denied = self._denied(request, repo_id)
         if denied is not None:
             return denied
-        siblings = [{"rfilename": name} for name in self.repos[repo_id].files]
+        files = self.repos[repo_id].files
+        siblings: list[dict[str, Any]] = [{"rfilename": name} for name in files]
+        if request.query_params.get("blobs", "").lower() == "true":  # files_metadata=True
+            siblings = [{"rfilename": name, "size": len(data)} for name, data in files.items()]
         return JSONResponse(
             {
                 "id": repo_id,

@@ -1,5 +1,9 @@
 """Fixtures for local-model tests: tiny models built once per session, offline, and the
-official SDK talking to the app (no provider key configured anywhere)."""
+official SDK talking to the app (no provider key configured anywhere).
+
+The tiny models are loaded by path, which only staff may do and only under
+``local_model_dirs``: the SDK's user is staff and pytest's temporary root is configured.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,24 @@ import pytest
 from fastapi import FastAPI
 
 from modelyard.local.manager import ModelManager
-from tests.gateway.conftest import asgi_http, sdk, user_token
+from modelyard.config import Settings
+from modelyard.db.engine import Database
+from tests.gateway.conftest import asgi_http, sdk
+from tests.helpers import make_token, make_user
 from tests.local.builders import build_causal, build_seq2seq
 
-__all__ = ["asgi_http", "sdk", "user_token"]
+__all__ = ["asgi_http", "sdk"]
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings.local_model_dirs = [tmp_path_factory.getbasetemp()]
+    return settings
+
+
+@pytest.fixture
+async def user_token(database: Database) -> str:
+    return await make_token(database, await make_user(database, "sdk@example.com", staff=True))
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from modelyard.config import Settings
 from modelyard.db.engine import Database
 from modelyard.training.runner import TrainingRunner
 from modelyard.training.service import start_training, stop_training, training_service
@@ -79,8 +80,19 @@ async def http(training_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+def settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Tiny base models are directories under pytest's temporary root, configured as a
+    root staff may load models from."""
+    settings.local_model_dirs = [tmp_path_factory.getbasetemp()]
+    return settings
+
+
+@pytest.fixture
 async def auth(database: Database) -> dict[str, str]:
-    return bearer(await make_token(database, await make_user(database, "trainer@example.com")))
+    """A staff user's token (only staff train from a directory, as these tests do); the
+    tenancy tests use ordinary users of their own."""
+    user = await make_user(database, "trainer@example.com", staff=True)
+    return bearer(await make_token(database, user))
 
 
 @pytest.fixture

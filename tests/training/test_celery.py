@@ -66,6 +66,7 @@ def worker(celery_settings: Settings, hub: FakeHub, tmp_path: Path) -> Iterator[
         "MODELYARD_CELERY_QUEUE": celery_settings.celery_queue,
         "MODELYARD_HF_ENDPOINT": hub.url,
         "MODELYARD_LOG_LEVEL": "INFO",
+        "MODELYARD_LOCAL_MODEL_DIRS": ",".join(map(str, celery_settings.local_model_dirs)),
     }
     env.pop("HF_TOKEN", None)
     if celery_settings.database_url:
@@ -159,7 +160,7 @@ async def test_a_celery_worker_trains_pushes_and_cancels(
     assert job["progress"]["step"] == 3 and job["metrics"]["eval_accuracy"] >= 0
     assert job["hub_push"]["state"] == "pushed", job["hub_push"]
     assert "config.json" in hub.repos["user-0/celery-model"].files
-    assert (celery_settings.data_dir.resolve() / "models" / "celery-model").is_dir()
+    assert [*(celery_settings.data_dir.resolve() / "models").glob("u*/celery-model")]
 
     # A long job: progress is reported while it runs, and cancel stops it.
     response = await http.post(

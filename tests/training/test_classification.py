@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from modelyard.config import Settings
 from modelyard.db.engine import Database
-from modelyard.db.models import LlmModel
+from modelyard.db.models import TrainedModel
 from modelyard.local.sources import locate
 from modelyard.training.runner import TrainingRunner
 from tests.training.conftest import UploadFn, classification_rows, write_csv
@@ -83,23 +83,20 @@ async def test_classification_job_trains_saves_and_classifies(
     assert [h["step"] for h in metrics["history"]][-1] == 4
     assert metrics["metrics"] == job["metrics"]
 
-    # Saved under the data directory with its card, found as a local classifier.
-    directory = settings.data_dir.resolve() / "models" / "sentiment"
+    # Recorded as the user's private model, saved in the user's folder with its card.
+    async with database.sessions() as session:
+        entry = await session.scalar(select(TrainedModel).where(TrainedModel.name == "sentiment"))
+    assert entry is not None and entry.task == "classification"
+    assert entry.visibility == "private" and entry.job_id == job["id"]
+    assert entry.path == f"models/u{entry.owner_id}/sentiment"
+    directory = settings.data_dir.resolve() / entry.path
     card = json.loads((directory / "modelyard.json").read_text())
     assert card["base_model"] == "all-MiniLM-L6-v2"
     assert card["dataset"]["sha256"] == dataset["sha256"]
     assert card["hyperparameters"]["max_steps"] == 4
     assert card["metrics"]["eval_accuracy"] == round(job["metrics"]["eval_accuracy"], 6)
     assert "# sentiment" in (directory / "README.md").read_text()
-    source = await locate("sentiment", trained_dir=settings.data_dir.resolve() / "models")
-    assert source.task == "classification"
-    async with database.sessions() as session:
-        entry = await session.scalar(
-            select(LlmModel).where(
-                LlmModel.provider_kind == "local", LlmModel.model_id == "sentiment"
-            )
-        )
-    assert entry is not None and entry.task == "classification"
+    assert (await locate(str(directory))).task == "classification"
 
     response = await http.post(
         "/v2/models/sentiment/classify",

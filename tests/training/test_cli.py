@@ -33,7 +33,7 @@ def test_train_classification_and_sft_then_jobs_commands(
     assert re.search(r"succeeded .* 3/3 loss \d", output), output
     assert "samples/s" in output and "eval_accuracy" in output
     assert "Model saved as cli-classifier: use it as local/cli-classifier." in output
-    card = json.loads((data_dir / "models/cli-classifier/modelyard.json").read_text())
+    card = json.loads((data_dir / "models/system/cli-classifier/modelyard.json").read_text())
     assert card["task"] == "classification" and card["job_id"] == 1
 
     chats = write_jsonl(tmp_path / "chats.jsonl", chat_rows(12))
@@ -42,7 +42,7 @@ def test_train_classification_and_sft_then_jobs_commands(
         "--name", "cli-sft", "--max-steps", "2", "--batch-size", "4",
     )  # fmt: skip
     assert code == 0, output
-    assert "perplexity" in output and (data_dir / "models/cli-sft/config.json").is_file()
+    assert "perplexity" in output and (data_dir / "models/system/cli-sft/config.json").is_file()
 
     code, output = invoke("jobs", "list")
     assert code == 0 and "cli-classifier" in output and "cli-sft" in output

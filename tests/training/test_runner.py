@@ -170,14 +170,26 @@ async def test_after_a_server_restart_the_job_resumes(
 
 
 async def test_a_failing_job_reports_why(
-    http: httpx.AsyncClient, auth: dict[str, str], runner: TrainingRunner, dataset_id: int
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    runner: TrainingRunner,
+    dataset_id: int,
+    tmp_path: Path,
 ) -> None:
-    job_id = await _create(
-        http, auth, {**_job(Path("/nonexistent/base"), max_steps=2), "dataset_id": dataset_id}
+    missing = await http.post(
+        "/v2/training/jobs",
+        headers=auth,
+        json={**_job(Path("/nonexistent/base"), max_steps=2), "dataset_id": dataset_id},
     )
+    assert missing.status_code == 404  # refused at once, before anything is queued
+    assert missing.json()["error"]["param"] == "base_model"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "nonesuch"}')
+    job_id = await _create(http, auth, {**_job(broken, max_steps=2), "dataset_id": dataset_id})
     job = await wait_for(http, auth, job_id)
     assert job["state"] == "failed"
-    assert job["error"].startswith("ModelNotFoundError: Model not found: /nonexistent/base")
+    assert job["error"].startswith("UnsupportedModelError: Unsupported model type: nonesuch")
 
 
 async def test_gpu_is_refused_before_start_where_there_is_none(

@@ -60,7 +60,7 @@ async def test_lora_sft_job_trains_and_the_model_chats(
     assert job["state"] == "succeeded", job
     metrics = job["metrics"]
     assert metrics["eval_loss"] > 0 and metrics["perplexity"] > 1
-    directory = settings.data_dir.resolve() / "models" / "greeter"
+    (directory,) = (settings.data_dir.resolve() / "models").glob("u*/greeter")
     card = json.loads((directory / "modelyard.json").read_text())
     assert card["extra"]["method"] == "lora" and card["extra"]["lora"]["r"] == 4
     assert card["hyperparameters"]["lora"]["alpha"] == 8

@@ -162,7 +162,7 @@ def push(
         async with database.sessions() as session:
             job = await jobs.get_job(session, job_id, None)
             job.hub_push = await push_trained_model(
-                job, settings.data_dir.resolve(), token, repo_id=push_to, private=not public,
+                session, job, settings.data_dir.resolve(), token, repo_id=push_to, private=not public,
                 endpoint=settings.hf_endpoint,
             )  # fmt: skip
             await session.commit()
@@ -318,7 +318,7 @@ def train(
                 _show_advice(await advise(settings, config, dataset, secrets.groq_api_key))
             hub = {"repo_id": push_to, "private": not public} if secrets.hf_token else None
             job = await jobs.create_job(
-                session, user=None, dataset=dataset, config=config, data_dir=data_dir, hub=hub
+                session, user=None, dataset=dataset, config=config, settings=settings, hub=hub
             )
         console.print(
             f"Dataset {dataset.name}: {dataset.num_examples} {dataset.kind} examples. "

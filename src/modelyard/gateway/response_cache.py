@@ -44,7 +44,7 @@ logger = logging.getLogger("modelyard.gateway.cache")
 EXCLUDED_FIELDS = frozenset({"stream", "stream_options", "user"})
 
 #: Bumped when the key's recipe changes, so old entries are never matched.
-KEY_VERSION = 1
+KEY_VERSION = 2
 
 
 def cache_key(body: Mapping[str, Any], *, namespace: str = "chat.completions") -> str:

@@ -94,6 +94,7 @@ async def update_route(
         "description": route.description,
         "targets": route.targets,
         "cache_ttl_seconds": route.cache_ttl_seconds,
+        "cache_shared": route.cache_shared,
         "is_active": route.is_active,
     }
     try:

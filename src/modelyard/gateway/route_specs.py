@@ -62,6 +62,8 @@ class RouteSpec(BaseModel):
     description: str | None = Field(default=None, max_length=2000)
     targets: list[RouteTargetSpec] = Field(min_length=1, max_length=50)
     cache_ttl_seconds: int | None = Field(default=None, ge=1, le=30 * 24 * 3600)
+    #: Share cached answers across users (only answers paid by an admin or system key).
+    cache_shared: bool = False
     is_active: bool = True
 
     @field_validator("name")

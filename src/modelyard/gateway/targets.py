@@ -71,6 +71,8 @@ class Resolution:
     steps: tuple[Step, ...]
     route: str | None = None
     cache_ttl_seconds: int | None = None
+    #: Cached answers are shared across users (those paid by admin or system keys).
+    cache_shared: bool = False
 
 
 class ModelIndex:
@@ -124,6 +126,7 @@ class ModelIndex:
                 ),
                 route=route.name,
                 cache_ttl_seconds=route.cache_ttl_seconds,
+                cache_shared=route.cache_shared,
             )
             for route in routes.scalars()
         }

@@ -39,12 +39,14 @@ class UnauthorizedModelError(PermissionDeniedError):
 
 
 class ModelNotFoundError(NotFoundError):
-    """No such directory, trained model or Hub repository (404)."""
+    """No such model the caller may use: trained, folder or Hub repository (404; the same
+    answer whether it is missing or someone else's)."""
 
     def __init__(self, model: str, detail: str = "") -> None:
         super().__init__(
-            f"Model not found: {model}{detail} — check the name (a Hub id such as "
-            "Qwen/Qwen2.5-0.5B-Instruct, a directory with a config.json, or a trained model).",
+            f"Model not found: {model}{detail} — check the name (a trained model of yours or "
+            "one shared with you, a Hub id such as Qwen/Qwen2.5-0.5B-Instruct, or for staff a "
+            "model folder under MODELYARD_LOCAL_MODEL_DIRS).",
             param="model",
             code="model_not_found",
         )

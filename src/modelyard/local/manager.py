@@ -1,7 +1,9 @@
 """The model manager: each local model loaded once, kept while it fits, run off the loop.
 
-:meth:`ModelManager.get` locates a name (:func:`~modelyard.local.sources.locate`) and loads
-it in a worker thread; concurrent first requests for one name share that one load. Past
+:meth:`ModelManager.get` locates a :class:`~modelyard.local.sources.LocalRef` (what
+:func:`~modelyard.local.access.resolve_local` allowed the caller) and loads it in a worker
+thread; concurrent first requests for one model share that one load. A Hub model is kept
+per credential: one loaded with A's token is never handed to a caller with another. Past
 the memory budget (parameter and buffer bytes), the least recently used models are
 dropped (a model still answering a request is freed once that request ends).
 :meth:`ModelManager.loaded` reports what is in memory.
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from modelyard.errors import BadRequestError
 from modelyard.local.batching import Batcher
-from modelyard.local.sources import ModelSource, locate
+from modelyard.local.sources import LocalRef, ModelSource, locate, trusted_ref
 from modelyard.local.types import (
     Classification,
     Completion,
@@ -38,6 +40,7 @@ from modelyard.local.types import (
     GenerationRequest,
     Message,
 )
+from modelyard.security.tokens import digest
 
 if TYPE_CHECKING:
     from modelyard.config import Settings
@@ -290,29 +293,37 @@ class ModelManager:
         """The models in memory, least recently used first."""
         return [model.info() for model in self._models.values()]
 
-    async def get(self, name: str, *, token: str | None = None) -> LoadedModel:
-        """The loaded model ``name`` (loading it first when needed).
+    def _key(self, ref: LocalRef, token: str | None) -> str:
+        if ref.kind != "hub":
+            return ref.key
+        return f"{ref.key}@{digest(token)[:16] if token else 'anonymous'}"
+
+    async def get(self, ref: LocalRef | str, *, token: str | None = None) -> LoadedModel:
+        """The loaded model ``ref`` (loading it first when needed); a plain name is the
+        service's own (:func:`~modelyard.local.sources.trusted_ref`).
 
         Raises the errors of :func:`~modelyard.local.sources.locate` (400, 401/403, 404)
         and :class:`LoadFailedError` when the files are there but do not load.
         """
-        model = self._models.get(name)
+        if isinstance(ref, str):
+            ref = trusted_ref(ref, self.trained_dir)
+        key = self._key(ref, token)
+        model = self._models.get(key)
         if model is None:
-            loading = self._loading.get(name)
+            loading = self._loading.get(key)
             if loading is None:
-                loading = asyncio.ensure_future(self._load(name, token))
-                self._loading[name] = loading
-                loading.add_done_callback(lambda _: self._loading.pop(name, None))
+                loading = asyncio.ensure_future(self._load(key, ref, token))
+                self._loading[key] = loading
+                loading.add_done_callback(lambda _: self._loading.pop(key, None))
             model = await asyncio.shield(loading)
-        if name in self._models:
-            self._models.move_to_end(name)
+        if key in self._models:
+            self._models.move_to_end(key)
         model.last_used = time.time()
         return model
 
-    async def _load(self, name: str, token: str | None) -> LoadedModel:
-        source = await locate(
-            name, token=token, endpoint=self.endpoint, trained_dir=self.trained_dir
-        )
+    async def _load(self, key: str, ref: LocalRef, token: str | None) -> LoadedModel:
+        name = ref.name
+        source = await locate(ref, token=token, endpoint=self.endpoint)
         self.loads += 1
         from modelyard.local.runtime import load_runtime
 
@@ -334,8 +345,8 @@ class ModelManager:
             batch_window=self.batch_window,
             load_seconds=seconds,
         )
-        self._models[name] = model
-        self._evict(keep=name)
+        self._models[key] = model
+        self._evict(keep=key)
         return model
 
     def _evict(self, keep: str) -> None:
@@ -365,18 +376,17 @@ class ModelManager:
                 torch.cuda.empty_cache()
 
     async def unload(self, name: str) -> bool:
-        """Drop ``name`` from memory; whether it was loaded."""
-        model = self._models.pop(name, None)
-        if model is None:
-            return False
-        await model.aclose()
-        return True
+        """Drop every model loaded as ``name`` from memory; whether there was one."""
+        keys = [key for key, model in self._models.items() if model.name == name]
+        for key in keys:
+            await self._models.pop(key).aclose()
+        return bool(keys)
 
     async def classify(
-        self, name: str, texts: list[str], *, token: str | None = None
+        self, ref: LocalRef | str, texts: list[str], *, token: str | None = None
     ) -> list[Classification]:
-        """Labels and scores of ``texts`` by the classification model ``name``."""
-        return await (await self.get(name, token=token)).classify(texts)
+        """Labels and scores of ``texts`` by the classification model ``ref``."""
+        return await (await self.get(ref, token=token)).classify(texts)
 
     async def aclose(self) -> None:
         """Drop every model and stop the worker threads."""

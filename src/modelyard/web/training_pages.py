@@ -19,16 +19,16 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelyard.api.deps import OptionalCaller, SessionDep, app_state
-from modelyard.db.models import LlmModel, TrainingDataset
+from modelyard.db.models import TrainingDataset, User
 from modelyard.errors import NotFoundError
 from modelyard.providers.kinds import ProviderKind, kind_info
 from modelyard.providers.user_keys import user_key_kinds
 from modelyard.training import jobs
 from modelyard.training.config import DEFAULT_BASES
+from modelyard.training.models import list_visible
 from modelyard.web.catalog import load_catalog
 from modelyard.web.rendering import Page, render, sign_in_redirect, signed_in
 
@@ -66,26 +66,17 @@ class BaseChoice:
     note: str
 
 
-async def base_choices(session: AsyncSession) -> dict[str, list[BaseChoice]]:
-    """Base models per task: the built-in MiniLM and the local models of each kind."""
-    rows = await session.scalars(
-        select(LlmModel)
-        .where(
-            LlmModel.provider_kind == ProviderKind.LOCAL.value,
-            LlmModel.is_active.is_(True),
-            LlmModel.task.in_(("classification", "chat")),
-        )
-        .order_by(LlmModel.model_id)
-    )
-    local = list(rows)
+async def base_choices(session: AsyncSession, user: User) -> dict[str, list[BaseChoice]]:
+    """Base models per task: the built-in MiniLM and the trained models ``user`` may use."""
+    local = await list_visible(session, user)
     default = DEFAULT_BASES["classification"] or "all-MiniLM-L6-v2"
     classification = [BaseChoice(default, "built in · 22.7M parameters (the default)")]
     classification += [
-        BaseChoice(row.model_id, "trained here")
+        BaseChoice(row.name, "trained here")
         for row in local
-        if row.task == "classification" and row.model_id != default
+        if row.task == "classification" and row.name != default
     ]
-    sft = [BaseChoice(row.model_id, "trained here") for row in local if row.task == "chat"]
+    sft = [BaseChoice(row.name, "trained here") for row in local if row.task == "chat"]
     sft += [BaseChoice(name, note) for name, note in SFT_SUGGESTIONS]
     return {"classification": classification, "sft": sft}
 
@@ -120,7 +111,7 @@ async def training_page(request: Request, caller: OptionalCaller, session: Sessi
         "training.html",
         page=page,
         nav="training",
-        bases=await base_choices(session),
+        bases=await base_choices(session, page.user),
         advisors=await _advisors(request, session, page, saved),
         saved_keys=sorted(saved & {"huggingface", "groq"}),
         hf=kind_info(ProviderKind.HUGGINGFACE),
@@ -136,8 +127,8 @@ def try_it_href(task: str, output_name: str) -> str | None:
 
 
 def _job_id(value: str) -> int | None:
-    if not (value.isascii() and value.isdigit()):
-        return None
+    if len(value) > 10 or not (value.isascii() and value.isdigit()):
+        return None  # (more than 4300 digits would not even convert)
     number = int(value)
     return number if 0 < number < 2**31 else None
 

@@ -27,6 +27,7 @@ class RoutePublic(BaseModel):
     description: str | None
     targets: list[dict[str, Any]]
     cache_ttl_seconds: int | None
+    cache_shared: bool
     is_active: bool
     managed_by_file: bool
     created_at: datetime
@@ -42,6 +43,7 @@ class RouteUpdate(BaseModel):
     description: str | None = None
     targets: list[dict[str, Any]] | None = None
     cache_ttl_seconds: int | None = None
+    cache_shared: bool | None = None
     is_active: bool | None = None
 
 

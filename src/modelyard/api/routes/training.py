@@ -130,7 +130,7 @@ async def create_job(
         user=user,
         dataset=dataset,
         config=config,
-        data_dir=settings.data_dir.resolve(),
+        settings=settings,
         # Celery: GPU jobs wait for a GPU worker; this server needs no GPU of its own.
         check_gpu=jobs.gpu_available if service.celery is None else lambda: True,
         hub=hub,
@@ -204,8 +204,8 @@ async def push_job_model(
             code="hf_token_required",
         )
     job.hub_push = await push_trained_model(
-        job, settings.data_dir.resolve(), token, repo_id=body.repo_id, private=body.private,
-        endpoint=settings.hf_endpoint,
+        session, job, settings.data_dir.resolve(), token, repo_id=body.repo_id,
+        private=body.private, endpoint=settings.hf_endpoint,
     )  # fmt: skip
     await session.commit()
     return _public(job)
@@ -292,15 +292,15 @@ class ClassifyRequest(BaseModel):
 
 @models_router.post("/{name:path}/classify")
 async def classify(
-    name: str, body: ClassifyRequest, request: Request, _user: CurrentUser
+    name: str, body: ClassifyRequest, request: Request, user: CurrentUser
 ) -> dict[str, Any]:
-    """Labels for texts from a trained (or any local) sequence classifier, loaded by the
-    gateway's local model manager (a model of another task is a 400, an unknown one 404)."""
+    """Labels for texts from a trained (or any local) sequence classifier the caller may
+    use, loaded by the gateway's local model manager (a model of another task is a 400;
+    an unknown one, or one the caller may not use, 404)."""
     texts = [body.input] if isinstance(body.input, str) else body.input
     if len(texts) > 256:
         raise BadRequestError("At most 256 texts per request.", param="input")
-    manager = app_state(request).gateway.local_models
-    results = await manager.classify(name, texts)
+    results = await app_state(request).gateway.classify(user, name, texts)
     return {
         "object": "list",
         "model": name,

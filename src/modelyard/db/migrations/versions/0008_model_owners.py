@@ -1,4 +1,5 @@
-"""trained models have owners and a visibility; chat messages record a cut answer
+"""trained models have owners and a visibility; chat messages record a cut answer; a
+route may share its cached answers across users
 
 Revision ID: 0008
 Revises: 0007
@@ -68,9 +69,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("conversation_messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("status", sa.String(length=20), nullable=True))
+    with op.batch_alter_table("gateway_routes", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("cache_shared", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("gateway_routes", schema=None) as batch_op:
+        batch_op.drop_column("cache_shared")
     with op.batch_alter_table("conversation_messages", schema=None) as batch_op:
         batch_op.drop_column("status")
     with op.batch_alter_table("trained_models", schema=None) as batch_op:
