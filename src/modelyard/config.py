@@ -7,9 +7,10 @@ PostgreSQL. Outside development, placeholder secrets are refused at start-up.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,9 @@ __all__ = ["PLACEHOLDER_SECRETS", "Settings", "normalise_database_url"]
 PLACEHOLDER_SECRETS = frozenset(
     {"changethis", "changeme", "change-me", "secret", "password", "admin", "example", "xxx"}
 )
+
+#: A price in USD per million tokens.
+UsdPerMillion = Annotated[Decimal, Field(ge=0)]
 
 
 def normalise_database_url(url: str) -> str:
@@ -126,6 +130,13 @@ class Settings(BaseSettings):
     #: Base URLs per provider kind for user and system keys (JSON, e.g.
     #: ``{"openai": "https://proxy.internal/v1"}``); admin providers set their own.
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
+    #: USD per million input and output tokens for models of a kind that the catalog does
+    #: not price (JSON, e.g. ``{"openai_compatible": [0.5, 1.5]}``); see
+    #: :mod:`modelyard.usage.pricing`. A caller with a USD budget is refused models that
+    #: have no price at all.
+    default_prices: dict[ProviderKind, tuple[UsdPerMillion, UsdPerMillion]] = Field(
+        default_factory=dict
+    )
     #: Where training jobs run: worker processes of this server (``local``) or Celery
     #: workers over Redis (``celery``, scale-out: GPU machines take the queue).
     jobs_backend: Literal["local", "celery"] = "local"

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,8 +14,9 @@ import pytest
 
 from modelyard.db.engine import Database
 from tests.helpers import login, make_user
+from tests.usage.live import LONG_REPLY, post_then_leave
 from tests.web.conftest import USER_KEY
-from tests.web.live import SlowChatOpenAI
+from tests.web.live import LiveServer, SlowChatOpenAI
 
 HEADER = "x-modelyard-conversation-id"
 
@@ -214,3 +218,58 @@ async def test_markdown_endpoint(client: httpx.AsyncClient, csrf: str) -> None:
     )
     assert too_long.status_code == 422
     assert too_long.json()["error"]["param"] == "text"
+
+
+async def test_a_stopped_answer_is_kept_marked_stopped_on_both_chat_routes(
+    live: LiveServer, database: Database, openai_upstream: SlowChatOpenAI
+) -> None:
+    """The web chat's Stop (the browser aborts the fetch, the connection closes): the
+    question and what had arrived stay, on a first turn and on a Regenerate."""
+    await make_user(database, "stop@example.com")
+    openai_upstream.scripted_reply = LONG_REPLY
+    openai_upstream.stream_chunks, openai_upstream.chunk_delay = 60, 0.05
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        token = await login(http, "stop@example.com")
+        headers = {"X-CSRF-Token": token}
+        key = await http.patch(
+            "/v2/users/me/api-key",
+            json={"provider": "openai", "api_key": USER_KEY},
+            headers=headers,
+        )
+        assert key.status_code == 200
+        body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [user("q1")], "stream": True}
+        sent, read = await post_then_leave(http, "/v2/llm/chat/completions", body, headers, 3)
+        conversation = int(sent[HEADER])
+        first = await wait_for_rendered(http, conversation, 2)
+        assert (first[0]["role"], first[0]["content"], first[0]["status"]) == ("user", "q1", None)
+        stopped = first[1]
+        assert stopped["status"] == "stopped" and stopped["output_tokens"] > 0
+        assert stopped["content"].startswith(read) and LONG_REPLY.startswith(stopped["content"])
+        assert stopped["html"].startswith("<p>word0") and stopped["cost_usd"] > 0
+
+        # Regenerate it, and stop again: the stopped turn is replaced by the new one.
+        body = {**body, "conversation_id": conversation, "messages": [user("q1 again")]}
+        url = f"/web/api/chat/completions?replace_from={first[0]['id']}"
+        await post_then_leave(http, url, body, headers, 2)
+        again = await wait_for_rendered(
+            http, conversation, 2, until=lambda items: items[0]["content"] == "q1 again"
+        )
+    assert [(m["role"], m["status"]) for m in again] == [("user", None), ("assistant", "stopped")]
+    assert again[0]["content"] == "q1 again" and again[1]["output_tokens"] > 0
+
+
+async def wait_for_rendered(
+    http: httpx.AsyncClient,
+    conversation_id: int,
+    count: int,
+    until: Callable[[list[dict[str, Any]]], bool] = lambda items: True,
+) -> list[dict[str, Any]]:
+    """The rendered history once it has ``count`` messages and ``until`` holds."""
+    deadline = time.monotonic() + 15
+    while True:
+        response = await http.get(f"/web/api/conversations/{conversation_id}/messages")
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        if (len(items) == count and until(items)) or time.monotonic() > deadline:
+            return items
+        await asyncio.sleep(0.05)

@@ -41,16 +41,20 @@ async def test_stop_regenerate_and_edit(page: Page, openai_upstream: SlowChatOpe
     answer = page.locator(".message.assistant").last
     await expect(answer.locator(".content.typing")).to_contain_text("Echo:")
     await page.get_by_role("button", name="Stop").click()
-    await expect(answer.locator(".stopped-note")).to_have_text(
-        "Stopped — this answer was not saved."
-    )
+    await expect(answer.locator(".stopped-note")).to_have_text("Stopped — the answer ends here.")
     await expect(answer.locator(".content")).to_contain_text("Echo:")
-    assert "?c=" not in page.url  # the first turn was stopped: nothing was stored
+    # The stopped first turn is kept: the question and the answer so far, marked stopped.
+    await expect(page).to_have_url(re.compile(r"[?&]c=\d+"))
+    await expect(answer.locator(".meta")).to_contain_text("output tokens")
+    stopped = await stored_messages(page)
+    assert [(m["role"], m["status"]) for m in stopped] == [("user", None), ("assistant", "stopped")]
+    assert stopped[1]["content"].startswith("Echo:")
     await screenshot(page, "chat-stopped")
 
-    # Regenerate the stopped answer: this time it completes and is stored.
+    # Regenerate the stopped answer: this time it completes and replaces it.
     openai_upstream.chunk_delay = 0
     await answer.get_by_role("button", name="Regenerate").click()
+    await expect(answer.locator(".stopped-note")).to_have_count(0)
     await expect(answer.locator(".meta")).to_contain_text("output tokens")
     first = await stored_messages(page)
     assert [(m["role"], m["content"]) for m in first] == [

@@ -44,6 +44,8 @@ def _meta(message: ConversationMessage) -> str:
     parts = [message.model or "unknown model", _tokens(message), usd(message.cost_usd)]
     if message.latency_ms is not None:
         parts.append(f"{message.latency_ms} ms")
+    if message.status:
+        parts.append(message.status)  # "stopped": the answer was cut here
     return " · ".join(parts)
 
 

@@ -225,6 +225,8 @@ class TurnMessage:
     cost_usd: Decimal = Decimal(0)
     latency_ms: int | None = None
     created_at: datetime | None = None
+    #: ``None``: complete; ``stopped``: cut by the client, holding what had arrived.
+    status: str | None = None
 
 
 async def add_turn(
@@ -259,6 +261,7 @@ async def add_turn(
                 output_tokens=message.output_tokens,
                 cost_usd=message.cost_usd,
                 latency_ms=message.latency_ms,
+                status=message.status,
                 created_at=message.created_at or utcnow(),
             )
         )

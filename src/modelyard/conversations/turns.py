@@ -6,13 +6,16 @@ The flow around a gateway call (see ``api/routes/v2_llm.py``):
    id is a 404, before anything is called upstream), or creates a new conversation in
    its own short transaction, so its id is known before the call;
 2. :meth:`ChatTurn.store` is the gateway's ``on_complete`` hook: called once the answer
-   is complete and only on success, it stores the new user message and the answer
-   together, in one transaction;
+   is complete, it stores the new user message and the answer together, in one
+   transaction. It is also called when the client left or pressed Stop during a streamed
+   answer: the question is stored with what had arrived of the answer (maybe nothing),
+   marked ``status="stopped"``, with its tokens and cost — as ChatGPT and Open WebUI
+   keep a stopped answer;
 3. :meth:`ChatTurn.abandon` runs when the turn ends without being stored (upstream
-   failure, refused by the limits, a stream cut midway): a conversation created by this
-   turn that still has no message is deleted again. An existing conversation is left as
-   it was, so a failed turn leaves nothing half-written: the client still has its
-   message and simply sends it again.
+   failure, refused by the limits, a stream the upstream cut midway): a conversation
+   created by this turn that still has no message is deleted again. An existing
+   conversation is left as it was, so a failed turn leaves nothing half-written: the
+   client still has its message and simply sends it again.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
+import anyio
 from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -43,11 +47,14 @@ from modelyard.gateway.sse import encode_event
 if TYPE_CHECKING:
     from modelyard.api.metering import Completion
 
-__all__ = ["ChatTurn", "last_user_text"]
+__all__ = ["STOPPED", "ChatTurn", "last_user_text"]
 
 logger = logging.getLogger("modelyard.conversations")
 
 Chunk = str | bytes | memoryview
+
+#: ``ConversationMessage.status`` of an answer cut by the client (``None``: complete).
+STOPPED = "stopped"
 
 
 def last_user_text(messages: Sequence[ChatMessage]) -> str | None:
@@ -132,6 +139,7 @@ class ChatTurn:
             output_tokens=completion.output_tokens,
             cost_usd=completion.cost_usd,
             latency_ms=completion.latency_ms,
+            status=STOPPED if completion.stopped else None,
         )
         try:
             async with self.database.sessions() as session:
@@ -168,17 +176,17 @@ class ChatTurn:
         """
         if self.stored or not self.created:
             return
-        try:
-            async with self.database.sessions() as session:
-                await discard_if_empty(session, conversation_id=self.conversation_id)
-        except SQLAlchemyError:
-            logger.exception("Conversation %s: could not remove it", self.conversation_id)
+        # Also runs while the request is being cancelled (the client left).
+        with anyio.CancelScope(shield=True):
+            try:
+                async with self.database.sessions() as session:
+                    await discard_if_empty(session, conversation_id=self.conversation_id)
+            except SQLAlchemyError:
+                logger.exception("Conversation %s: could not remove it", self.conversation_id)
 
     async def guard(self, body: AsyncIterable[Chunk]) -> AsyncIterator[Chunk]:
-        """A streamed answer's body; when it ends without being stored, :meth:`abandon`.
-
-        A turn that could not be saved ends the stream with an error event.
-        """
+        """A streamed answer's body: a turn that could not be saved ends it with an error
+        event. (The response abandons the turn once the stream is over.)"""
         try:
             async for chunk in body:
                 yield chunk
@@ -188,4 +196,3 @@ class ChatTurn:
             closer = getattr(body, "aclose", None)
             if closer is not None:
                 await closer()
-            await self.abandon()

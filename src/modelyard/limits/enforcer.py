@@ -166,6 +166,11 @@ class LimitEnforcer:
                 self._cache.put(key, entry)
         return [entry.limits for entry in cached.values() if entry and entry.limits]
 
+    async def has_budget(self, user_id: int, api_token_id: int | None) -> bool:
+        """Whether the user's or the token's limits include a USD budget."""
+        subjects = await self.limits_of(user_id, api_token_id)
+        return any(limits.budget_usd is not None for limits in subjects)
+
     # -- admit and settle -----------------------------------------------------------------
 
     def _plan(self, limits: SubjectLimits, now: float) -> Plan:

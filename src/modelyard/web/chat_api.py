@@ -2,11 +2,12 @@
 
 * ``GET /web/api/conversations/{id}/messages``: the stored messages with their Markdown
   rendered on the server (see :mod:`modelyard.web.markdown`), tokens and cost;
-* ``POST /web/api/markdown``: one text rendered the same way (a stopped, unsaved answer);
+* ``POST /web/api/markdown``: one text rendered the same way (an answer not stored);
 * ``POST /web/api/chat/completions?replace_from=ID``: ``/v2/llm/chat/completions`` for
-  *Regenerate* and *edit and resend*: once the new answer is complete, the stored messages
-  from ``ID`` on are replaced by the new question and answer, in one transaction. A failed
-  or stopped answer changes nothing.
+  *Regenerate* and *edit and resend*: once the new answer is complete — or stopped, then
+  with what had arrived, marked ``stopped`` — the stored messages from ``ID`` on are
+  replaced by the new question and answer, in one transaction. A failed answer changes
+  nothing.
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from modelyard.api.deps import CurrentUser, SessionDep, SubscribedUser, app_state
-from modelyard.api.routes.v1_openai import complete_chat
-from modelyard.api.routes.v2_llm import CONVERSATION_HEADER, AppChatRequest
+from modelyard.api.routes.v2_llm import AppChatRequest, answer_turn
 from modelyard.conversations import service
 from modelyard.conversations.turns import ChatTurn
 from modelyard.db.models import ConversationMessage
@@ -51,6 +50,8 @@ class RenderedMessage(BaseModel):
     #: The cost as shown (``$0.0000042``).
     cost: str
     latency_ms: int | None
+    #: ``None``: complete; ``stopped``: the answer was stopped and holds what had arrived.
+    status: str | None
     created_at: datetime
 
 
@@ -85,6 +86,7 @@ async def rendered_messages(
                 cost_usd=float(message.cost_usd),
                 cost=format_usd(message.cost_usd),
                 latency_ms=message.latency_ms,
+                status=message.status,
                 created_at=message.created_at,
             )
             for message, rendered in zip(messages, html, strict=True)
@@ -147,10 +149,4 @@ async def chat_replacing(
     await _check_replaced(session, turn.conversation_id, replace_from)
     await session.close()
     turn.replace_from = replace_from
-    response = await complete_chat(
-        request, user, body, conversation_id=turn.conversation_id, on_complete=turn.store
-    )
-    response.headers[CONVERSATION_HEADER] = str(turn.conversation_id)
-    if isinstance(response, StreamingResponse):
-        response.body_iterator = turn.guard(response.body_iterator)
-    return response
+    return await answer_turn(request, user, body, turn)

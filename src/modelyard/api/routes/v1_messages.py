@@ -8,10 +8,9 @@ the official ``anthropic`` SDK works against it with a personal API token as its
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 
 from modelyard.api.deps import SubscribedUser
-from modelyard.api.metering import Metering, answer_text
+from modelyard.api.metering import MeteredStream, Metering, answer_text
 from modelyard.api.routes.v1_openai import gateway_headers, json_response, requested_cache_ttl
 from modelyard.gateway.anthropic_frontend import MessagesRequest, to_chat_request
 from modelyard.gateway.anthropic_replies import anthropic_sse, to_message
@@ -36,10 +35,11 @@ async def messages(body: MessagesRequest, request: Request, user: SubscribedUser
         )
     first, rest = await meter.open_stream(chat)
     headers = gateway_headers(request, meter.served)
-    return StreamingResponse(
+    return MeteredStream(
         anthropic_sse(
             None, meter.stream(first, rest), model=headers["x-modelyard-model"], stops=stops
         ),
+        meter=meter,
         media_type="text/event-stream",
         headers={**headers, "cache-control": "no-cache"},
     )

@@ -8,19 +8,18 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from modelyard.api.deps import CurrentUser, SessionDep, SubscribedUser, app_state
-from modelyard.api.metering import Metering, OnComplete, answer_text
+from modelyard.api.metering import MeteredStream, Metering, OnComplete, answer_text
 from modelyard.db.models import LlmModel, User
-from modelyard.errors import BadRequestError, ModelyardError
+from modelyard.errors import BadRequestError
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
 from modelyard.gateway.service import Served
 from modelyard.gateway.sse import DONE, encode_event
 from modelyard.gateway.upstream_errors import UpstreamError
 from modelyard.providers.credentials import usable_kinds
-from modelyard.usage.tokens import count_tokens
+from modelyard.training.models import list_visible
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -111,8 +110,9 @@ async def complete_chat(
         return json_response(answer, gateway_headers(request, meter.served))
     first, rest = await meter.open_stream(body)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return StreamingResponse(
+    return MeteredStream(
         openai_sse(meter.stream(first, rest), include_usage=include_usage),
+        meter=meter,
         media_type="text/event-stream",
         headers={**gateway_headers(request, meter.served), "cache-control": "no-cache"},
     )
@@ -132,20 +132,14 @@ async def embeddings(body: EmbeddingRequest, request: Request, user: CurrentUser
     if isinstance(body.input, list) and not body.input:
         raise BadRequestError("input must not be empty.", param="input")
     meter = Metering(request, user, endpoint="embeddings", model=body.model)
-    texts = [body.input] if isinstance(body.input, str) else body.input
-    await meter.admit(sum(count_tokens(body.model, t) for t in texts if isinstance(t, str)))
-    try:
-        answer, meter.served = await app_state(request).gateway.embed(user, body)
-    except ModelyardError as error:
-        await meter.fail(error)
-        raise
-    await meter.succeed(usage=answer.get("usage"), content="")
+    answer = await meter.embed(body)
     return json_response(answer, gateway_headers(request, meter.served))
 
 
 @router.get("/models")
 async def models(request: Request, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    """The models the caller can use, in OpenAI's list format."""
+    """The models the caller can use, in OpenAI's list format (trained models: the
+    caller's own and those shared with everyone, as ``local/<name>``)."""
     usable = await usable_kinds(session, user=user, system_keys=app_state(request).system_keys)
     rows = await session.execute(
         select(LlmModel).where(LlmModel.is_active.is_(True)).order_by(LlmModel.id)
@@ -159,5 +153,14 @@ async def models(request: Request, session: SessionDep, user: CurrentUser) -> di
         }
         for model in rows.scalars()
         if model.provider_kind in usable
+    ]
+    data += [
+        {
+            "id": f"local/{model.name}",
+            "object": "model",
+            "created": int(model.created_at.timestamp()),
+            "owned_by": "local",
+        }
+        for model in await list_visible(session, user)
     ]
     return {"object": "list", "data": data}

@@ -64,6 +64,9 @@ class MessagePublic(BaseModel):
     output_tokens: int
     cost_usd: Decimal
     latency_ms: int | None
+    #: ``None``: complete; ``stopped``: the answer was cut by the client (Stop or a
+    #: disconnect) and holds what had arrived.
+    status: str | None = None
     created_at: datetime
 
     @field_serializer("cost_usd")

@@ -5,7 +5,9 @@
    is reloaded from /web/api/conversations/{id}/messages, whose HTML the server rendered
    (Markdown without raw HTML, code highlighted). Regenerate and edit go through
    /web/api/chat/completions?replace_from=ID, which replaces the stored turn once the new
-   answer is complete. */
+   answer is complete. Stop aborts the fetch: the server keeps the question and what had
+   arrived of the answer, marked "stopped"; the page waits for that turn to be stored and
+   shows it. */
 (function () {
   "use strict";
 
@@ -201,8 +203,8 @@
     if (message.error) {
       bubble.appendChild(el("p", { className: "alert error message-error", role: "alert", text: message.error }));
     }
-    if (message.stopped) {
-      bubble.appendChild(el("p", { className: "stopped-note", text: "Stopped — this answer was not saved." }));
+    if (message.stopped || message.status === "stopped") {
+      bubble.appendChild(el("p", { className: "stopped-note", text: "Stopped — the answer ends here." }));
     }
     var meta = metaLine(message);
     if (meta) bubble.appendChild(meta);
@@ -352,8 +354,48 @@
     return normalized;
   }
 
+  /* After Stop: the stored history once it holds the stopped turn (the server stores it
+     when it notices the closed connection), or null after a few seconds. */
+  async function storedStop(expected, after) {
+    for (var attempt = 0; attempt < 30; attempt += 1) {
+      var result = await M.api("GET", "/web/api/conversations/" + state.conversationId + "/messages");
+      if (!result.ok) return null;
+      var items = result.data.items;
+      var last = items[items.length - 1];
+      if (
+        items.length === expected &&
+        last.role === "assistant" &&
+        last.status === "stopped" &&
+        Date.parse(last.created_at) > after
+      ) {
+        return result.data;
+      }
+      await new Promise(function (resolve) {
+        window.setTimeout(resolve, 100);
+      });
+    }
+    return null;
+  }
+
+  function showStored(data) {
+    state.title = data.title;
+    state.messages = data.items.map(function (item) {
+      item.saved = true;
+      return item;
+    });
+    render();
+    markActive();
+  }
+
   async function runTurn(history, replaceFrom) {
     M.showError(ui.composerError, "");
+    /* What the stored history holds once this turn is: the kept messages and two more. */
+    var kept = state.messages.filter(function (message) {
+      return message.saved && (!replaceFrom || message.id < replaceFrom);
+    }).length;
+    var newest = state.messages.reduce(function (latest, message) {
+      return message.saved ? Math.max(latest, Date.parse(message.created_at)) : latest;
+    }, 0);
     var answer = { role: "assistant", content: "", saved: false, live: true };
     state.messages.push(answer);
     var createdHere = state.conversationId === null;
@@ -442,7 +484,17 @@
       ui.prompt.focus();
       return;
     }
-    /* Nothing was stored: a conversation this turn started is gone again. */
+    if (stopped && state.conversationId) {
+      /* The server keeps the question and the answer so far, marked stopped. */
+      var stored = await storedStop(kept + 2, newest);
+      if (stored) showStored(stored);
+      else await loadMessages();
+      loadConversations();
+      ui.prompt.focus();
+      return;
+    }
+    /* Nothing was stored: a conversation this turn started is gone again. (Stopped before
+       the answer began, the question is kept in a conversation the sidebar lists.) */
     if (createdHere) {
       state.conversationId = null;
       syncUrl(false);
@@ -453,6 +505,7 @@
         var rendered = await M.api("POST", "/web/api/markdown", { text: answer.content });
         if (rendered.ok) answer.html = rendered.data.html;
       }
+      loadConversations();
     } else {
       answer.error = failure;
       if (!answer.content) answer.content = "";
