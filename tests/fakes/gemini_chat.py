@@ -5,8 +5,9 @@ Replies are deterministic: ``"Echo: <last user text>"`` (set ``parts`` to answer
 other parts, e.g. a ``functionCall``), cut to ``maxOutputTokens`` words with
 ``finishReason: MAX_TOKENS``. ``finish_reason`` overrides the reason, ``block_reason``
 blocks the prompt (no candidates, ``promptFeedback.blockReason``). Usage counts words.
-Like the real API, a body with an unknown field, a ``system`` role in ``contents`` or a
-wrong embedding model name is answered with a 400 ``INVALID_ARGUMENT``.
+Like the real API, a body with an unknown field (function parameter schemas included: the
+message quotes the field's name), a ``system`` role in ``contents`` or a wrong embedding
+model name is answered with a 400 ``INVALID_ARGUMENT``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,45 @@ _CONFIG_FIELDS = frozenset(
     }
 )
 _PART_FIELDS = frozenset({"text", "inlineData", "functionCall", "functionResponse", "fileData"})
+#: The fields of Gemini's ``Schema`` (function parameters); any other is refused.
+_SCHEMA_FIELDS = frozenset(
+    {
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "maxItems",
+        "minItems",
+        "properties",
+        "required",
+        "items",
+        "anyOf",
+        "propertyOrdering",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "default",
+    }
+)
+
+
+def _unknown_schema_field(schema: Any, at: str) -> tuple[str, str] | None:
+    """(the first unknown field, where) in a function's parameter schema, like the real
+    API's "Unknown name … at 'tools[0].function_declarations[0].parameters'"."""
+    if not isinstance(schema, dict):
+        return None
+    for name in schema:
+        if name not in _SCHEMA_FIELDS:
+            return name, at
+    for name, value in (schema.get("properties") or {}).items():
+        found = _unknown_schema_field(value, f"{at}.properties[{name}].value")
+        if found is not None:
+            return found
+    return _unknown_schema_field(schema.get("items"), f"{at}.items")
 
 
 def _words(text: str) -> int:
@@ -107,6 +147,16 @@ class ChatGemini(FakeGemini):
             return self.error(
                 400, f'Invalid JSON payload received. Unknown name "{sorted(names)[0]}".'
             )
+        for t, tool in enumerate(body.get("tools", [])):
+            for d, declaration in enumerate(tool.get("functionDeclarations", [])):
+                at = f"tools[{t}].function_declarations[{d}].parameters"
+                found = _unknown_schema_field(declaration.get("parameters"), at)
+                if found is not None:
+                    return self.error(
+                        400,
+                        f'Invalid JSON payload received. Unknown name "{found[0]}" at '
+                        f"'{found[1]}': Cannot find field.",
+                    )
         if not body.get("contents"):
             return self.error(400, "* GenerateContentRequest.contents: contents is not specified")
         return None

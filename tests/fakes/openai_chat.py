@@ -1,9 +1,11 @@
 """The fake OpenAI with chat completions (JSON and SSE) and embeddings.
 
 Replies are deterministic: ``"Echo: <last user text>"``, split into ``stream_chunks``
-pieces when streamed. Usage counts words. Faults: the base class's forced status and
-delay, plus ``drop_after`` (the stream's connection is cut after that many chunks) and
-``error_after`` (an error event is sent after that many chunks).
+pieces when streamed. Usage counts words; with ``context_words`` set, a longer prompt is
+refused (``context_status``, 400 by default) as the real API refuses a too-long context.
+Faults: the base class's forced status and delay, plus ``drop_after`` (the stream's
+connection is cut after that many chunks) and ``error_after`` (an error event is sent after
+that many chunks).
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ class OpenAIChatMixin:
     error_after: int | None = None
     #: Answer every chat with this text instead of the echo.
     scripted_reply: str | None = None
+    #: Prompts longer than this many words are refused with ``context_status`` (400:
+    #: OpenAI's ``context_length_exceeded``; 422 as OpenAI-compatible servers answer).
+    context_words: int | None = None
+    context_status: int = 400
 
     def chat_routes(self) -> list[BaseRoute]:
         return [
@@ -79,6 +85,14 @@ class OpenAIChatMixin:
                 404,
                 f"The model `{model}` does not exist or you do not have access to it.",
                 code="model_not_found",
+            )
+        prompt = sum(_words(str(m.get("content", ""))) for m in body.get("messages", []))
+        if self.context_words is not None and prompt > self.context_words:
+            return self.error(  # type: ignore[attr-defined,no-any-return]
+                self.context_status,
+                f"This model's maximum context length is {self.context_words} tokens; your "
+                f"messages resulted in {prompt} tokens.",
+                code="context_length_exceeded",
             )
         if body.get("temperature", 1) > 2:
             return self.error(400, "temperature must be at most 2", code="invalid_value")  # type: ignore[attr-defined,no-any-return]

@@ -7,7 +7,7 @@ while the server runs (it is read on every request)::
         fake.base_url          # http://127.0.0.1:PORT/v1
         fake.delay = 2         # every request now waits 2 s first (to trigger timeouts)
         fake.status = 500      # every request now fails, in the provider's error shape
-        fake.requests[-1]      # RecordedRequest(method, path, query, headers, body)
+        fake.requests[-1]      # RecordedRequest(method, path, query, headers, body, raw_path)
 
 Extend a fake by subclassing it and adding routes (chat completions, messages, streaming)::
 
@@ -66,6 +66,9 @@ class RecordedRequest:
     #: Header names lowercased; repeated headers joined with ``", "``.
     headers: dict[str, str]
     body: bytes
+    #: The path exactly as it came on the request line (percent-escapes kept, dot
+    #: segments not removed): what a hostile model id would have changed.
+    raw_path: str = ""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -115,6 +118,8 @@ class FakeProvider:
         self.prefix = (self.default_prefix if prefix is None else prefix).rstrip("/")
         self.requests: list[RecordedRequest] = []
         self.server: FakeServer | None = None
+        #: When set, :attr:`status` is forced on this many more requests only.
+        self.fail_times: int | None = None
         self._lock = threading.Lock()
 
     # -- what a provider defines --------------------------------------------------------
@@ -170,10 +175,16 @@ class FakeProvider:
         return _Recorder(self, app)
 
     def forced_response(self) -> Response | None:
-        """The response every request gets while :attr:`status` is set."""
-        status = self.status
-        if status is None:
-            return None
+        """The response every request gets while :attr:`status` is set (only the next
+        :attr:`fail_times` requests, when that is set)."""
+        with self._lock:
+            status = self.status
+            if status is None:
+                return None
+            if self.fail_times is not None:
+                self.fail_times -= 1
+                if self.fail_times <= 0:
+                    self.status, self.fail_times = None, None
         body = self.body
         headers = dict(self.headers)
         if status == 429:
@@ -188,10 +199,18 @@ class FakeProvider:
         return JSONResponse(body, status_code=status, headers=headers)
 
     def fail_with(
-        self, status: int | None, body: Any = None, headers: dict[str, str] | None = None
+        self,
+        status: int | None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        times: int | None = None,
     ) -> None:
-        """Answer every request with ``status`` from now on (``None`` to stop)."""
-        self.status, self.body, self.headers = status, body, dict(headers or {})
+        """Answer every request with ``status`` from now on (``None`` to stop), or only the
+        next ``times`` requests."""
+        with self._lock:
+            self.status, self.body, self.headers = status, body, dict(headers or {})
+            self.fail_times = times
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -288,6 +307,7 @@ class _Recorder:
                 query=scope.get("query_string", b"").decode("latin-1"),
                 headers=headers,
                 body=body,
+                raw_path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
             )
         )
         if self.provider.delay > 0 and not await _wait_unless_gone(receive, self.provider.delay):

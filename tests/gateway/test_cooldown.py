@@ -197,6 +197,30 @@ async def test_a_probe_answered_with_a_client_error_hands_over(backend: Backend)
     assert not await store.allow(TARGET)
 
 
+async def test_release_hands_the_probe_over_and_counts_nothing(backend: Backend) -> None:
+    store = backend.store
+    for _ in range(POLICY.failure_threshold + 2):
+        await store.release(TARGET)  # a closed breaker: nothing to count, nothing to hold
+    assert await store.allow(TARGET) and (await store.state(TARGET)).failures == 0
+    await _trip(store)
+    await backend.advance(POLICY.base_cooldown + SLACK)
+    assert await store.allow(TARGET)
+    assert not await store.allow(TARGET)
+    await store.release(TARGET)
+    state = await store.state(TARGET)
+    assert state.state == "half_open" and state.failures == POLICY.failure_threshold
+    assert await store.allow(TARGET)
+    assert not await store.allow(TARGET)
+
+
+def test_a_scoped_target_id_is_another_breaker() -> None:
+    key = "sk-test-canary-fingerprint-0002"
+    shared = target_id("openai", "gpt-4o", key)
+    mine = target_id("openai", "gpt-4o", key, "user-7")
+    assert mine == f"{shared}:user-7" and key not in mine
+    assert mine != target_id("openai", "gpt-4o", key, "user-8")
+
+
 async def test_a_silent_probe_is_replaced_after_the_probe_timeout(backend: Backend) -> None:
     store = backend.store
     await _trip(store)

@@ -16,7 +16,8 @@ What a failure does depends on its :data:`~modelyard.gateway.upstream_errors.Cat
 - ``not_found`` (this target lacks the model): open for ``not_found`` seconds when that is
   above 0 — by default it has no effect, so a lone target still answers its own 404;
 - ``client``: no effect (the request was at fault, not the target), except that a probe
-  answered this way hands its turn to the next caller.
+  answered this way hands its turn to the next caller. The dispatcher does not even report
+  these as failures: it calls :meth:`CooldownStore.release` instead.
 
 An open period is never shortened by a later failure (a straggler's short Retry-After does
 not cut a long "invalid key" period). A success closes the breaker and forgets the counts.
@@ -27,7 +28,9 @@ probe a ``SET NX PX`` lease, times are Redis's own). When Redis is unreachable t
 store fails open: every call is allowed and a warning is logged now and then.
 
 Breakers are named by :func:`target_id`, which holds a :func:`key_fingerprint` — never a
-key — so the name is safe in Redis keys, metrics and logs.
+key — so the name is safe in Redis keys, metrics and logs — and, for a user's own key, the
+user (its ``scope``): what one user's key does never cools down a shared key, nor another
+user's, even when the key strings are equal.
 """
 
 from __future__ import annotations
@@ -68,9 +71,11 @@ def key_fingerprint(api_key: str | None) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:12]
 
 
-def target_id(kind: str, model: str, api_key: str | None) -> str:
-    """The breaker's name for ``model`` at provider ``kind`` with ``api_key``."""
-    return f"{kind}:{model}:{key_fingerprint(api_key)}"
+def target_id(kind: str, model: str, api_key: str | None, scope: str | None = None) -> str:
+    """The breaker's name for ``model`` at provider ``kind`` with ``api_key``; ``scope``
+    (e.g. ``"user-12"``) gives a key of one user's a breaker of its own."""
+    name = f"{kind}:{model}:{key_fingerprint(api_key)}"
+    return f"{name}:{scope}" if scope else name
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,11 @@ class CooldownStore(Protocol):
         """A call failed with ``category`` (Retry-After in seconds, if the upstream sent one)."""
         ...
 
+    async def release(self, target_id: str) -> None:
+        """A call was answered in a way that says nothing about the target (the request's
+        own fault): nothing is counted; a probe hands its turn to the next caller."""
+        ...
+
     async def state(self, target_id: str) -> BreakerState: ...
 
 
@@ -200,13 +210,16 @@ class MemoryCooldowns:
     async def record_success(self, target_id: str) -> None:
         self._breakers.discard(target_id)
 
+    async def release(self, target_id: str) -> None:
+        if (breaker := self._breakers.get(target_id)) is not None:
+            breaker.probe_until = -math.inf  # a probe's answer proved nothing: next one
+
     async def record_failure(
         self, target_id: str, category: str, retry_after: float | None = None
     ) -> None:
         hold = self.policy.hold_for(category, retry_after)
         if hold is None and category not in TRANSIENT_CATEGORIES:
-            if (breaker := self._breakers.get(target_id)) is not None:
-                breaker.probe_until = -math.inf  # a probe's answer proved nothing: next one
+            await self.release(target_id)
             return
         now = self._clock()
         breaker = self._breakers.get(target_id) or _Breaker()
@@ -322,17 +335,21 @@ class RedisCooldowns:
 
         await self.guard.run(run, None)
 
+    async def release(self, target_id: str) -> None:
+        probe = self._keys(target_id)[2]
+
+        async def run() -> None:
+            await self.redis.delete(probe)
+
+        await self.guard.run(run, None)
+
     async def record_failure(
         self, target_id: str, category: str, retry_after: float | None = None
     ) -> None:
         keys = self._keys(target_id)
         hold = self.policy.hold_for(category, retry_after)
         if hold is None and category not in TRANSIENT_CATEGORIES:
-
-            async def release_probe() -> None:
-                await self.redis.delete(keys[2])
-
-            await self.guard.run(release_probe, None)
+            await self.release(target_id)
             return
         policy = self.policy
         args: list[str | int] = [

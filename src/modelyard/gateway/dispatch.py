@@ -1,10 +1,19 @@
 """Trying targets in turn: the one place that decides whether to go on to the next one.
 
+Before any call, every target's adapter checks the model id (:meth:`Adapter.check_model`):
+a target that cannot address it is left out, and when none can, the request is a 400
+(``invalid_model``) that reached no provider and touched no breaker.
+
 A rate-limited or rejected key, an upstream failure, a timeout or a dropped connection
 moves on to the next (endpoint, key) target; a client error (400, 404, 422) or a
 parameter the target cannot honour is returned at once. When every target failed, the
 client gets the last error with the list of what was tried (labels, never keys).
 Streams fail over only before their first chunk.
+
+Breakers (:func:`breaker_id`): a client error (the request's own fault, see
+:data:`~modelyard.gateway.upstream_errors.CLIENT_CATEGORIES`) is never recorded against a
+target; a user's own key has a breaker of that user's, so its failures never cool down an
+admin or system key, nor anyone else's.
 """
 
 from __future__ import annotations
@@ -18,15 +27,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
-from modelyard.errors import BadGatewayError, ModelyardError, ServiceUnavailableError
+from modelyard.errors import (
+    BadGatewayError,
+    BadRequestError,
+    ModelyardError,
+    ServiceUnavailableError,
+)
 from modelyard.gateway.adapters.base import Target
 from modelyard.gateway.adapters.registry import AdapterRegistry
-from modelyard.gateway.cooldown import CooldownStore, MemoryCooldowns, target_id
+from modelyard.gateway.cooldown import (
+    CooldownStore,
+    MemoryCooldowns,
+    key_fingerprint,
+    target_id,
+)
 from modelyard.gateway.metrics import GatewayMetrics
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
-from modelyard.gateway.upstream_errors import UpstreamError, client_error
+from modelyard.gateway.upstream_errors import CLIENT_CATEGORIES, UpstreamError, client_error
 
-__all__ = ["Attempt", "Dispatcher", "Outcome", "should_failover"]
+__all__ = ["Attempt", "Dispatcher", "Outcome", "breaker_id", "should_failover"]
 
 logger = logging.getLogger("modelyard.gateway")
 
@@ -56,14 +75,21 @@ def backoff_delay(attempt_pass: int) -> float:
 
 
 def breaker_id(target: Target) -> str:
-    """The circuit breaker of a target: its provider kind and endpoint, model and key.
+    """The circuit breaker of a target: its provider kind and endpoint, model and key —
+    and, for a user's own key, that user.
 
     The endpoint (API and base URL) is part of it: the same key or no key at two servers
-    (two vLLM hosts, say) are two breakers.
+    (two vLLM hosts, say) are two breakers. A user's key is scoped to its owner, so what
+    it does cools down nothing shared, even when another user or an admin holds the same
+    key string.
     """
     endpoint = hashlib.blake2b(f"{target.api} {target.base_url}".encode(), digest_size=4)
     kind = f"{target.credential.kind.value}@{endpoint.hexdigest()}"
-    return target_id(kind, target.model, target.api_key)
+    credential = target.credential
+    scope = None
+    if credential.source == "user":
+        scope = f"user-{credential.owner_id}" if credential.owner_id is not None else "user"
+    return target_id(kind, target.model, target.api_key, scope)
 
 
 def should_failover(error: UpstreamError) -> bool:
@@ -138,12 +164,27 @@ class Dispatcher:
         self.metrics = metrics
         self.deadline = deadline
 
-    def _count(self, target: Target, breaker: str, outcome: str) -> None:
+    def _count(self, target: Target, outcome: str) -> None:
         if self.metrics is not None:
-            key = breaker.rsplit(":", 1)[-1]
+            key = key_fingerprint(target.api_key)
             self.metrics.attempts.labels(
                 target.credential.kind.value, target.model, key, outcome
             ).inc()
+
+    def _addressable(self, targets: Sequence[Target]) -> list[Target]:
+        """The targets whose adapter can address their model id; a 400 when none can."""
+        usable: list[Target] = []
+        refusal: BadRequestError | None = None
+        for target in targets:
+            try:
+                self.adapters.get(target.api).check_model(target.model)
+            except BadRequestError as error:
+                refusal = refusal or error
+                continue
+            usable.append(target)
+        if refusal is not None and not usable:
+            raise refusal
+        return usable
 
     async def _first_success(
         self,
@@ -152,6 +193,7 @@ class Dispatcher:
         call: Callable[[Target], Awaitable[T]],
     ) -> Outcome[T]:
         """Walk the targets in order, passes apart by a backoff, within the deadline."""
+        targets = self._addressable(targets)
         deadline = time.monotonic() + self.deadline
         attempts: list[Attempt] = []
         last: UpstreamError | None = None
@@ -164,7 +206,7 @@ class Dispatcher:
                 if not await self.cooldowns.allow(breaker):
                     logger.info("Skipping %s for model %s: cooling down", where, target.model)
                     attempts.append(Attempt(_describe(target), "skipped: cooling down", False))
-                    self._count(target, breaker, "skipped")
+                    self._count(target, "skipped")
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -177,8 +219,13 @@ class Dispatcher:
                     waited += time.perf_counter() - started
                     attempts.append(Attempt(_describe(target), error.message))
                     last = error
-                    self._count(target, breaker, error.category)
-                    await self.cooldowns.record_failure(breaker, error.category, error.retry_after)
+                    self._count(target, error.category)
+                    if error.category in CLIENT_CATEGORIES:
+                        await self.cooldowns.release(breaker)  # the request's fault
+                    else:
+                        await self.cooldowns.record_failure(
+                            breaker, error.category, error.retry_after
+                        )
                     if not should_failover(error):
                         raise _tried(client_error(error, provider), attempts, target) from None
                     logger.warning("%s %s - trying next target", where, _reason(error))
@@ -187,7 +234,7 @@ class Dispatcher:
                     transient = transient or error.category in RETRY_CATEGORIES
                     continue
                 waited += time.perf_counter() - started
-                self._count(target, breaker, "ok")
+                self._count(target, "ok")
                 await self.cooldowns.record_success(breaker)
                 attempts.append(Attempt(_describe(target), "ok"))
                 return Outcome(result, target, attempts, waited)

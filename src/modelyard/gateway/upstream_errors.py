@@ -2,10 +2,15 @@
 
 ::
 
-    UpstreamError (status, category, retry_after)
+    UpstreamError (status, category, retry_after, reason)
       category: "rate_limited" 429 · "unauthorized" 401/403 · "not_found" 404 (this
                 target lacks the model: the next target may have it) · "client" other 4xx ·
                 "server" 5xx · "timeout" · "connection" · "protocol" (a malformed answer)
+      reason:   the provider's machine-readable reason when it sent one (Google's
+                ``ErrorInfo`` reason, e.g. ``API_KEY_INVALID``), never free text
+
+``client`` is the request's own fault (400, 413, 422…): it says nothing about the target,
+so it never counts against a key or an endpoint (see :data:`CLIENT_CATEGORIES`).
 
 :func:`classify_status` maps an upstream HTTP status to a category;
 :func:`client_error` turns a final upstream error into the error the client gets.
@@ -26,7 +31,7 @@ from modelyard.errors import (
 )
 from modelyard.security.redaction import redact
 
-__all__ = ["Category", "UpstreamError", "classify_status", "client_error"]
+__all__ = ["CLIENT_CATEGORIES", "Category", "UpstreamError", "classify_status", "client_error"]
 
 Category = Literal[
     "rate_limited",
@@ -38,6 +43,9 @@ Category = Literal[
     "connection",
     "protocol",
 ]
+
+#: Categories caused by the request itself, not by the target (its key, endpoint or model).
+CLIENT_CATEGORIES: frozenset[Category] = frozenset({"client"})
 
 #: Upstream messages are quoted up to this length.
 MAX_MESSAGE = 500
@@ -65,6 +73,7 @@ class UpstreamError(Exception):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        reason: str | None = None,
     ) -> None:
         message = redact(message)[:MAX_MESSAGE]
         super().__init__(message)
@@ -72,12 +81,24 @@ class UpstreamError(Exception):
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.reason = reason
 
     @classmethod
     def from_status(
-        cls, status: int, message: str, *, retry_after: float | None = None
+        cls,
+        status: int,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        reason: str | None = None,
     ) -> UpstreamError:
-        return cls(classify_status(status), message, status=status, retry_after=retry_after)
+        return cls(
+            classify_status(status),
+            message,
+            status=status,
+            retry_after=retry_after,
+            reason=reason,
+        )
 
 
 def client_error(error: UpstreamError, provider: str) -> ModelyardError:

@@ -43,6 +43,8 @@ class Credential:
     provider_id: int | None = None
     #: Safe to log: says where the key came from, never the key.
     label: str = ""
+    #: The user whose own key this is (``source == "user"``), else None.
+    owner_id: int | None = None
 
 
 class MissingCredentialsError(BadRequestError):
@@ -98,7 +100,9 @@ async def resolve_credentials(
             )
         )
         if own:
-            credentials.append(Credential(kind, "user", own, default_url, label="your own key"))
+            credentials.append(
+                Credential(kind, "user", own, default_url, label="your own key", owner_id=user.id)
+            )
     for provider in await _admin_providers(session, kind):
         if provider.api_key is None and not info.key_optional:
             continue

@@ -21,7 +21,7 @@ from modelyard.gateway.adapters.anthropic_translate import (
     usage,
 )
 from modelyard.gateway.adapters.base import Adapter, Target
-from modelyard.gateway.adapters.wire import post_json, post_sse
+from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
 from modelyard.gateway.schemas import ChatCompletionRequest
 from modelyard.gateway.upstream_errors import UpstreamError
 
@@ -124,9 +124,7 @@ class StreamTranslator:
             raise UpstreamError("protocol", "the provider sent an event that is no object")
         kind = event.get("type")
         if kind == "error":
-            error = event.get("error")
-            message = error.get("message") if isinstance(error, dict) else error
-            raise UpstreamError("server", f"error in the stream: {message or 'unknown error'}")
+            raise stream_error(event)
         if kind == "message_start":
             return self._start(event)
         if kind == "content_block_start":

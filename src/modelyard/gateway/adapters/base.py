@@ -6,6 +6,10 @@ of chunk dicts (the last one may carry ``usage``), or an embeddings list. It rai
 :class:`~modelyard.gateway.upstream_errors.UpstreamError` for anything that did not work,
 and :class:`~modelyard.errors.BadRequestError` for a parameter it cannot honour — so a
 router can try the next (endpoint, key) candidate or give up.
+
+Before any call, the dispatcher asks every target's adapter :meth:`Adapter.check_model`
+whether it can address the model id at all (see
+:mod:`~modelyard.gateway.adapters.model_ids`); a refused id never reaches a provider.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from modelyard.errors import BadRequestError
+from modelyard.gateway.adapters.model_ids import check_model_id
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
 from modelyard.providers.credentials import Credential
@@ -48,6 +53,14 @@ class Adapter:
 
     def __init__(self, http: UpstreamHttp) -> None:
         self.http = http
+
+    def check_model(self, model: str) -> None:
+        """Raise a 400 (``code="invalid_model"``) when ``model`` cannot be sent to this API.
+
+        The default suits a model id that goes into the JSON body; an adapter that puts it
+        into a URL checks it with :func:`~modelyard.gateway.adapters.model_ids.model_path`.
+        """
+        check_model_id(model)
 
     async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
         raise BadRequestError(f"The {self.api} API does not offer chat completions.")

@@ -21,9 +21,15 @@ to ``finish_reason`` and ``usageMetadata`` to ``usage`` (thinking tokens count a
 completion tokens, as OpenAI counts reasoning tokens). A prompt Gemini blocks comes back as
 an empty completion with ``finish_reason: "content_filter"``.
 
-Errors: Gemini answers an invalid or expired key with HTTP 400 (reason ``API_KEY_INVALID``,
-message "API key not valid…" / "API key expired…"); such a 400 is re-classified as
-``unauthorized`` so the dispatcher tries the next key. 403 ``PERMISSION_DENIED`` is
+Model ids: ``name``, ``models/name`` or ``tunedModels/name`` (tuned models are called at
+``v1beta/tunedModels/name``); anything else is a 400 before any call (see
+:func:`model_resource`).
+
+Errors: Gemini answers an invalid or expired key with HTTP 400 and an ``ErrorInfo`` detail
+with reason ``API_KEY_INVALID`` (message "API key not valid…" / "API key expired…"); such
+a 400 is re-classified as ``unauthorized`` so the dispatcher tries the next key. Only the
+structured reason counts: a 400's message can quote the client's request, so a client
+cannot make its own bad request look like a broken key. 403 ``PERMISSION_DENIED`` is
 ``unauthorized`` and 429 ``RESOURCE_EXHAUSTED`` ``rate_limited`` already by status.
 Embeddings report 0 prompt tokens: ``batchEmbedContents`` returns no token counts.
 """
@@ -41,11 +47,18 @@ import orjson
 
 from modelyard.errors import BadRequestError
 from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported
-from modelyard.gateway.adapters.wire import post_json, post_sse
+from modelyard.gateway.adapters.model_ids import model_path
+from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
 from modelyard.gateway.upstream_errors import UpstreamError
 
-__all__ = ["GeminiAdapter", "finish_reason", "to_gemini_request", "to_openai_completion"]
+__all__ = [
+    "GeminiAdapter",
+    "finish_reason",
+    "model_resource",
+    "to_gemini_request",
+    "to_openai_completion",
+]
 
 #: OpenAI parameters this adapter translates (``n`` is accepted only when it is 1).
 SUPPORTED_PARAMETERS = (
@@ -78,16 +91,31 @@ def _headers(target: Target) -> dict[str, str]:
     return {"x-goog-api-key": target.api_key} if target.api_key else {}
 
 
+#: The collections a Gemini model id may name (``models/…`` is the default).
+_COLLECTIONS = ("models", "tunedModels")
+
+#: ``ErrorInfo`` reasons of a 400 that rejects the key (not the request).
+_KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
+
+
+def model_resource(model: str) -> str:
+    """``models/{name}`` or ``tunedModels/{name}`` for ``model``, or a 400 (nothing in the
+    id may add a path segment, a ``:`` action, a query or a fragment)."""
+    collection, slash, name = model.partition("/")
+    if not slash or collection not in _COLLECTIONS:
+        collection, name = "models", model
+    return f"{collection}/{model_path(name, api='Gemini')}"
+
+
 def _model_url(target: Target, action: str) -> str:
     base = target.base_url.rstrip("/").removesuffix("/v1beta")
-    model = target.model.removeprefix("models/")
-    return f"{base}/v1beta/models/{model}:{action}"
+    return f"{base}/v1beta/{model_resource(target.model)}:{action}"
 
 
 def _is_key_error(error: UpstreamError) -> bool:
-    """Whether a 400 is Gemini's way of saying the key is invalid or expired."""
-    text = error.message.lower()
-    return error.status == 400 and ("api key" in text or "api_key_invalid" in text)
+    """Whether a 400 is Gemini's way of saying the key is invalid or expired: its
+    structured ``ErrorInfo`` reason, never the message text (which can quote the request)."""
+    return error.status == 400 and error.reason in _KEY_REASONS
 
 
 def _reclassified(error: UpstreamError) -> UpstreamError:
@@ -401,9 +429,7 @@ class _StreamTranslator:
         if not isinstance(event, dict):
             raise UpstreamError("protocol", "Gemini sent an event that is not a JSON object")
         if "error" in event:
-            error = event["error"]
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            raise UpstreamError("server", f"error in the stream: {message}")
+            raise stream_error(event)
         chunks = []
         if not self.id:
             self.id = _completion_id(event)
@@ -475,6 +501,9 @@ class GeminiAdapter(Adapter):
     supports_tools = True
     supports_embeddings = True
 
+    def check_model(self, model: str) -> None:
+        model_resource(model)
+
     async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
         body = to_gemini_request(request)
         try:
@@ -516,11 +545,12 @@ class GeminiAdapter(Adapter):
 
     async def embed(self, request: EmbeddingRequest, target: Target) -> dict[str, Any]:
         texts = _embedding_inputs(request)
-        model = target.model.removeprefix("models/")
+        resource = model_resource(target.model)
+        model = resource.partition("/")[2]
         requests = []
         for text in texts:
             item: dict[str, Any] = {
-                "model": f"models/{model}",
+                "model": resource,
                 "content": {"parts": [{"text": text}]},
             }
             if request.dimensions is not None:

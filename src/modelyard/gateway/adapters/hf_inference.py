@@ -1,7 +1,9 @@
 """Hugging Face direct (serverless) inference, text-generation task, behind the OpenAI format.
 
 The second Hugging Face endpoint, tried after the OpenAI-compatible router: ``POST
-{base}/{model}`` (``base`` is the ``hf_inference_url`` setting) with ``Authorization:
+{base}/{model}`` (``base`` is the ``hf_inference_url`` setting; ``model`` a repository id,
+``name`` or ``owner/name``, anything else is never sent: see
+:func:`~modelyard.gateway.adapters.model_ids.model_path`) with ``Authorization:
 Bearer hf_…`` and the body ``{"inputs": prompt, "parameters": {...}, "options":
 {"wait_for_model": true}}``.
 
@@ -42,10 +44,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
 from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported, text_only
-from modelyard.gateway.adapters.wire import post_json, post_sse
+from modelyard.gateway.adapters.model_ids import model_path
+from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage
 from modelyard.gateway.upstream_errors import UpstreamError
 
@@ -171,6 +173,14 @@ class HfInferenceAdapter(Adapter):
 
     api = "hf_inference"
 
+    @staticmethod
+    def _path(model: str) -> str:
+        """The repository id as a path: ``name`` or ``owner/name``, or a 400."""
+        return model_path(model, segments=2, api="Hugging Face inference")
+
+    def check_model(self, model: str) -> None:
+        self._path(model)
+
     def _prepare(
         self, request: ChatCompletionRequest, target: Target
     ) -> tuple[str, dict[str, str], str, list[str], dict[str, Any]]:
@@ -183,7 +193,7 @@ class HfInferenceAdapter(Adapter):
             "options": {"wait_for_model": True},
         }
         headers = {"authorization": f"Bearer {target.api_key}"} if target.api_key else {}
-        url = f"{target.base_url}/{quote(target.model, safe='/')}"
+        url = f"{target.base_url}/{self._path(target.model)}"
         return url, headers, prompt, stops, body
 
     async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
@@ -231,7 +241,7 @@ class HfInferenceAdapter(Adapter):
                 if not isinstance(event, dict):
                     raise UpstreamError("protocol", "an event is not a JSON object")
                 if "error" in event:
-                    raise UpstreamError("server", f"error in the stream: {event['error']}")
+                    raise stream_error(event)
                 if not started:
                     started = True
                     yield chunk({"role": "assistant", "content": ""})

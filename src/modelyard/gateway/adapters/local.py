@@ -91,6 +91,10 @@ class LocalAdapter(Adapter):
         #: The gateway replaces this with the one it configured from the settings.
         self.manager = manager or ModelManager()
 
+    def check_model(self, model: str) -> None:
+        """Nothing here: a local id is a Hub id, a trained model or a path, never a URL;
+        :func:`modelyard.local.sources.locate` checks it (and says what is wrong)."""
+
     async def _model(self, target: Target) -> LoadedModel:
         try:
             return await self.manager.get(target.model, token=target.api_key)

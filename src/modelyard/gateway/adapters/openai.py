@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from modelyard.gateway.adapters.base import Adapter, Target
-from modelyard.gateway.adapters.wire import post_json, post_sse
+from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
 from modelyard.gateway.upstream_errors import UpstreamError
 
@@ -65,9 +65,7 @@ class OpenAIAdapter(Adapter):
             timeout=target.timeout,
         ):
             if isinstance(chunk, dict) and "error" in chunk:
-                error = chunk["error"]
-                message = error.get("message") if isinstance(error, dict) else str(error)
-                raise UpstreamError("server", f"error in the stream: {message}")
+                raise stream_error(chunk)
             yield chunk
 
     async def embed(self, request: EmbeddingRequest, target: Target) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import orjson
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.upstream_errors import UpstreamError
 
-__all__ = ["post_json", "post_sse", "retry_after_seconds"]
+__all__ = ["post_json", "post_sse", "retry_after_seconds", "stream_error"]
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -50,6 +50,24 @@ def _error_message(body: bytes) -> str:
     return str(data)[:300]
 
 
+def _error_reason(body: bytes) -> str | None:
+    """The first ``ErrorInfo`` reason of a Google-style error body, if any.
+
+    Only this structured field is read: an error's message may quote the client's own
+    request, so it never decides what kind of failure this was."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("rpc.ErrorInfo"):
+            reason = detail.get("reason")
+            return reason if isinstance(reason, str) else None
+    return None
+
+
 async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
     if response.status < 400:
         return
@@ -58,7 +76,43 @@ async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
         response.status,
         f"HTTP {response.status}: {_error_message(body)}",
         retry_after=retry_after_seconds(response.headers),
+        reason=_error_reason(body),
     )
+
+
+#: Error types providers send in a stream's error event, as the HTTP status they stand for
+#: (OpenAI and Anthropic ``type``, Hugging Face's text-generation ``error_type``).
+_STREAM_ERROR_STATUSES = {
+    "invalid_request_error": 400,
+    "validation": 422,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+    "request_too_large": 413,
+}
+
+
+def stream_error(event: Mapping[str, Any]) -> UpstreamError:
+    """The :class:`UpstreamError` for a stream event carrying ``error``.
+
+    Classified like an HTTP error of the status the event stands for (Gemini's numeric
+    ``code``, or the error type), so a request the provider refuses mid-stream (a
+    validation error) is the client's fault, not the target's; anything unknown is a
+    ``server`` error."""
+    error = event.get("error")
+    if isinstance(error, Mapping):
+        message = error.get("message") or error.get("type") or "unknown error"
+        kind, code = error.get("type"), error.get("code")
+    else:
+        message, kind, code = error or "unknown error", event.get("error_type"), None
+    status = code if isinstance(code, int) and 400 <= code < 600 else None
+    if status is None and isinstance(kind, str):
+        status = _STREAM_ERROR_STATUSES.get(kind)
+    text = f"error in the stream: {message}"
+    if status is None:
+        return UpstreamError("server", text)
+    return UpstreamError.from_status(status, text)
 
 
 def _transport_error(exc: BaseException, timeout: float) -> UpstreamError:
