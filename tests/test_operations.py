@@ -30,14 +30,14 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert "modelyard_http_request_duration_seconds_bucket" in body
 
 
-def _gate(tmp_path: Path, report: object | None, status: int) -> tuple[int, str]:
+def _gate(tmp_path: Path, report: object | None, status: int, *flags: str) -> tuple[int, str]:
     """Run ``tools/pip_audit_gate.py`` as ``make audit`` does, on a pip-audit JSON report."""
     path = tmp_path / "pip-audit.json"
     path.unlink(missing_ok=True)  # as make audit does first
     if report is not None:
         path.write_text(json.dumps(report))
     done = subprocess.run(
-        [sys.executable, str(GATE), str(path), str(status)],
+        [sys.executable, str(GATE), str(path), str(status), *flags],
         capture_output=True,
         text=True,
         check=False,
@@ -65,6 +65,11 @@ def test_audit_fails_loudly_when_pip_audit_could_check_nothing(tmp_path: Path) -
 
     assert _gate(tmp_path, {"dependencies": [], "fixes": []}, 0)[0] != 0
 
+    # On an offline machine (make audit's default here) it passes, but says so loudly.
+    code, output = _gate(tmp_path, nothing, 0, "--unchecked-ok")
+    assert code == 0 and "checked nothing" in output and "AUDIT FAILED" not in output
+    assert "!" * 78 in output and "checked 0 of 3" in output
+
 
 def test_audit_fails_on_a_vulnerability_and_passes_a_clean_run(tmp_path: Path) -> None:
     clean = [{"name": f"pkg{n}", "version": "1.0", "vulns": []} for n in range(9)]
@@ -76,3 +81,5 @@ def test_audit_fails_on_a_vulnerability_and_passes_a_clean_run(tmp_path: Path) -
     vulnerable = {"name": "jinja2", "version": "2.0", "vulns": [{"id": "PYSEC-2024-1"}]}
     code, output = _gate(tmp_path, {"dependencies": [*clean, vulnerable], "fixes": []}, 1)
     assert code == 1 and "VULNERABLE: jinja2 2.0: PYSEC-2024-1" in output
+    vulnerable_run = {"dependencies": [*clean, vulnerable], "fixes": []}
+    assert _gate(tmp_path, vulnerable_run, 1, "--unchecked-ok")[0] == 1  # never waived
