@@ -10,10 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from modelyard.providers.kinds import ProviderKind
 from modelyard.security.proxies import Network, parse_networks
@@ -123,6 +123,14 @@ class Settings(BaseSettings):
     local_device: str = Field(default="cpu", pattern=r"^(cpu|auto|cuda(:\d+)?)$")
     #: Non-streaming generations of one local model run together, up to this many.
     local_max_batch: int = Field(default=8, ge=1, le=256)
+    #: Folders under which staff may load local models by path (comma-separated); users
+    #: never load paths. Empty: no paths at all (trained models and Hub ids still load).
+    local_model_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    #: Whether users (not staff) may make the server download local models from the Hub;
+    #: off, they use the models an admin offers in the catalog (provider kind ``local``).
+    local_hub_downloads: bool = False
+    #: The largest Hub download a user may cause (MiB, from the Hub's file metadata).
+    local_hub_max_mb: int = Field(default=2048, ge=1)
     #: The Hugging Face Hub (or a mirror) local models are downloaded from; the Hub when unset.
     hf_endpoint: str | None = Field(
         default=None, validation_alias=AliasChoices("MODELYARD_HF_ENDPOINT", "HF_ENDPOINT")
@@ -159,6 +167,13 @@ class Settings(BaseSettings):
     finetune_timeout_seconds: float = Field(default=300.0, gt=0, le=3600)
     #: The largest training file accepted, in bytes (OpenAI's own limit is 512 MB).
     finetune_max_file_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+
+    @field_validator("local_model_dirs", mode="before")
+    @classmethod
+    def _comma_separated_dirs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("provider_base_urls")
     @classmethod

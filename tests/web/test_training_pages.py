@@ -12,9 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from modelyard.config import Settings
 from modelyard.db.engine import Database
-from modelyard.db.models import LlmModel
+from modelyard.db.models import TrainedModel, User
 from modelyard.web.rendering import CONTENT_SECURITY_POLICY
 from tests.conftest import refuse_canaries
 from tests.helpers import login, make_user
@@ -26,6 +28,23 @@ INFO = (
     "No API keys? You can still train models using PyTorch on CPU. Models will be saved "
     "locally instead of pushed to HuggingFace."
 )
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Users may make the server download Hub models here (the SFT suggestions)."""
+    settings.local_hub_downloads = True
+    return settings
+
+
+@pytest.fixture
+async def other_browser(app: FastAPI, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """A second browser, signed in as another user."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        await make_user(database, "other-browser@example.com")
+        await login(client, "other-browser@example.com")
+        yield client
 
 
 @pytest.fixture
@@ -177,19 +196,24 @@ async def test_the_training_page_offers_bases_advisors_and_the_keys_dialog(
     http: httpx.AsyncClient, database: Database
 ) -> None:
     csrf = await sign_in(http, database, "u@example.com")
+    other = await make_user(database, "someone-else@example.com")
     async with database.sessions() as session:
-        for model_id, task, active in (
-            ("my-classifier", "classification", True),
-            ("my-chat", "chat", True),
-            ("retired", "chat", False),
+        me = await session.scalar(select(User).where(User.email == "u@example.com"))
+        assert me is not None
+        for owner, name, task, visibility in (
+            (me.id, "my-classifier", "classification", "private"),
+            (me.id, "my-chat", "chat", "private"),
+            (other.id, "their-chat", "chat", "private"),  # not offered: someone else's
+            (other.id, "shared-chat", "chat", "everyone"),
         ):
             session.add(
-                LlmModel(
-                    provider_kind="local",
-                    model_id=model_id,
-                    display_name=model_id,
+                TrainedModel(
+                    owner_id=owner,
+                    name=name,
                     task=task,
-                    is_active=active,
+                    visibility=visibility,
+                    base_model="x",
+                    path=f"models/u{owner}/{name}",
                 )
             )
         await session.commit()
@@ -200,6 +224,7 @@ async def test_the_training_page_offers_bases_advisors_and_the_keys_dialog(
     assert lists.lists["bases-classification"] == ["all-MiniLM-L6-v2", "my-classifier"]
     assert lists.lists["bases-sft"] == [
         "my-chat",
+        "shared-chat",
         "HuggingFaceTB/SmolLM2-135M-Instruct",
         "Qwen/Qwen2.5-0.5B-Instruct",
     ]
@@ -207,7 +232,8 @@ async def test_the_training_page_offers_bases_advisors_and_the_keys_dialog(
     # local ones need no key).
     assert lists.lists["job-advisor"][0] == ""
     assert "groq:saved" not in lists.lists["job-advisor"]
-    assert "my-chat" in lists.lists["job-advisor"]
+    assert "local/my-chat" in lists.lists["job-advisor"]
+    assert "local/their-chat" not in lists.lists["job-advisor"]
     # The keys dialog: a real <dialog>, password fields, links, the info box, both buttons.
     assert '<dialog class="keys-dialog" id="keys-dialog"' in page.text
     assert re.search(r'<input id="keys-hf" type="password"', page.text)
@@ -234,7 +260,7 @@ async def test_the_training_page_offers_bases_advisors_and_the_keys_dialog(
 
 
 async def test_try_it_is_a_chat_link_for_sft_and_a_classify_box_for_classifiers(
-    http: httpx.AsyncClient, database: Database, tmp_path: Path
+    http: httpx.AsyncClient, database: Database, tmp_path: Path, other_browser: httpx.AsyncClient
 ) -> None:
     csrf = await sign_in(http, database, "u@example.com")
     sft = await start_job(http, csrf, tmp_path, task="sft", name="my.chat-model")
@@ -247,13 +273,28 @@ async def test_try_it_is_a_chat_link_for_sft_and_a_classify_box_for_classifiers(
     # Once trained, the model is in the catalog; the link (a name with a slash) opens its
     # chat, under the name the gateway knows it by.
     async with database.sessions() as session:
+        me = await session.scalar(select(User).where(User.email == "u@example.com"))
+        assert me is not None
         session.add(
-            LlmModel(provider_kind="local", model_id="my.chat-model", display_name="m", task="chat")
+            TrainedModel(
+                owner_id=me.id,
+                name="my.chat-model",
+                task="chat",
+                base_model="x",
+                path=f"models/u{me.id}/my.chat-model",
+            )
         )
         await session.commit()
     chat = await http.get("/language-models/local/my.chat-model")
     assert chat.status_code == 200
-    assert 'data-model="my.chat-model"' in chat.text
+    assert 'data-model="local/my.chat-model"' in chat.text
+    # Someone else opening that page sees what any unknown name shows (it is not theirs).
+    foreign = await other_browser.get("/language-models/local/my.chat-model")
+    unknown = await other_browser.get("/language-models/local/no-such-model")
+    strip = re.compile(r'name="csrf-token" content="[^"]*"|nonce="[^"]*"')
+    assert strip.sub("", foreign.text).replace("my.chat-model", "X") == strip.sub(
+        "", unknown.text
+    ).replace("no-such-model", "X")
 
     classifier = await start_job(http, csrf, tmp_path, task="classification", name="my-labels")
     page = await http.get(f"/training/jobs/{classifier}")

@@ -223,6 +223,9 @@ class GatewayRoute(TimestampMixin, Base):
     targets: Mapped[list[Any]] = mapped_column(JSON, default=list)
     #: Answers are cached for this many seconds (exact match); ``None``: no caching.
     cache_ttl_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: Cached answers are shared by every user (only those paid by an admin or system key);
+    #: otherwise each user has cached answers of their own.
+    cache_shared: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     managed_by_file: Mapped[bool] = mapped_column(Boolean, default=False)
 

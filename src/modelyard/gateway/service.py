@@ -28,7 +28,11 @@ from modelyard.gateway.response_cache import (
 )
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
 from modelyard.gateway.targets import ModelIndex, Resolution, build_targets
+from modelyard.local.access import LocalCaller, resolve_local
+from modelyard.local.errors import ModelNotFoundError
 from modelyard.local.manager import ModelManager
+from modelyard.local.sources import LocalRef
+from modelyard.local.types import Classification
 from modelyard.providers.credentials import (
     Credential,
     MissingCredentialsError,
@@ -37,7 +41,10 @@ from modelyard.providers.credentials import (
 from modelyard.providers.kinds import ProviderKind, kind_info
 from modelyard.ttl_cache import TTLCache
 
-__all__ = ["Gateway", "Served"]
+__all__ = ["SHARED_CREDENTIALS", "Gateway", "Served"]
+
+#: Credentials whose cached answers a route may share across users (nobody's own key).
+SHARED_CREDENTIALS = frozenset({"admin", "system", "keyless"})
 
 
 @dataclass
@@ -160,13 +167,16 @@ class Gateway:
             )
         except MissingCredentialsError:
             return credentials
-        token = next(
-            (c.api_key for source in ("user", "system") for c in known if c.source == source),
-            None,
+        found = next(
+            (c for source in ("user", "system") for c in known if c.source == source), None
         )
-        if token is None:
+        if found is None:
             return credentials
-        return [c if c.api_key else replace(c, api_key=token) for c in credentials]
+        # A user's own token keeps its owner: its breaker is that user's alone.
+        return [
+            c if c.api_key else replace(c, api_key=found.api_key, owner_id=found.owner_id)
+            for c in credentials
+        ]
 
     async def _targets(self, user: User | None, name: str) -> tuple[Resolution, list[Target]]:
         """The resolution and its targets; the database is read only when a cache is stale.
@@ -190,7 +200,36 @@ class Gateway:
             base_urls={"hf_inference_url": self.settings.hf_inference_url},
             timeout=self.settings.upstream_timeout,
         )
+        if any(target.api == LocalAdapter.api for target in targets):
+            targets = await self._resolve_local(user, resolution, targets)
         return resolution, targets
+
+    async def _resolve_local(
+        self, user: User | None, resolution: Resolution, targets: list[Target]
+    ) -> list[Target]:
+        """Local targets get the model their name means for the caller (a route's with the
+        admin's authority: the route is their offer)."""
+        caller = LocalCaller.of(None if resolution.route else user)
+        refs: dict[str, LocalRef | ModelNotFoundError] = {}
+        async with self.database.sessions() as session:
+            for target in targets:
+                if target.api != LocalAdapter.api or target.model in refs:
+                    continue
+                try:
+                    refs[target.model] = await resolve_local(
+                        session, target.model, caller, self.settings
+                    )
+                except ModelNotFoundError as error:  # a route goes on with its other targets
+                    refs[target.model] = error
+        resolved = []
+        for target in targets:
+            ref = refs.get(target.model) if target.api == LocalAdapter.api else None
+            if isinstance(ref, ModelNotFoundError):
+                continue
+            resolved.append(replace(target, local=ref) if ref is not None else target)
+        if not resolved:
+            raise next(ref for ref in refs.values() if isinstance(ref, ModelNotFoundError))
+        return resolved
 
     @staticmethod
     def _served(resolution: Resolution, outcome: Outcome[Any], cache: str = "off") -> Served:
@@ -213,20 +252,32 @@ class Gateway:
         cache_ttl: int | None = None,
     ) -> tuple[dict[str, Any], Served]:
         """Answer ``request``; cached for the route's TTL, or ``cache_ttl`` when given
-        (0 turns caching off for this request)."""
+        (0 turns caching off for this request).
+
+        Cached answers are the user's own; a route with ``cache_shared`` also shares those
+        paid by an admin or system key with every user (never one paid by a user's key).
+        """
         resolution, targets = await self._targets(user, request.model)
         ttl = resolution.cache_ttl_seconds if cache_ttl is None else cache_ttl
-        key = None
+        keys: dict[str, str] = {}
         if ttl:
-            key = cache_key(request.model_dump(exclude_none=True, exclude={"conversation_id"}))
-            hit = await self.cache.get(key)
-            self.metrics.cache.labels("hit" if hit else "miss").inc()
-            if hit is not None:
-                served = Served(resolution, hit["provider"], hit["model"], 0, 0.0, "hit")
-                return hit["response"], served
+            body = request.model_dump(exclude_none=True, exclude={"conversation_id"})
+            own = f"user:{user.id}" if user is not None else "service"
+            keys["own"] = cache_key(body, namespace=f"chat.completions/{own}")
+            if resolution.route and resolution.cache_shared:
+                keys["shared"] = cache_key(body, namespace="chat.completions/shared")
+            for key in (keys.get("shared"), keys["own"]):
+                hit = await self.cache.get(key) if key else None
+                if hit is not None:
+                    self.metrics.cache.labels("hit").inc()
+                    served = Served(resolution, hit["provider"], hit["model"], 0, 0.0, "hit")
+                    return hit["response"], served
+            self.metrics.cache.labels("miss").inc()
         outcome = await self.dispatcher.chat(request, targets, _label(resolution))
-        served = self._served(resolution, outcome, "miss" if key else "off")
-        if key is not None and ttl:
+        served = self._served(resolution, outcome, "miss" if keys else "off")
+        if keys and ttl:
+            shared = outcome.target.credential.source in SHARED_CREDENTIALS
+            key = keys["shared"] if shared and "shared" in keys else keys["own"]
             entry = {"response": outcome.result, "provider": served.provider, "model": served.model}
             await self.cache.put(key, entry, ttl)
         return outcome.result, served
@@ -256,6 +307,17 @@ class Gateway:
         outcome = await self.dispatcher.open_stream(request, targets, _label(resolution))
         first, rest = outcome.result
         return first, rest, self._served(resolution, outcome)
+
+    async def classify(self, user: User, name: str, texts: list[str]) -> list[Classification]:
+        """Labels for ``texts`` from the local classifier ``name`` as ``user`` may use it."""
+        async with self.database.sessions() as session:
+            ref = await resolve_local(session, name, LocalCaller.of(user), self.settings)
+        try:
+            credentials = await self._credentials(user, ProviderKind.LOCAL)
+        except MissingCredentialsError:
+            credentials = []
+        token = next((c.api_key for c in credentials if c.api_key), None)
+        return await self.local_models.classify(ref, texts, token=token)
 
     async def embed(
         self, user: User | None, request: EmbeddingRequest

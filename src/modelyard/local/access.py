@@ -84,7 +84,7 @@ def _directory(name: str, settings: Settings) -> Path | None:
     return None
 
 
-def visible_trained_models(caller: LocalCaller) -> Select[tuple[TrainedModel]]:
+def visible_trained_models(caller: LocalCaller) -> Select[TrainedModel]:
     """The ``select`` of the trained models ``caller`` may use, its own first."""
     statement = select(TrainedModel)
     if not caller.is_staff:

@@ -19,10 +19,12 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelyard.api.deps import OptionalCaller, SessionDep, app_state
-from modelyard.db.models import TrainingDataset, User
+from modelyard.config import Settings
+from modelyard.db.models import LlmModel, TrainingDataset, User
 from modelyard.errors import NotFoundError
 from modelyard.providers.kinds import ProviderKind, kind_info
 from modelyard.providers.user_keys import user_key_kinds
@@ -66,18 +68,37 @@ class BaseChoice:
     note: str
 
 
-async def base_choices(session: AsyncSession, user: User) -> dict[str, list[BaseChoice]]:
-    """Base models per task: the built-in MiniLM and the trained models ``user`` may use."""
-    local = await list_visible(session, user)
+async def base_choices(
+    session: AsyncSession, user: User, settings: Settings
+) -> dict[str, list[BaseChoice]]:
+    """Base models per task: the built-in MiniLM, the trained models ``user`` may use, the
+    local models an admin offers in the catalog, and Hub suggestions where ``user`` may
+    make the server download them (staff, or ``MODELYARD_LOCAL_HUB_DOWNLOADS``)."""
+    local = [(row.name, row.task, "trained here") for row in await list_visible(session, user)]
+    offered = await session.scalars(
+        select(LlmModel)
+        .where(
+            LlmModel.provider_kind == ProviderKind.LOCAL.value,
+            LlmModel.is_active.is_(True),
+            LlmModel.task.in_(("classification", "chat")),
+        )
+        .order_by(LlmModel.model_id)
+    )
+    local += [(row.model_id, row.task, "offered by your admin") for row in offered]
     default = DEFAULT_BASES["classification"] or "all-MiniLM-L6-v2"
     classification = [BaseChoice(default, "built in · 22.7M parameters (the default)")]
     classification += [
-        BaseChoice(row.name, "trained here")
-        for row in local
-        if row.task == "classification" and row.name != default
+        BaseChoice(name, note)
+        for name, task, note in local
+        if task == "classification" and name != default
     ]
-    sft = [BaseChoice(row.name, "trained here") for row in local if row.task == "chat"]
-    sft += [BaseChoice(name, note) for name, note in SFT_SUGGESTIONS]
+    sft = [BaseChoice(name, note) for name, task, note in local if task == "chat"]
+    if user.is_staff or settings.local_hub_downloads:
+        sft += [
+            BaseChoice(name, note)
+            for name, note in SFT_SUGGESTIONS
+            if name not in {choice.name for choice in sft}
+        ]
     return {"classification": classification, "sft": sft}
 
 
@@ -111,7 +132,7 @@ async def training_page(request: Request, caller: OptionalCaller, session: Sessi
         "training.html",
         page=page,
         nav="training",
-        bases=await base_choices(session, page.user),
+        bases=await base_choices(session, page.user, app_state(request).settings),
         advisors=await _advisors(request, session, page, saved),
         saved_keys=sorted(saved & {"huggingface", "groq"}),
         hf=kind_info(ProviderKind.HUGGINGFACE),

@@ -22,6 +22,7 @@ from modelyard.errors import BadRequestError
 from modelyard.gateway.adapters.model_ids import check_model_id
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
+from modelyard.local.sources import LocalRef
 from modelyard.providers.credentials import Credential
 
 __all__ = ["TEXT_ROLES", "Adapter", "Target", "refuse_unsupported", "text_only"]
@@ -36,6 +37,8 @@ class Target:
     model: str
     credential: Credential = field(repr=False)
     timeout: float = 600.0
+    #: A local model as resolved for the caller (``local`` targets only).
+    local: LocalRef | None = field(default=None, repr=False)
 
     @property
     def api_key(self) -> str | None:

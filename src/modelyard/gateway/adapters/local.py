@@ -1,9 +1,10 @@
 """Local models: Hugging Face models run in this process, behind the OpenAI format.
 
 The ``local`` provider kind names a model by Hub id, directory, trained-model name or
-built-in alias (``all-MiniLM-L6-v2``); the gateway's :class:`~modelyard.local.manager.
-ModelManager` loads it once and runs it in worker threads. The target's key, when there is
-one, is a Hugging Face token used for Hub downloads.
+built-in alias (``all-MiniLM-L6-v2``), resolved for the caller by the gateway
+(:func:`~modelyard.local.access.resolve_local`, into ``Target.local``); the gateway's
+:class:`~modelyard.local.manager.ModelManager` loads it once and runs it in worker threads.
+The target's key, when there is one, is a Hugging Face token used for Hub downloads.
 
 Chat (JSON and streaming) with causal LMs and seq2seq models: ``temperature``, ``top_p``,
 ``max_tokens`` / ``max_completion_tokens``, ``stop`` and ``seed`` are honoured; usage is
@@ -31,6 +32,7 @@ from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported,
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
 from modelyard.gateway.upstream_errors import UpstreamError
+from modelyard.local.errors import ModelNotFoundError
 from modelyard.local.manager import LoadedModel, LoadFailedError, ModelManager
 from modelyard.local.types import Completion, GenerationParams, Message
 
@@ -96,8 +98,10 @@ class LocalAdapter(Adapter):
         :func:`modelyard.local.sources.locate` checks it (and says what is wrong)."""
 
     async def _model(self, target: Target) -> LoadedModel:
+        if target.local is None:  # the gateway resolves every local target for its caller
+            raise ModelNotFoundError(target.model)
         try:
-            return await self.manager.get(target.model, token=target.api_key)
+            return await self.manager.get(target.local, token=target.api_key)
         except LoadFailedError as error:
             raise UpstreamError("server", str(error)) from None
 
