@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 
 from modelyard.admin import mount_admin
 from modelyard.admin.auth import inline_script_hashes
+from modelyard.config import Settings
 from modelyard.db.engine import Database
 from modelyard.db.models import AuditLogEntry, GatewayRoute, LlmModel, Provider, User
 from modelyard.providers import records
@@ -604,7 +605,7 @@ async def test_routes_are_edited_as_lines_with_audit(
 
 
 async def test_training_jobs_are_listed_and_cancelled_from_the_admin(
-    client: httpx.AsyncClient, database: Database, staff: User, tmp_path: Path
+    client: httpx.AsyncClient, database: Database, staff: User, tmp_path: Path, settings: Settings
 ) -> None:
     from modelyard.training import jobs
     from modelyard.training.config import TrainingConfig
@@ -625,7 +626,7 @@ async def test_training_jobs_are_listed_and_cancelled_from_the_admin(
             user=staff,
             dataset=dataset,
             config=TrainingConfig(task="classification", output_name="admin-listed"),
-            data_dir=tmp_path,
+            settings=settings,
         )
     for page in ("/admin/training-dataset/list", "/admin/training-job/list"):
         listed = await client.get(page)
