@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from modelyard.config import Settings
 from modelyard.db.engine import Database
@@ -172,6 +173,13 @@ async def _call(
     if probe == "messages":
         body = {"model": f"local/{name}", "max_tokens": 2, "messages": HELLO}
         return await http.post("/v1/messages", headers=auth, json=body)
+    if probe == "v2-chat":
+        return await http.post(
+            "/v2/llm/chat/completions", headers=auth, json=_chat(f"local/{name}")
+        )
+    if probe == "advice":  # a named advisor model goes through the gateway like any chat
+        body = {"task": "classification", "description": "x", "model": f"local/{name}"}
+        return await http.post("/v2/training/advice", headers=auth, json=body)
     if probe == "classify":
         path = f"/v2/models/{quote(name, safe='/')}/classify"
         return await http.post(path, headers=auth, json={"input": "x"})
@@ -182,7 +190,50 @@ def _anonymised(response: httpx.Response, name: str) -> str:
     return response.text.replace(name, "NAME")
 
 
-PROBES = ("chat", "stream", "embeddings", "messages", "classify")
+PROBES = ("chat", "stream", "embeddings", "messages", "v2-chat", "advice", "classify")
+
+#: Every route of the API that takes a model name and is open to users, by probe.
+PROBED_ROUTES = {
+    ("POST", "/v1/chat/completions"): "chat",
+    ("POST", "/v1/embeddings"): "embeddings",
+    ("POST", "/v1/messages"): "messages",
+    ("POST", "/v2/llm/chat/completions"): "v2-chat",
+    ("POST", "/v2/training/advice"): "advice",
+    ("POST", "/v2/models/{name}/classify"): "classify",
+    # base_model of a new job: test_b_cannot_train_on_a_private_model_nor_push_it
+    ("POST", "/v2/training/jobs"): "jobs",
+    ("POST", "/train"): "jobs",
+}
+#: Staff-only routes whose model fields name a remote provider's models.
+STAFF_ROUTES = {"/v2/admin/providers", "/v2/admin/providers/{provider_id}", "/v2/finetune/commands"}
+
+
+def _model_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path) whose body has a ``model``/``base_model`` or whose path a name."""
+    spec = app.openapi()
+    schemas = spec.get("components", {}).get("schemas", {})
+
+    def fields(schema: dict[str, Any]) -> set[str]:
+        if "$ref" in schema:
+            schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        found = set(schema.get("properties", {}))
+        for key in ("anyOf", "oneOf", "allOf"):
+            for part in schema.get(key, []):
+                found |= fields(part)
+        return found
+
+    routes = set()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            names = set().union(*(fields(c.get("schema", {})) for c in content.values()))
+            if names & {"model", "base_model"} or "{name" in path:
+                routes.add((method.upper(), path))
+    return {route for route in routes if route[1] not in STAFF_ROUTES}
+
+
+def test_the_walk_covers_every_route_that_takes_a_model_name(app: FastAPI) -> None:
+    assert _model_routes(app) == set(PROBED_ROUTES)
 
 
 async def test_b_gets_for_a_private_model_what_a_missing_model_gets_on_every_path(
@@ -194,6 +245,9 @@ async def test_b_gets_for_a_private_model_what_a_missing_model_gets_on_every_pat
             missing = await _call(client, world.b, probe, "no-such-model-xyz")
             assert foreign.status_code == 404, (probe, name, foreign.text)
             assert _anonymised(foreign, name) == _anonymised(missing, "no-such-model-xyz")
+    # Nothing was half-written for B: no conversation from the refused chats.
+    listed = await client.get("/v2/conversations/", headers=world.b)
+    assert listed.status_code == 200 and listed.json()["total"] == 0
     # A, the owner, is served on the same paths (so the 404s above are not a broken setup).
     chat = await _call(client, world.a, "chat", "secret-chat")
     assert chat.status_code == 200, chat.text

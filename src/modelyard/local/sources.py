@@ -296,7 +296,8 @@ def _locate(
 
 def trusted_ref(name: str, trained_dir: Path | None = None) -> LocalRef:
     """What ``name`` means to the service itself (the CLI, a worker on the server's own
-    machine): a built-in alias, a folder of ``trained_dir``, any directory, else a Hub id.
+    machine): a built-in alias, a model of ``trained_dir`` the service trained itself
+    (``system/<name>``, or ``<name>`` from before owners), any directory, else a Hub id.
 
     Requests of users are resolved by :func:`modelyard.local.access.resolve_local` instead.
     """
@@ -304,8 +305,9 @@ def trusted_ref(name: str, trained_dir: Path | None = None) -> LocalRef:
     if built_in is not None:
         return LocalRef(name, "builtin", str(built_in()))
     plain = name not in ("", ".", "..") and "/" not in name and "\\" not in name
-    if plain and trained_dir is not None and (trained_dir / name / "config.json").is_file():
-        return LocalRef(name, "trained", str(trained_dir / name))
+    for folder in (trained_dir / "system" / name, trained_dir / name) if trained_dir else ():
+        if plain and (folder / "config.json").is_file():
+            return LocalRef(name, "trained", str(folder))
     if Path(name).expanduser().is_dir() or name.startswith(("/", ".", "~")):
         return LocalRef(name, "directory", os.path.realpath(Path(name).expanduser()))
     return LocalRef(name, "hub", name)
