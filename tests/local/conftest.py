@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from modelyard.local.manager import ModelManager
 from modelyard.config import Settings
 from modelyard.db.engine import Database
+from modelyard.local.manager import ModelManager
 from tests.gateway.conftest import asgi_http, sdk
 from tests.helpers import make_token, make_user
 from tests.local.builders import build_causal, build_seq2seq

@@ -286,11 +286,15 @@ async def test_b_cannot_train_on_a_private_model_nor_push_it(
     assert jobs == []  # nothing was half-created
 
 
+def _relative_to_cwd(path: Path) -> str:
+    return os.path.relpath(path, Path.cwd())
+
+
 async def test_every_spelling_of_a_private_model_is_refused(
     client: httpx.AsyncClient, world: World, settings: Settings
 ) -> None:
     data_dir = settings.data_dir.resolve()
-    relative = os.path.relpath(world.clf_dir, Path.cwd())
+    relative = _relative_to_cwd(world.clf_dir)
     spellings = [
         str(world.clf_dir),
         f"/proc/self/cwd/{relative}",

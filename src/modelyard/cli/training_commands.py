@@ -162,8 +162,8 @@ def push(
         async with database.sessions() as session:
             job = await jobs.get_job(session, job_id, None)
             job.hub_push = await push_trained_model(
-                session, job, settings.data_dir.resolve(), token, repo_id=push_to, private=not public,
-                endpoint=settings.hf_endpoint,
+                session, job, settings.data_dir.resolve(), token, repo_id=push_to,
+                private=not public, endpoint=settings.hf_endpoint,
             )  # fmt: skip
             await session.commit()
             return job.hub_push
