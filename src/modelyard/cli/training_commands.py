@@ -25,6 +25,7 @@ from modelyard.errors import ModelyardError
 from modelyard.training import jobs
 from modelyard.training.advice import AdviceResult
 from modelyard.training.advisor import advise
+from modelyard.training.bounds import UploadLimits
 from modelyard.training.config import TrainingConfig
 from modelyard.training.hub import push_trained_model
 from modelyard.training.keys import JobKeys, given_secrets
@@ -313,6 +314,7 @@ def train(
                 data_dir=data_dir,
                 user=None,
                 task=task,
+                limits=UploadLimits.from_settings(settings),
             )
             if advice:
                 _show_advice(await advise(settings, config, dataset, secrets.groq_api_key))
