@@ -411,7 +411,12 @@ async def test_names_are_unique_per_owner_and_a_model_is_never_replaced(
 
 
 async def test_paths_are_staff_only_and_only_under_the_configured_roots(
-    client: httpx.AsyncClient, world: World, roots: Path, tiny_causal: Path, tmp_path: Path
+    client: httpx.AsyncClient,
+    world: World,
+    roots: Path,
+    tiny_causal: Path,
+    tmp_path: Path,
+    database: Database,
 ) -> None:
     inside = roots / "team" / "chat"
     shutil.copytree(tiny_causal, inside)
@@ -452,6 +457,16 @@ async def test_paths_are_staff_only_and_only_under_the_configured_roots(
         assert "no such directory" not in answer.text and "has no config.json" not in answer.text
     odd = await _call(client, world.staff, "chat", str(roots / "odd"))
     assert odd.status_code in (400, 404) and "do-not-echo" not in odd.text
+
+    # A folder an admin offers in the catalog is open to users, if it is under a root.
+    async with database.sessions() as session:
+        for folder in (inside, outside):
+            session.add(
+                LlmModel(provider_kind="local", model_id=str(folder), display_name="f", task="chat")
+            )
+        await session.commit()
+    assert (await _call(client, world.b, "chat", str(inside))).status_code == 200
+    assert (await _call(client, world.b, "chat", str(outside))).status_code == 404
 
 
 @pytest.fixture

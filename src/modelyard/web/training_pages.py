@@ -30,7 +30,7 @@ from modelyard.providers.kinds import ProviderKind, kind_info
 from modelyard.providers.user_keys import user_key_kinds
 from modelyard.training import jobs
 from modelyard.training.config import DEFAULT_BASES
-from modelyard.training.models import list_visible
+from modelyard.training.models import job_model, list_visible
 from modelyard.web.catalog import load_catalog
 from modelyard.web.rendering import Page, render, sign_in_redirect, signed_in
 
@@ -196,4 +196,5 @@ async def job_page(
         dataset=dataset,
         settings=settings,
         try_it=try_it_href(job.task, job.output_name),
+        trained=await job_model(session, job),
     )

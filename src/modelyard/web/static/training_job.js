@@ -384,6 +384,28 @@
     }
   }
 
+  function setupSharing() {
+    var form = byId("share-form");
+    if (!form) return;
+    var select = byId("share-visibility");
+    var status = byId("share-status");
+    var saved = select.value;
+    form.addEventListener("submit", function (event) { event.preventDefault(); });
+    select.addEventListener("change", async function () {
+      select.disabled = true;
+      var path = "/v2/models/trained/" + encodeURIComponent(form.getAttribute("data-model-id"));
+      var result = await M.api("PATCH", path, { visibility: select.value });
+      select.disabled = false;
+      if (!result.ok) {
+        select.value = saved;
+        status.textContent = result.error;
+        return;
+      }
+      saved = result.data.visibility;
+      status.textContent = saved === "everyone" ? "Shared: everyone on this server can use it." : "Private: only you (and staff) can use it.";
+    });
+  }
+
   function setupClassify() {
     var form = byId("classify-form");
     if (!form) return;
@@ -437,6 +459,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     ui.cancel.addEventListener("click", cancel);
     setupClassify();
+    setupSharing();
     if (task !== "sft" && task !== "classification") ui.tryIt.hidden = true;
     refresh().then(follow);
   });
