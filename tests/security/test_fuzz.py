@@ -1,13 +1,10 @@
 """Property-based fuzzing of the whole API from its own OpenAPI document (schemathesis on
-Hypothesis), against the app served by uvicorn on 127.0.0.1: no request may get a 5xx,
-and every error must have the standard JSON shape."""
+Hypothesis), against the app served by uvicorn on 127.0.0.1 (on SQLite and PostgreSQL,
+see ``conftest.py``): no request may get a 5xx, every error must have the standard JSON
+shape and reveal nothing of the server (paths, tracebacks, SQL)."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,75 +12,28 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-import uvicorn
-from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from modelyard.api.app import create_app
-from modelyard.config import Settings
-from modelyard.db.engine import create_database
-from modelyard.db.migrate import upgrade
-from tests.helpers import bearer, make_token, make_user
+from tests.fakes.fixtures import OPENAI_KEY
+from tests.security.conftest import FuzzServer, assert_reveals_nothing
 
-#: Examples per API operation (each operation also gets its explicit examples).
+#: Examples per API operation and generation mode (each operation also gets its explicit
+#: examples), on each database.
 EXAMPLES = 12
 #: Operations left out: they end the fuzzer's own session or token.
-EXCLUDED = {("DELETE", "/v2/tokens/{token_id}"), ("POST", "/v2/auth/logout")}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+EXCLUDED = {
+    ("DELETE", "/v2/tokens/{token_id}"),
+    ("POST", "/v2/auth/logout"),
+    ("POST", "/v2/me/sessions/revoke"),
+}
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    """The app (SQLite, no providers, no background tasks) on a real socket, and a staff
-    user's API token: the fuzzer reaches every route, the admin ones included."""
-    data_dir = tmp_path_factory.mktemp("fuzz")
-    settings = Settings(
-        env="test",
-        data_dir=data_dir,
-        encryption_keys=Fernet.generate_key().decode(),
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    upgrade(settings)
-
-    async def token() -> str:
-        database = create_database(settings)
-        try:
-            staff = await make_user(database, "fuzz@example.com", staff=True)
-            return await make_token(database, staff)
-        finally:
-            await database.dispose()
-
-    headers = bearer(asyncio.run(token()))
-    port = _free_port()
-    app = create_app(settings, system_keys={})
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.05)
-    yield base, headers
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def api_schema(fuzz_server: tuple[str, dict[str, str]]) -> Any:
-    base, _headers = fuzz_server
-    return schemathesis.openapi.from_url(f"{base}/openapi.json")
+def api_schema(fuzz_server: FuzzServer) -> Any:
+    return schemathesis.openapi.from_url(f"{fuzz_server.base}/openapi.json")
 
 
 def assert_error_shape(response: Any) -> None:
@@ -97,10 +47,10 @@ def assert_error_shape(response: Any) -> None:
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_request_gets_a_server_error(
-    api_schema: Any, fuzz_server: tuple[str, dict[str, str]], mode: GenerationMode
+    api_schema: Any, fuzz_server: FuzzServer, mode: GenerationMode
 ) -> None:
     """Every operation, with valid (positive) and invalid (negative) generated input."""
-    base, headers = fuzz_server
+    base, headers = fuzz_server.base, fuzz_server.headers
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) > 40
     failures: list[str] = []
@@ -125,6 +75,8 @@ def test_no_request_gets_a_server_error(
             content_type = (response.headers.get("content-type") or [""])[0]
             if response.status_code >= 400 and content_type.startswith("application/json"):
                 assert_error_shape(response)
+            if response.status_code >= 400:
+                assert_reveals_nothing(response.text, fuzz_server.data_dir)
 
         try:
             check()
@@ -133,15 +85,16 @@ def test_no_request_gets_a_server_error(
         except AssertionError as exc:
             failures.append(str(exc).splitlines()[0])
     assert not failures, "\n".join(failures)
+    # The fuzz input reached the handlers: the fuzzer was signed in all along.
+    assert httpx.get(f"{base}/v2/auth/me", headers=headers).status_code == 200
 
 
 # Targeted bad input, beside the generated cases ---------------------------------------
 
 
 @pytest.fixture(scope="module")
-def api(fuzz_server: tuple[str, dict[str, str]]) -> Iterator[httpx.Client]:
-    base, headers = fuzz_server
-    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+def api(fuzz_server: FuzzServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=fuzz_server.base, headers=fuzz_server.headers, timeout=30) as client:
         yield client
 
 
@@ -200,7 +153,7 @@ def test_path_traversal_in_model_names_is_refused(api: httpx.Client, name: str) 
     ],
 )
 def test_malformed_uploads_are_4xx_and_leave_nothing(
-    api: httpx.Client, fuzz_server: tuple[str, dict[str, str]], filename: str, content: bytes
+    api: httpx.Client, fuzz_server: FuzzServer, filename: str, content: bytes
 ) -> None:
     before = api.get("/v2/datasets").json()["data"]
     response = api.post(
@@ -209,6 +162,191 @@ def test_malformed_uploads_are_4xx_and_leave_nothing(
     assert 400 <= response.status_code < 500, response.text
     assert_error_shape(response)
     assert api.get("/v2/datasets").json()["data"] == before
+
+
+# Text that is not text: unpaired surrogates, NUL characters ---------------------------
+
+CHAT = (
+    b'{"model": "openai/gpt-4o-mini", "max_tokens": 5, '
+    b'"messages": [{"role": "user", "content": %s}]}'
+)
+#: Every route that takes a chat, in the body each expects.
+CHAT_ROUTES = ["/v1/chat/completions", "/v1/messages", "/v2/llm/chat/completions"]
+
+
+@pytest.fixture(scope="module")
+def chat_provider(api: httpx.Client, fuzz_server: FuzzServer) -> None:
+    """A default provider answering from the fake OpenAI (the fuzzer may have changed or
+    removed the first one)."""
+    response = api.post(
+        "/v2/admin/providers",
+        json={
+            "name": "fake openai again",
+            "kind": "openai",
+            "api_key": OPENAI_KEY,
+            "base_url": fuzz_server.upstream.base_url,
+            "is_default": True,
+            "is_active": True,
+        },
+    )
+    assert response.status_code == 201, response.text
+
+
+def conversations(api: httpx.Client) -> list[Any]:
+    response = api.get("/v2/conversations/")
+    assert response.status_code == 200, response.text
+    items: list[Any] = response.json()["items"]
+    return items
+
+
+@pytest.mark.parametrize("path", CHAT_ROUTES)
+@pytest.mark.parametrize(
+    "body",
+    [
+        CHAT % rb'"\ud800"',
+        CHAT % rb'"tail \udfff"',
+        CHAT % rb'"\ude00\ud83d"',  # a pair in the wrong order
+        CHAT % rb'[{"type": "text", "text": "a\uDBFF"}]',
+        CHAT.replace(b'"max_tokens"', rb'"\ud800": 1, "max_tokens"') % b'"hi"',
+        CHAT.replace(b"}]}", b'}], "stream": true}') % rb'"\ud800"',
+    ],
+)
+@pytest.mark.usefixtures("chat_provider")
+def test_unpaired_surrogates_are_a_400_before_anything_happens(
+    api: httpx.Client, fuzz_server: FuzzServer, path: str, body: bytes
+) -> None:
+    """A lone surrogate can be neither stored, nor sent upstream, nor echoed: refused first."""
+    sent_before = len(fuzz_server.upstream.requests)
+    stored_before = conversations(api)
+    response = api.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert_error_shape(response)
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == "invalid_text"
+    assert "unpaired surrogate" in error["message"]
+    assert_reveals_nothing(response.text, fuzz_server.data_dir)
+    assert len(fuzz_server.upstream.requests) == sent_before
+    assert conversations(api) == stored_before
+
+
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/web/api/markdown"])
+def test_unpaired_surrogates_are_refused_on_other_json_routes(api: httpx.Client, path: str) -> None:
+    body = rb'{"model": "text-embedding-3-small", "input": "\ud800"}'
+    if path == "/web/api/markdown":
+        body = rb'{"text": "\udbff"}'
+    response = api.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_text"
+
+
+@pytest.mark.usefixtures("chat_provider")
+def test_a_surrogate_pair_is_a_character_and_passes(
+    api: httpx.Client, fuzz_server: FuzzServer
+) -> None:
+    response = api.post(
+        "/v1/chat/completions",
+        content=CHAT % rb'"smile \ud83d\ude00"',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "Echo: smile \U0001f600"
+    assert fuzz_server.upstream.last_request.json()["messages"][0]["content"] == "smile \U0001f600"
+
+
+@pytest.mark.usefixtures("chat_provider")
+def test_nul_in_a_stored_chat_is_stored_or_a_clear_400(
+    api: httpx.Client, fuzz_server: FuzzServer
+) -> None:
+    """SQLite stores a NUL character; PostgreSQL cannot: a 400 and nothing half-written."""
+    before = conversations(api)
+    response = api.post(
+        "/v2/llm/chat/completions",
+        content=CHAT % rb'"nul \u0000 inside"',
+        headers={"content-type": "application/json"},
+    )
+    if fuzz_server.backend == "sqlite":
+        assert response.status_code == 200, response.text
+        assert len(conversations(api)) == len(before) + 1
+        return
+    assert response.status_code == 400, response.text
+    assert_error_shape(response)
+    assert response.json()["error"]["code"] == "invalid_text"
+    assert conversations(api) == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/models/a%00b/classify",
+        "/v2/conversations/?q=%00",
+        "/v2/usage?start=2024-01-01%00",
+        "/v1/models?x=a%00",
+    ],
+)
+def test_nul_in_a_path_or_query_is_a_400(
+    api: httpx.Client, fuzz_server: FuzzServer, path: str
+) -> None:
+    response = api.request("POST" if path.endswith("classify") else "GET", path, json={})
+    assert response.status_code == 400, response.text
+    assert_error_shape(response)
+    assert response.json()["error"]["code"] == "invalid_text"
+    assert_reveals_nothing(response.text, fuzz_server.data_dir)
+
+
+# Usage reports and exports: extreme dates are refused before the CSV starts -----------
+
+
+@pytest.mark.parametrize("path", ["/v2/usage", "/v2/usage/export.csv"])
+@pytest.mark.parametrize(
+    ("params", "status", "param"),
+    [
+        ({"end": "9999-12-31"}, 400, "end"),
+        ({"start": "9999-12-30", "end": "9999-12-31"}, 400, "end"),
+        ({"end": "253402214400000"}, 400, "end"),  # 9999-12-31 as a timestamp in ms
+        ({"start": "0001-01-01"}, 400, "start"),  # longer than the longest period
+        ({"start": "0001-01-02", "end": "0001-01-01"}, 400, "start"),
+        ({"start": "1000000000000"}, 422, "start"),  # a timestamp that is not a day
+        ({"end": "10000-01-01"}, 422, "end"),
+        ({"start": "2024-02-30"}, 422, "start"),
+        ({"start": "-1"}, 422, "start"),
+        ({"user_id": str(2**40)}, 422, "user_id"),
+        ({"user_id": "0"}, 422, "user_id"),
+    ],
+)
+def test_usage_with_extreme_dates_is_a_4xx_before_streaming(
+    api: httpx.Client,
+    fuzz_server: FuzzServer,
+    path: str,
+    params: dict[str, str],
+    status: int,
+    param: str,
+) -> None:
+    with api.stream("GET", path, params=params) as response:
+        response.read()
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert_error_shape(response)
+    assert response.json()["error"]["param"] == param
+    assert_reveals_nothing(response.text, fuzz_server.data_dir)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start": "0001-01-01", "end": "0001-01-31"},
+        {"start": "9999-12-01", "end": "9999-12-30"},
+        {"start": "62135596800000", "end": "62135596800000"},  # 3939-12-04 in ms
+    ],
+)
+def test_usage_at_the_ends_of_the_calendar_is_an_empty_report(
+    api: httpx.Client, params: dict[str, str]
+) -> None:
+    report = api.get("/v2/usage", params=params)
+    assert report.status_code == 200, report.text
+    assert report.json()["totals"]["requests"] == 0
+    export = api.get("/v2/usage/export.csv", params=params)
+    assert export.status_code == 200, export.text
+    assert export.text.startswith("id,created_at,") and export.text.count("\r\n") == 1
 
 
 def test_nothing_escapes_the_data_directory(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -289,3 +289,31 @@ async def test_csv_cells_never_start_a_formula(
     assert rows[0]["model"] == '\'=HYPERLINK("http://x")'
     assert rows[0]["api_token_name"] == "'=evil"
     assert rows[0]["status"] == "404"
+
+
+@pytest.mark.parametrize(
+    ("model", "shown"),
+    [
+        ("  =1+1", "'  =1+1"),
+        ('\n=HYPERLINK("http://x")', '\'\n=HYPERLINK("http://x")'),
+        ("\r\n @SUM(A1)", "'\r\n @SUM(A1)"),
+        ("\t-2", "'\t-2"),
+        ("\u3000+cmd", "'\u3000+cmd"),
+        ("\rplain", "'\rplain"),
+        ("gpt-4o", "gpt-4o"),
+        ("a = b", "a = b"),
+    ],
+)
+async def test_csv_formula_guard_skips_leading_spaces_and_line_breaks(
+    client: httpx.AsyncClient,
+    database: Database,
+    recorder: UsageRecorder,
+    model: str,
+    shown: str,
+) -> None:
+    """Spreadsheets skip leading blanks before a formula: so does the guard."""
+    owner = await account(database, "sheets@example.com", "t")
+    record(recorder, owner, datetime.now(UTC), model=model, status=200)
+    await recorder.flush()
+    rows = parse_csv((await client.get("/v2/usage/export.csv", headers=owner.auth)).text)
+    assert [row["model"] for row in rows] == [shown]

@@ -30,6 +30,7 @@ from modelyard.admin.auth import (
     web_session_of,
 )
 from modelyard.admin.base import StaffView
+from modelyard.admin.errors import install_error_pages
 from modelyard.admin.finetune import FineTuneCommandAdmin, FineTuneEventAdmin, FineTuneFileAdmin
 from modelyard.admin.flash import FlashCookieMiddleware
 from modelyard.admin.limits import UsageLimitAdmin
@@ -93,6 +94,7 @@ class ModelyardAdmin(Admin):
             authentication_backend=WebSessionAuth(state),
         )
         install_templates(self.templates)
+        install_error_pages(self)
         for view in VIEWS:
             # A subclass per app: SQLAdmin keeps its wiring on the view class itself.
             bound = cast(type[StaffView], type(view.__name__, (view,), {"app_state": state}))

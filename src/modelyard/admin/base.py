@@ -1,25 +1,40 @@
-"""What every admin view shares: staff-only access, the app state, and error helpers."""
+"""What every admin view shares: staff-only access, the app state, and error helpers.
+
+A row id in a URL is checked before any query: anything but a whole number the id column
+can hold (``abc``, ``-1``, ``99999999999999999999``) is a 404 page, like an id with no
+row. CSV exports neutralise cells a spreadsheet would run as a formula.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import csv
+import io
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqladmin import ModelView
+from sqladmin.helpers import secure_filename
+from sqlalchemy import BigInteger
+from sqlalchemy import inspect as sa_inspect
 from starlette import status
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import RedirectResponse, StreamingResponse
 
 from modelyard.admin.auth import admin_user
+from modelyard.api.errors import MAX_STORED_INTEGER
 from modelyard.api.state import AppState
 from modelyard.db.models import User
 from modelyard.errors import BadRequestError
+from modelyard.security.csv_cells import safe_cell
 
-__all__ = ["StaffView", "clean_text", "selected_ids", "validated"]
+__all__ = ["MAX_BIG_ID", "StaffView", "clean_text", "selected_ids", "validated"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
+
+#: The largest id of a ``bigint`` column (``integer`` ones: ``MAX_STORED_INTEGER``).
+MAX_BIG_ID = 2**63 - 1
 
 
 class StaffView(ModelView):
@@ -35,12 +50,79 @@ class StaffView(ModelView):
         url = request.url_for("admin:list", identity=self.identity)
         return RedirectResponse(str(url), status_code=status.HTTP_303_SEE_OTHER)
 
+    # -- rows by id: a 404 for an id that is malformed, out of range or has no row ------
+
+    def _row_id(self, value: Any) -> int | None:
+        """``value`` as an id of this view's table, or ``None`` when it cannot be one."""
+        text = str(value)
+        if not (0 < len(text) <= 19 and text.isascii() and text.isdigit()):
+            return None
+        big = isinstance(sa_inspect(self.model).primary_key[0].type, BigInteger)
+        largest = MAX_BIG_ID if big else MAX_STORED_INTEGER
+        number = int(text)
+        return number if 0 < number <= largest else None
+
+    def _missing(self, value: Any) -> HTTPException:
+        shown = str(value)[:40]
+        return HTTPException(
+            status.HTTP_404_NOT_FOUND, f"No {self.name.lower()} with id {shown!r}."
+        )
+
+    async def _existing(self, request: Request, load: Any) -> Any:
+        pk = request.path_params.get("pk")
+        if self._row_id(pk) is None:
+            raise self._missing(pk)
+        found = await load(request)
+        if found is None:
+            raise self._missing(pk)
+        return found
+
+    async def get_object_for_details(self, request: Request) -> Any:
+        return await self._existing(request, super().get_object_for_details)
+
+    async def get_object_for_edit(self, request: Request) -> Any:
+        return await self._existing(request, super().get_object_for_edit)
+
+    async def get_object_for_delete(self, value: Any) -> Any:
+        if self._row_id(value) is None:
+            return None
+        return await super().get_object_for_delete(value)
+
+    # -- exports -----------------------------------------------------------------------
+
+    async def export_data(
+        self, data: list[Any], export_type: str = "csv", request: Request | None = None
+    ) -> StreamingResponse:
+        """SQLAdmin's export, with CSV cells that never start a formula."""
+        if export_type != "csv":
+            return await super().export_data(data, export_type, request)
+        columns = self.get_export_columns()
+
+        async def lines() -> AsyncIterator[str]:
+            yield _csv_line(columns)
+            for row in data:
+                values = [await self.get_prop_value(row, name) for name in columns]
+                yield _csv_line(["" if v is None else safe_cell(str(v)) for v in values])
+
+        filename = secure_filename(self.get_export_name(export_type="csv"))
+        return StreamingResponse(
+            lines(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f"attachment;filename={filename}"},
+        )
+
     def actor(self, request: Request) -> User:
         """The staff user making this request (the audit log's actor)."""
         user = admin_user(request)
         if user is None:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "The admin needs a staff account.")
         return user
+
+
+def _csv_line(cells: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()
 
 
 def selected_ids(request: Request, what: str) -> list[int]:

@@ -18,9 +18,10 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from wtforms import DecimalField, FileField, Form, IntegerField, SelectField, StringField
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import Optional
 
 from modelyard.admin.base import StaffView, clean_text, selected_ids, validated
+from modelyard.admin.forms import Bounded
 from modelyard.audit import record_audit
 from modelyard.db.models import FineTuneCommand, FineTuneEvent, FineTuneFile
 from modelyard.errors import BadRequestError, ConflictError, ModelyardError
@@ -50,8 +51,12 @@ class CommandForm(Form):
         choices=[(name, name) for name in COMMAND_TYPES],
         render_kw={"class": "form-select"},
     )
-    training_file_id = IntegerField("Training file id (create)", [Optional()], render_kw=_TEXT)
-    validation_file_id = IntegerField("Validation file id", [Optional()], render_kw=_TEXT)
+    training_file_id = IntegerField(
+        "Training file id (create)", [Optional(), Bounded(min=1)], render_kw=_TEXT
+    )
+    validation_file_id = IntegerField(
+        "Validation file id", [Optional(), Bounded(min=1)], render_kw=_TEXT
+    )
     model = StringField(
         "Base model",
         [Optional()],
@@ -59,18 +64,23 @@ class CommandForm(Form):
         render_kw=_TEXT,
     )
     n_epochs = IntegerField(
-        "Epochs", [Optional(), NumberRange(1, 50)], description=_AUTO, render_kw=_TEXT
+        "Epochs", [Optional(), Bounded(1, 50)], description=_AUTO, render_kw=_TEXT
     )
     batch_size = IntegerField(
-        "Batch size", [Optional(), NumberRange(1, 256)], description=_AUTO, render_kw=_TEXT
+        "Batch size", [Optional(), Bounded(1, 256)], description=_AUTO, render_kw=_TEXT
     )
     learning_rate_multiplier = DecimalField(
-        "Learning-rate multiplier", [Optional()], description=_AUTO, render_kw=_TEXT
+        "Learning-rate multiplier",
+        [Optional(), Bounded(min=0, max=1000)],
+        description=_AUTO,
+        render_kw=_TEXT,
     )
     suffix = StringField("Model name suffix", [Optional()], render_kw=_TEXT)
-    seed = IntegerField("Seed", [Optional()], render_kw=_TEXT)
+    seed = IntegerField("Seed", [Optional(), Bounded(min=0)], render_kw=_TEXT)
     job_command_id = IntegerField(
-        "Job (create command id; refresh, cancel, list_events)", [Optional()], render_kw=_TEXT
+        "Job (create command id; refresh, cancel, list_events)",
+        [Optional(), Bounded(min=1)],
+        render_kw=_TEXT,
     )
 
 

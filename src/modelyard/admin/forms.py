@@ -21,12 +21,15 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
+from modelyard.api.errors import MAX_STORED_INTEGER
 from modelyard.providers.kinds import ProviderKind, kind_info
 
 __all__ = [
     "KIND_CHOICES",
+    "MAX_PRICE",
+    "Bounded",
     "LlmModelForm",
     "ProviderCreateForm",
     "ProviderEditForm",
@@ -38,6 +41,29 @@ _TEXT = {"class": "form-control"}
 _CHECK = {"class": "form-check-input"}
 _SECRET = {"class": "form-control", "autocomplete": "new-password"}
 _KEEP = "Write-only: leave blank to keep the stored value."
+#: Below the largest price the catalog stores (``NUMERIC(12, 6)``).
+MAX_PRICE = Decimal(1_000_000)
+
+
+class Bounded:
+    """A finite number from ``min`` to ``max``: WTForms' ``NumberRange`` without its
+    ``math.isnan`` (which overflows on a number like ``10**400``, a 500), and with the
+    database's largest integer as the default ``max``."""
+
+    def __init__(
+        self, min: int | Decimal | None = None, max: int | Decimal = MAX_STORED_INTEGER
+    ) -> None:
+        self.min = min
+        self.max = max
+        self.field_flags = {"max": max} if min is None else {"min": min, "max": max}
+
+    def __call__(self, form: Form, field: Any) -> None:
+        data = field.data
+        finite = data is not None and (not isinstance(data, Decimal) or data.is_finite())
+        low = self.min is None or (finite and data >= self.min)
+        if not (finite and low and data <= self.max):
+            lowest = "" if self.min is None else f"from {self.min} "
+            raise ValidationError(f"Enter a number {lowest}up to {self.max}.")
 
 
 def _text(label: str, max_length: int, *, required: bool = False, **kwargs: Any) -> Any:
@@ -109,20 +135,20 @@ class LlmModelForm(Form):
     task = _text("Task", 40, required=True, default="chat")
     input_price_per_million = DecimalField(
         "Input price (USD per million tokens)",
-        [InputRequired(), NumberRange(min=0)],
+        [InputRequired(), Bounded(min=0, max=MAX_PRICE)],
         places=6,
         default=Decimal(0),
         render_kw=_TEXT,
     )
     output_price_per_million = DecimalField(
         "Output price (USD per million tokens)",
-        [InputRequired(), NumberRange(min=0)],
+        [InputRequired(), Bounded(min=0, max=MAX_PRICE)],
         places=6,
         default=Decimal(0),
         render_kw=_TEXT,
     )
     context_length = IntegerField(
-        "Context length (tokens)", [Optional(), NumberRange(min=1)], render_kw=_TEXT
+        "Context length (tokens)", [Optional(), Bounded(min=1)], render_kw=_TEXT
     )
     description = TextAreaField("Description", [Optional()], render_kw=_TEXT)
     is_active = BooleanField("Active", default=True, render_kw=_CHECK)

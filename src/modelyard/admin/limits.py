@@ -3,13 +3,15 @@ API token, saved through the same record functions as the staff API (validated, 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
 from wtforms import DecimalField, Form, IntegerField, SelectField
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import Optional
 
 from modelyard.admin.base import StaffView, validated
+from modelyard.admin.forms import Bounded
 from modelyard.db.models import UsageLimit
 from modelyard.errors import BadRequestError, ConflictError, NotFoundError
 from modelyard.limits.periods import PERIODS
@@ -31,11 +33,15 @@ _FIELDS = ("budget_usd", "budget_period", "requests_per_minute", "tokens_per_min
 
 
 class UsageLimitForm(Form):
-    user_id = IntegerField("User id", [Optional()], description=_SUBJECT, render_kw=_TEXT)
-    api_token_id = IntegerField("API token id", [Optional()], description=_SUBJECT, render_kw=_TEXT)
+    user_id = IntegerField(
+        "User id", [Optional(), Bounded(min=1)], description=_SUBJECT, render_kw=_TEXT
+    )
+    api_token_id = IntegerField(
+        "API token id", [Optional(), Bounded(min=1)], description=_SUBJECT, render_kw=_TEXT
+    )
     budget_usd = DecimalField(
         "Budget (USD per period)",
-        [Optional()],
+        [Optional(), Bounded(min=0, max=Decimal(10**12))],
         places=6,
         description="Blank: no budget.",
         render_kw=_TEXT,
@@ -47,10 +53,10 @@ class UsageLimitForm(Form):
         render_kw={"class": "form-select"},
     )
     requests_per_minute = IntegerField(
-        "Requests per minute", [Optional(), NumberRange(max=MAX_RATE)], render_kw=_TEXT
+        "Requests per minute", [Optional(), Bounded(max=MAX_RATE)], render_kw=_TEXT
     )
     tokens_per_minute = IntegerField(
-        "Tokens per minute", [Optional(), NumberRange(max=MAX_RATE)], render_kw=_TEXT
+        "Tokens per minute", [Optional(), Bounded(max=MAX_RATE)], render_kw=_TEXT
     )
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 from starlette.requests import Request
 from wtforms import BooleanField, Form, IntegerField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
 from modelyard.admin.base import StaffView, clean_text, validated
+from modelyard.admin.forms import Bounded
 from modelyard.db.models import GatewayRoute
 from modelyard.errors import BadRequestError
 from modelyard.gateway import route_records
@@ -58,7 +59,7 @@ class RouteForm(Form):
     description = TextAreaField("Description", [Optional()], render_kw=_TEXT)
     targets = TargetsField("Targets", [DataRequired()], description=_HELP, render_kw=_TEXT)
     cache_ttl_seconds = IntegerField(
-        "Cache answers for (seconds)", [Optional(), NumberRange(min=1)], render_kw=_TEXT
+        "Cache answers for (seconds)", [Optional(), Bounded(min=1)], render_kw=_TEXT
     )
     is_active = BooleanField("Active", default=True, render_kw={"class": "form-check-input"})
 

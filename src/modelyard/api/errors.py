@@ -71,8 +71,27 @@ def _number_out_of_range(exc: Exception) -> bool:
     return "out of int" in text or "out of range" in text  # PostgreSQL (asyncpg)
 
 
+#: PostgreSQL's refusals of text it cannot store: a NUL character (``character not in
+#: repertoire``) and ``\u0000`` in a JSON value (``untranslatable character``).
+_UNSTORABLE_TEXT_STATES = frozenset({"22021", "22P05"})
+
+
+def _unstorable_text(exc: Exception) -> bool:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _UNSTORABLE_TEXT_STATES
+
+
 async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
-    """A number too large for the database (an id like 9223372036854775808): a 400, not a 500."""
+    """What the database refuses to store, for a reason in the request: a 400, not a 500.
+
+    A number too large (an id like 9223372036854775808), or text with a NUL character
+    (PostgreSQL cannot store one; the request's statement is rolled back).
+    """
+    if _unstorable_text(exc):
+        message = (
+            "Text in the request holds a NUL character (\\u0000), which cannot be stored; "
+            "remove it."
+        )
+        return _json(400, error_body(message, "invalid_request_error", code="invalid_text"))
     if not _number_out_of_range(exc):
         raise exc
     message = (

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from modelyard.db.models import ApiToken, UsageRecord, User
+from modelyard.security.csv_cells import safe_cell
 
 __all__ = [
     "COST_DECIMALS",
@@ -262,10 +263,6 @@ async def summarize(
     )
 
 
-#: A text cell starting with one of these is read as a formula by spreadsheets.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _csv_value(name: str, value: Any) -> str:
     if value is None:
         return ""
@@ -275,8 +272,8 @@ def _csv_value(name: str, value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value  # clients choose model names: never let one run as a formula
+    if isinstance(value, str):
+        return safe_cell(value)  # clients choose model names: never let one run as a formula
     return str(value)
 
 

@@ -21,7 +21,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _conversation_id(value: str | None) -> int | None:
-    if not value or not (value.isascii() and value.isdigit()):
+    if not value or len(value) > 10 or not (value.isascii() and value.isdigit()):
         return None
     return int(value) if 0 < int(value) < 2**31 else None
 

@@ -1,5 +1,6 @@
 """Everything done around each request, in one pure ASGI layer: an id (``x-request-id``,
-the client's when well-formed), the body-size limit (413), Prometheus metrics, and a
+the client's when well-formed), the body-size limit (413), the refusal of text that
+can be neither stored nor sent on (400, :mod:`.text_guard`), Prometheus metrics, and a
 logged 500 in the OpenAI shape for anything unhandled (the exception text never reaches
 the client).
 
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.api.middleware.body_limit import limit_body, too_large_response
 from modelyard.api.middleware.metrics import HttpMetrics
+from modelyard.api.middleware.text_guard import text_refusal
 from modelyard.errors import InternalServerError
 from modelyard.request_context import request_id_var
 
@@ -83,8 +85,12 @@ class RequestContextMiddleware:
             limited = await limit_body(scope, receive, limit)
             if limited is None:
                 await too_large_response(limit)(scope, receive, send_with_context)
+                return
+            checked, refusal = await text_refusal(scope, limited)
+            if refusal is not None:
+                await refusal(scope, checked, send_with_context)
             else:
-                await self.app(scope, limited, send_with_context)
+                await self.app(scope, checked, send_with_context)
         except Exception:
             logger.exception("Unhandled error in request %s", request_id)
             if response_started:

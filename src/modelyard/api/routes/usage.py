@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from modelyard.api.deps import CurrentUser, SessionDep, app_state
+from modelyard.api.errors import MAX_STORED_INTEGER
 from modelyard.db.models import User
 from modelyard.db.types import utcnow
 from modelyard.errors import BadRequestError, PermissionDeniedError
@@ -40,6 +41,8 @@ _Row = TypeVar("_Row", bound="UsageMetrics")
 DEFAULT_DAYS = 30
 #: The longest period one request may cover.
 MAX_DAYS = 3660
+#: The first day a period may not end on: the moment after it must be a valid datetime.
+LAST_DAY = date.max
 
 
 class UsageMetrics(BaseModel):
@@ -112,6 +115,11 @@ def usage_query(
 ) -> UsageQuery:
     """The period and user a request asks for, checked against who is asking."""
     end = end or utcnow().date()
+    if end >= LAST_DAY:
+        raise BadRequestError(
+            f"end must be before {LAST_DAY.isoformat()} (the last day a period can end).",
+            param="end",
+        )
     start = start or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         raise BadRequestError("start must be on or before end.", param="start")
@@ -128,7 +136,9 @@ def usage_query(
 
 StartParam = Query(default=None, description="First day (UTC, ISO date); default: 29 days ago.")
 EndParam = Query(default=None, description="Last day, included (UTC, ISO date); default: today.")
-UserParam = Query(default=None, description="Staff: only this user's usage.")
+UserParam = Query(
+    default=None, ge=1, le=MAX_STORED_INTEGER, description="Staff: only this user's usage."
+)
 
 
 @router.get("")
