@@ -293,6 +293,41 @@ def test_nul_in_a_path_or_query_is_a_400(
     assert_reveals_nothing(response.text, fuzz_server.data_dir)
 
 
+@pytest.mark.parametrize(
+    "key", ["hf_ÿÿcanarycanary0123", "hf_canary\x7fcanary0123", "hf_\u00e9" * 8]
+)
+def test_a_provider_key_that_cannot_be_sent_is_refused_when_stored(
+    api: httpx.Client, fuzz_server: FuzzServer, key: str
+) -> None:
+    """A key goes out in an HTTP header: one that is not printable ASCII would break every
+    later request made with it (found by the fuzzer: a 500 from the Hub client)."""
+    response = api.patch("/v2/users/me/api-key", json={"provider": "huggingface", "api_key": key})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_key_format"
+    assert key not in response.text
+    classify = api.post("/v2/models/someone/some-model/classify", json={"input": "hi"})
+    assert 400 <= classify.status_code < 500, classify.text
+
+
+@pytest.mark.parametrize("kind", ["local", "openai_compatible", "custom", "openai"])
+@pytest.mark.parametrize("field", ["api_key", "organization_id"])
+def test_a_provider_secret_that_cannot_be_sent_is_refused_when_stored(
+    api: httpx.Client, fuzz_server: FuzzServer, kind: str, field: str
+) -> None:
+    body = {
+        "name": f"unsendable {kind} {field}",
+        "kind": kind,
+        "base_url": fuzz_server.upstream.base_url,
+        "api_key": OPENAI_KEY,
+        field: "sk-canary-\u00e9\u00e9\u00e9-0123456789abcdef",
+    }
+    response = api.post("/v2/admin/providers", json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == field and error["code"] == "invalid_key_format"
+    assert body[field] not in response.text
+
+
 # Usage reports and exports: extreme dates are refused before the CSV starts -----------
 
 

@@ -17,7 +17,7 @@ from modelyard.db.models import Provider, User
 from modelyard.db.types import utcnow
 from modelyard.errors import BadRequestError, ConflictError, NotFoundError
 from modelyard.providers.connection import ConnectionResult
-from modelyard.providers.key_format import InvalidKeyFormat, check_key_format
+from modelyard.providers.key_format import InvalidKeyFormat, check_key_format, header_safe
 from modelyard.providers.kinds import ProviderKind, kind_info
 
 __all__ = [
@@ -53,6 +53,14 @@ def _check_key(kind: str, values: Mapping[str, Any]) -> None:
             check_key_format(kind, key)
         except InvalidKeyFormat as exc:
             raise BadRequestError(str(exc), param="api_key", code="invalid_key_format") from None
+    for field in SECRET_FIELDS:  # every kind's secrets go out in HTTP headers
+        secret = values.get(field)
+        if isinstance(secret, str) and not header_safe(secret):
+            raise BadRequestError(
+                f"The {field} must be printable ASCII characters only.",
+                param=field,
+                code="invalid_key_format",
+            )
     if kind in (ProviderKind.OPENAI_COMPATIBLE, ProviderKind.CUSTOM) and not values.get("base_url"):
         raise BadRequestError(
             f"A {info.label} provider needs a base_url.", param="base_url", code="missing_base_url"
