@@ -29,7 +29,7 @@ from sqlalchemy import select
 from modelyard.cli.common import run_with_database
 from modelyard.config import Settings
 from modelyard.db.engine import Database
-from modelyard.db.models import TrainingEvent, UsageRecord
+from modelyard.db.models import LlmModel, TrainingEvent, UsageRecord
 from modelyard.training.runner import worker_alive
 from tests.fakes.openai_chat import ChatOpenAI
 from tests.reliability.consistency import consistency_problems
@@ -93,6 +93,24 @@ def _setup(http: httpx.Client, staff: str, upstream: ChatOpenAI, data: Path, bas
     return int(started.json()["id"])
 
 
+def _offer(settings: Settings, folder: Path) -> None:
+    """The admin offers ``folder`` (under ``MODELYARD_LOCAL_MODEL_DIRS``) to users."""
+
+    async def add(database: Database) -> None:
+        async with database.sessions() as session:
+            session.add(
+                LlmModel(
+                    provider_kind="local",
+                    model_id=str(folder),
+                    display_name="t",
+                    task="classification",
+                )
+            )
+            await session.commit()
+
+    run_with_database(settings, add)
+
+
 def _usage_ids(settings: Settings, prefix: str) -> list[str]:
     """The request ids of the usage rows, each row checked to be whole."""
 
@@ -133,7 +151,12 @@ def test_a_killed_server_loses_at_most_one_flush_and_its_job_resumes(
     settings: Settings, tmp_path: Path, tiny_bert: Path
 ) -> None:
     accounts = make_accounts(settings)
-    env = server_env(settings, MODELYARD_USAGE_FLUSH_SECONDS=str(FLUSH_SECONDS))
+    _offer(settings, tiny_bert)
+    env = server_env(
+        settings,
+        MODELYARD_USAGE_FLUSH_SECONDS=str(FLUSH_SECONDS),
+        MODELYARD_LOCAL_MODEL_DIRS=str(tiny_bert.parent),
+    )
     auth = {"authorization": f"Bearer {accounts.user_token}"}
     with ChatOpenAI(keys={UPSTREAM_KEY}) as upstream:
         server = ServerProcess(env, tmp_path / "server").start()
