@@ -7,7 +7,7 @@ import httpx
 from modelyard.accounts.api_tokens import create_api_token
 from modelyard.accounts.users import create_user
 from modelyard.db.engine import Database
-from modelyard.db.models import User
+from modelyard.db.models import LlmModel, User
 
 PASSWORD = "correct horse battery"
 
@@ -33,3 +33,13 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
     assert response.status_code == 200, response.text
     csrf: str = response.json()["csrf_token"]
     return csrf
+
+
+async def offer_local_model(database: Database, model_id: str, task: str) -> None:
+    """What an admin does to offer users a local model (a Hub id, or a folder under
+    ``MODELYARD_LOCAL_MODEL_DIRS``): list it in the catalog under provider kind ``local``."""
+    async with database.sessions() as session:
+        session.add(
+            LlmModel(provider_kind="local", model_id=model_id, display_name=model_id, task=task)
+        )
+        await session.commit()

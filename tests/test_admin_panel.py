@@ -602,6 +602,17 @@ async def test_routes_are_edited_as_lines_with_audit(
     assert edited.status_code == 302, edited.text
     rows = await audit_rows(database, "route")
     assert [(r.action, r.changed_fields) for r in rows][1:] == [("update", ["cache_ttl_seconds"])]
+    assert 'name="cache_shared"' in edit_page.text
+    shared = await client.post(
+        f"/admin/gateway-route/edit/{route.id}",
+        data={**form, "cache_ttl_seconds": "60", "cache_shared": "y"},
+        headers=SAME_SITE,
+    )
+    assert shared.status_code == 302, shared.text
+    rows = await audit_rows(database, "route")
+    assert rows[-1].changed_fields == ["cache_shared"]
+    async with database.sessions() as session:
+        assert await session.scalar(select(GatewayRoute.cache_shared)) is True
 
 
 async def test_training_jobs_are_listed_and_cancelled_from_the_admin(

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
     LlamaConfig,
     LlamaForCausalLM,
     PreTrainedTokenizerFast,
@@ -19,7 +21,7 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-__all__ = ["CHAT_TEMPLATE", "build_causal", "build_seq2seq", "build_tokenizer"]
+__all__ = ["CHAT_TEMPLATE", "build_causal", "build_classifier", "build_seq2seq", "build_tokenizer"]
 
 SENTENCES = [
     "the quick brown fox jumps over the lazy dog",
@@ -85,6 +87,25 @@ def build_causal(
     )
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def build_classifier(directory: Path, *, seed: int = 0) -> Path:
+    """A random two-layer BERT sequence classifier with the labels negative and positive."""
+    tokenizer = build_tokenizer(chat_template=False)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        pad_token_id=0,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+    )
+    torch.manual_seed(seed)
+    BertForSequenceClassification(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
 

@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-import torch
 from fastapi import FastAPI
-from transformers import BertConfig, BertForSequenceClassification
 
 from modelyard.db.engine import Database
 from modelyard.db.models import UserProviderKey
@@ -25,7 +23,7 @@ from modelyard.local.sources import ModelSource
 from modelyard.local.types import GenerationParams
 from modelyard.providers.kinds import ProviderKind
 from tests.helpers import make_user
-from tests.local.builders import build_causal, build_tokenizer
+from tests.local.builders import build_causal, build_classifier
 
 
 @pytest.fixture
@@ -86,21 +84,7 @@ async def test_least_recently_used_models_are_evicted(tmp_path: Path) -> None:
 
 
 async def test_classification_returns_labels_and_scores(tmp_path: Path) -> None:
-    tokenizer = build_tokenizer(chat_template=False)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        pad_token_id=0,
-        id2label={0: "negative", 1: "positive"},
-        label2id={"negative": 0, "positive": 1},
-    )
-    torch.manual_seed(0)
-    directory = tmp_path / "sentiment"
-    BertForSequenceClassification(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
+    directory = build_classifier(tmp_path / "sentiment")
     manager = ModelManager()
     try:
         results = await manager.classify(str(directory), ["what a lovely day", "awful"])

@@ -29,9 +29,10 @@ from sqlalchemy import select
 from modelyard.cli.common import run_with_database
 from modelyard.config import Settings
 from modelyard.db.engine import Database
-from modelyard.db.models import LlmModel, TrainingEvent, UsageRecord
+from modelyard.db.models import TrainingEvent, UsageRecord
 from modelyard.training.runner import worker_alive
 from tests.fakes.openai_chat import ChatOpenAI
+from tests.helpers import offer_local_model
 from tests.reliability.consistency import consistency_problems
 from tests.reliability.scenario import UPSTREAM_KEY, make_accounts
 from tests.reliability.server import ServerProcess, server_env
@@ -93,24 +94,6 @@ def _setup(http: httpx.Client, staff: str, upstream: ChatOpenAI, data: Path, bas
     return int(started.json()["id"])
 
 
-def _offer(settings: Settings, folder: Path) -> None:
-    """The admin offers ``folder`` (under ``MODELYARD_LOCAL_MODEL_DIRS``) to users."""
-
-    async def add(database: Database) -> None:
-        async with database.sessions() as session:
-            session.add(
-                LlmModel(
-                    provider_kind="local",
-                    model_id=str(folder),
-                    display_name="t",
-                    task="classification",
-                )
-            )
-            await session.commit()
-
-    run_with_database(settings, add)
-
-
 def _usage_ids(settings: Settings, prefix: str) -> list[str]:
     """The request ids of the usage rows, each row checked to be whole."""
 
@@ -151,7 +134,7 @@ def test_a_killed_server_loses_at_most_one_flush_and_its_job_resumes(
     settings: Settings, tmp_path: Path, tiny_bert: Path
 ) -> None:
     accounts = make_accounts(settings)
-    _offer(settings, tiny_bert)
+    run_with_database(settings, lambda db: offer_local_model(db, str(tiny_bert), "classification"))
     env = server_env(
         settings,
         MODELYARD_USAGE_FLUSH_SECONDS=str(FLUSH_SECONDS),

@@ -23,11 +23,11 @@ from fastapi import FastAPI
 
 from modelyard.config import Settings
 from modelyard.db.engine import Database
-from modelyard.db.models import LlmModel, TrainedModel
+from modelyard.db.models import TrainedModel
 from modelyard.training.outputs import ModelCard, ModelExistsError, model_folder, save_model
 from tests.fakes.hub import FakeHub, HubRepo
-from tests.helpers import bearer, make_token, make_user
-from tests.local.builders import build_causal
+from tests.helpers import bearer, make_token, make_user, offer_local_model
+from tests.local.builders import build_causal, build_classifier
 from tests.training.conftest import classification_rows, write_csv
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -42,28 +42,7 @@ def tiny_causal(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random two-layer BERT sequence classifier with the MiniLM's tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from modelyard.local.sources import BUILT_IN_MODELS
-
-    directory = tmp_path_factory.mktemp("tenancy") / "tiny-clf"
-    tokenizer = AutoTokenizer.from_pretrained(BUILT_IN_MODELS["all-MiniLM-L6-v2"]())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        num_labels=2,
-        id2label={0: "negative", 1: "positive"},
-        label2id={"negative": 0, "positive": 1},
-    )
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return build_classifier(tmp_path_factory.mktemp("tenancy") / "tiny-clf")
 
 
 @pytest.fixture
@@ -459,12 +438,8 @@ async def test_paths_are_staff_only_and_only_under_the_configured_roots(
     assert odd.status_code in (400, 404) and "do-not-echo" not in odd.text
 
     # A folder an admin offers in the catalog is open to users, if it is under a root.
-    async with database.sessions() as session:
-        for folder in (inside, outside):
-            session.add(
-                LlmModel(provider_kind="local", model_id=str(folder), display_name="f", task="chat")
-            )
-        await session.commit()
+    for folder in (inside, outside):
+        await offer_local_model(database, str(folder), "chat")
     assert (await _call(client, world.b, "chat", str(inside))).status_code == 200
     assert (await _call(client, world.b, "chat", str(outside))).status_code == 404
 
@@ -496,13 +471,7 @@ async def test_hub_downloads_by_users_are_off_unless_enabled_or_offered(
     assert _anonymised(refused, "acme/public-chat") == _anonymised(missing, "acme/no-such-repo")
     assert not hub.requests  # nothing was asked of the Hub
 
-    async with database.sessions() as session:
-        session.add(
-            LlmModel(
-                provider_kind="local", model_id="acme/public-chat", display_name="p", task="chat"
-            )
-        )
-        await session.commit()
+    await offer_local_model(database, "acme/public-chat", "chat")
     offered = await _call(client, world.b, "chat", "acme/public-chat")
     assert offered.status_code == 200, offered.text
 

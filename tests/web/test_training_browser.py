@@ -18,7 +18,7 @@ from playwright.async_api import FilePayload, Page, expect
 
 from modelyard.config import Settings
 from modelyard.db.engine import Database
-from modelyard.db.models import LlmModel
+from tests.helpers import offer_local_model
 from tests.training.conftest import (
     chat_rows,
     classification_rows,
@@ -45,16 +45,7 @@ def live_settings(live_settings: Settings, tmp_path_factory: pytest.TempPathFact
 async def offered_tiny_bert(database: Database, tiny_bert: Path) -> Path:  # noqa: F811
     """The admin offers the tiny BERT (a folder under a configured root) in the catalog:
     the users these tests register may train on it, as on any offered local model."""
-    async with database.sessions() as session:
-        session.add(
-            LlmModel(
-                provider_kind="local",
-                model_id=str(tiny_bert),
-                display_name="Tiny BERT",
-                task="classification",
-            )
-        )
-        await session.commit()
+    await offer_local_model(database, str(tiny_bert), "classification")
     return tiny_bert
 
 

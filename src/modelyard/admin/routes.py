@@ -61,6 +61,11 @@ class RouteForm(Form):
     cache_ttl_seconds = IntegerField(
         "Cache answers for (seconds)", [Optional(), Bounded(min=1)], render_kw=_TEXT
     )
+    cache_shared = BooleanField(
+        "Share cached answers across users (admin and system keys only)",
+        default=False,
+        render_kw={"class": "form-check-input"},
+    )
     is_active = BooleanField("Active", default=True, render_kw={"class": "form-check-input"})
 
 
@@ -70,6 +75,7 @@ def _values(data: dict[str, Any]) -> dict[str, Any]:
         "description": clean_text(data.get("description")),
         "targets": parse_targets(str(data.get("targets") or "")),
         "cache_ttl_seconds": data.get("cache_ttl_seconds"),
+        "cache_shared": bool(data.get("cache_shared")),
         "is_active": bool(data.get("is_active")),
     }
 
@@ -94,7 +100,14 @@ class RouteAdmin(StaffView, model=GatewayRoute):
     column_formatters = {GatewayRoute.targets: lambda m, _a: format_targets(m.targets)}
     column_formatters_detail = {GatewayRoute.targets: lambda m, _a: format_targets(m.targets)}
     form = RouteForm
-    form_columns = ["name", "description", "targets", "cache_ttl_seconds", "is_active"]
+    form_columns = [
+        "name",
+        "description",
+        "targets",
+        "cache_ttl_seconds",
+        "cache_shared",
+        "is_active",
+    ]
 
     async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
         spec = validated(RouteSpec, _values(data))
