@@ -210,25 +210,22 @@ class Gateway:
         """Local targets get the model their name means for the caller (a route's with the
         admin's authority: the route is their offer)."""
         caller = LocalCaller.of(None if resolution.route else user)
-        refs: dict[str, LocalRef | ModelNotFoundError] = {}
+        names = {target.model for target in targets if target.api == LocalAdapter.api}
+        refs: dict[str, LocalRef] = {}
+        refused: ModelNotFoundError | None = None
         async with self.database.sessions() as session:
-            for target in targets:
-                if target.api != LocalAdapter.api or target.model in refs:
-                    continue
+            for name in names:
                 try:
-                    refs[target.model] = await resolve_local(
-                        session, target.model, caller, self.settings
-                    )
+                    refs[name] = await resolve_local(session, name, caller, self.settings)
                 except ModelNotFoundError as error:  # a route goes on with its other targets
-                    refs[target.model] = error
-        resolved = []
-        for target in targets:
-            ref = refs.get(target.model) if target.api == LocalAdapter.api else None
-            if isinstance(ref, ModelNotFoundError):
-                continue
-            resolved.append(replace(target, local=ref) if ref is not None else target)
-        if not resolved:
-            raise next(ref for ref in refs.values() if isinstance(ref, ModelNotFoundError))
+                    refused = error
+        resolved = [
+            replace(target, local=refs[target.model]) if target.api == LocalAdapter.api else target
+            for target in targets
+            if target.api != LocalAdapter.api or target.model in refs
+        ]
+        if not resolved and refused is not None:
+            raise refused
         return resolved
 
     @staticmethod
@@ -259,27 +256,28 @@ class Gateway:
         """
         resolution, targets = await self._targets(user, request.model)
         ttl = resolution.cache_ttl_seconds if cache_ttl is None else cache_ttl
-        keys: dict[str, str] = {}
-        if ttl:
-            body = request.model_dump(exclude_none=True, exclude={"conversation_id"})
-            own = f"user:{user.id}" if user is not None else "service"
-            keys["own"] = cache_key(body, namespace=f"chat.completions/{own}")
-            if resolution.route and resolution.cache_shared:
-                keys["shared"] = cache_key(body, namespace="chat.completions/shared")
-            for key in (keys.get("shared"), keys["own"]):
-                hit = await self.cache.get(key) if key else None
-                if hit is not None:
-                    self.metrics.cache.labels("hit").inc()
-                    served = Served(resolution, hit["provider"], hit["model"], 0, 0.0, "hit")
-                    return hit["response"], served
-            self.metrics.cache.labels("miss").inc()
+        if not ttl:
+            outcome = await self.dispatcher.chat(request, targets, _label(resolution))
+            return outcome.result, self._served(resolution, outcome)
+        body = request.model_dump(exclude_none=True, exclude={"conversation_id"})
+        own = cache_key(body, namespace=f"chat.completions/user:{user.id if user else 0}")
+        shared = (
+            cache_key(body, namespace="chat.completions/shared")
+            if resolution.route and resolution.cache_shared
+            else None
+        )
+        for key in (shared, own):
+            hit = await self.cache.get(key) if key else None
+            if hit is not None:
+                self.metrics.cache.labels("hit").inc()
+                served = Served(resolution, hit["provider"], hit["model"], 0, 0.0, "hit")
+                return hit["response"], served
+        self.metrics.cache.labels("miss").inc()
         outcome = await self.dispatcher.chat(request, targets, _label(resolution))
-        served = self._served(resolution, outcome, "miss" if keys else "off")
-        if keys and ttl:
-            shared = outcome.target.credential.source in SHARED_CREDENTIALS
-            key = keys["shared"] if shared and "shared" in keys else keys["own"]
-            entry = {"response": outcome.result, "provider": served.provider, "model": served.model}
-            await self.cache.put(key, entry, ttl)
+        served = self._served(resolution, outcome, "miss")
+        paid_by_all = outcome.target.credential.source in SHARED_CREDENTIALS
+        entry = {"response": outcome.result, "provider": served.provider, "model": served.model}
+        await self.cache.put(shared if shared and paid_by_all else own, entry, ttl)
         return outcome.result, served
 
     def account(self, served: Served, usage: Mapping[str, Any] | None, status: str) -> None:
