@@ -6,6 +6,7 @@ while the server runs (it is read on every request)::
     with FakeOpenAI(keys={"sk-test-0123456789"}) as fake:
         fake.base_url          # http://127.0.0.1:PORT/v1
         fake.delay = 2         # every request now waits 2 s first (to trigger timeouts)
+        fake.gate.clear()      # every request now waits until fake.gate.set()
         fake.status = 500      # every request now fails, in the provider's error shape
         fake.requests[-1]      # RecordedRequest(method, path, query, headers, body, raw_path)
 
@@ -85,7 +86,8 @@ class FakeProvider:
     """The state every fake shares, the recording/delay/forced-status layer, and serving.
 
     ``keys``: the keys the fake accepts. ``models``: the model ids it lists.
-    ``delay``: seconds every request waits before it is answered. ``status``: when set,
+    ``delay``: seconds every request waits before it is answered; ``gate``: an event that,
+    while cleared, holds every request (recorded) until it is set. ``status``: when set,
     every request is answered with this status — ``body`` when given (a ``str``/``bytes``
     is sent raw, anything else as JSON), else the provider's own error body for it.
     ``headers``: extra headers on those forced responses. ``echo_key``: whether error
@@ -111,6 +113,8 @@ class FakeProvider:
         self.keys: set[str] = set(keys)
         self.models: list[str] = list(self.default_models if models is None else models)
         self.delay = delay
+        self.gate = threading.Event()
+        self.gate.set()
         self.status = status
         self.body = body
         self.headers: dict[str, str] = dict(headers or {})
@@ -238,6 +242,7 @@ class FakeProvider:
         with self._lock:
             self.requests.clear()
         self.delay = 0.0
+        self.gate.set()
         self.fail_with(None)
 
     # -- serving ------------------------------------------------------------------------
@@ -312,6 +317,9 @@ class _Recorder:
         )
         if self.provider.delay > 0 and not await _wait_unless_gone(receive, self.provider.delay):
             return  # the client gave up (timed out) during the delay: nobody to answer
+        while not self.provider.gate.is_set():
+            if not await _wait_unless_gone(receive, 0.01):
+                return
         forced = self.provider.forced_response()
         if forced is not None:
             await forced(scope, receive, send)

@@ -228,7 +228,7 @@ async def test_concurrent_requests_overspend_at_most_what_is_in_flight(
     await set_limits(apps, "user", user_id, budget_usd=Decimal("0.000265"))  # 3.5 requests
     await sdks[0].chat.completions.create(model="gpt-4o-mini", messages=LONG_ASK)
 
-    upstream.delay = 0.5  # every admitted request is in flight while the others arrive
+    upstream.gate.clear()  # every admitted request stays in flight until all are decided
 
     refusals: list[str] = []
 
@@ -243,7 +243,13 @@ async def test_concurrent_requests_overspend_at_most_what_is_in_flight(
             return 402
         return 200
 
-    outcomes = await asyncio.gather(*(one(i) for i in range(8)))
+    requests = asyncio.gather(*(one(i) for i in range(8)))
+    for _ in range(3000):  # up to 30 s for the five refusals; then the test fails below
+        if len(refusals) >= 5 or requests.done():
+            break
+        await asyncio.sleep(0.01)
+    upstream.gate.set()
+    outcomes = await requests
     # $0.0000756 spent: each request reserves that mean cost, so while 3 are in flight
     # 0.0000756 * 4 >= 0.000265 and the other 5 are refused.
     assert sorted(outcomes) == [200] * 3 + [402] * 5
