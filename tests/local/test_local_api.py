@@ -293,10 +293,13 @@ async def test_the_loop_answers_while_a_model_generates(
         answered.append(time.perf_counter() - asked)
         last = time.perf_counter()
     completion = await long
-    assert time.perf_counter() - started > 0.5, "too short a generation to prove anything"
+    took = time.perf_counter() - started
+    assert took > 0.5, "too short a generation to prove anything"
     assert completion.usage is not None and completion.usage.completion_tokens == 800
     assert len(answered) >= 10
-    assert max(gaps) < 0.25 and max(answered) < 0.25
+    # A blocked loop would show one gap as long as the generation; a loaded machine only
+    # stretches each beat, so the bound is relative to how long the generation took.
+    assert max(gaps) < took / 4 and max(answered) < took / 4, (took, max(gaps), max(answered))
 
 
 async def test_tools_are_refused(sdk: openai.AsyncOpenAI, causal_dir: Path) -> None:
