@@ -1,34 +1,341 @@
 """Anthropic's Messages API (``POST {base}/v1/messages``) behind the OpenAI chat format.
 
-Requests and answers are translated by
-:mod:`~modelyard.gateway.adapters.anthropic_translate`, stream events by
-:class:`StreamTranslator` here. HTTP errors are classified by :mod:`.wire` (Anthropic's
-529 "overloaded" is a server error, so the next target is tried); an ``error`` event in
-the stream raises a server :class:`~modelyard.gateway.upstream_errors.UpstreamError`.
+The outbound direction: the gateway calling Anthropic (the inbound Messages API, clients
+calling us, is :mod:`modelyard.gateway.inbound.anthropic_messages`).
+
+* :func:`to_messages_body` turns a canonical request into a ``POST /v1/messages`` body;
+  anything Anthropic cannot honour is refused with a 400 naming the parameter.
+* :func:`to_completion` turns a Messages answer into a ``chat.completion``, and
+  :class:`StreamTranslator` stream events into chunks (both built by
+  :mod:`~modelyard.gateway.adapters.openai_shapes`).
+
+HTTP errors are classified by :mod:`.wire` (Anthropic's 529 "overloaded" is a server
+error, so the next target is tried); an ``error`` event in the stream raises a server
+:class:`~modelyard.gateway.upstream_errors.UpstreamError`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from modelyard.gateway.adapters.anthropic_translate import (
-    finish_reason,
-    prompt_tokens,
-    to_completion,
-    to_messages_body,
-    usage,
-)
-from modelyard.gateway.adapters.base import Adapter, Target
+import orjson
+
+from modelyard.errors import BadRequestError
+from modelyard.gateway.adapters import openai_shapes
+from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported
 from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
-from modelyard.gateway.schemas import ChatCompletionRequest
+from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage
 from modelyard.gateway.upstream_errors import UpstreamError
 
-__all__ = ["ANTHROPIC_VERSION", "AnthropicAdapter", "StreamTranslator"]
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "DEFAULT_MAX_TOKENS",
+    "SUPPORTED_PARAMETERS",
+    "AnthropicAdapter",
+    "StreamTranslator",
+    "finish_reason",
+    "prompt_tokens",
+    "to_completion",
+    "to_messages_body",
+]
 
 #: The API version every request names.
 ANTHROPIC_VERSION = "2023-06-01"
+
+#: Anthropic requires ``max_tokens``; this is sent when the client gave no limit.
+DEFAULT_MAX_TOKENS = 4096
+
+#: The OpenAI parameters this translation honours (besides model, messages, stream, user).
+SUPPORTED_PARAMETERS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+    }
+)
+
+_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+_DOCUMENT_TYPES = frozenset({"application/pdf", "text/plain"})
+
+_FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+# -- request ----------------------------------------------------------------------------
+
+
+def _invalid(message: str, param: str = "messages") -> BadRequestError:
+    return BadRequestError(message, param=param)
+
+
+def _data_url(url: str, allowed: frozenset[str], what: str) -> dict[str, str]:
+    """A base64 ``source`` from a ``data:`` URL, or a 400."""
+    header, comma, data = url.partition(",")
+    media_type, _, encoding = header.removeprefix("data:").partition(";")
+    if not comma or encoding != "base64":
+        raise _invalid(f"A {what} data: URL must be base64-encoded (data:<type>;base64,...).")
+    if media_type not in allowed:
+        raise _invalid(
+            f"The Anthropic API does not accept {what}s of type {media_type or 'unknown'!r}; "
+            f"use one of {', '.join(sorted(allowed))}."
+        )
+    return {"type": "base64", "media_type": media_type, "data": data}
+
+
+def _part_block(part: dict[str, Any]) -> dict[str, Any] | None:
+    """One OpenAI content part as an Anthropic content block (``None``: empty text)."""
+    kind = part.get("type")
+    if kind in ("text", "refusal"):
+        text = str(part.get(kind) or "")
+        return {"type": "text", "text": text} if text else None
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        if not isinstance(url, str) or not url:
+            raise _invalid("An image_url content part needs a url.")
+        if url.startswith("data:"):
+            return {"type": "image", "source": _data_url(url, _IMAGE_TYPES, "image")}
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    if kind == "file":
+        file = part.get("file")
+        data = file.get("file_data") if isinstance(file, dict) else None
+        if not isinstance(data, str) or not data.startswith("data:"):
+            raise _invalid("The Anthropic API takes files only inline, as file_data data: URLs.")
+        return {"type": "document", "source": _data_url(data, _DOCUMENT_TYPES, "file")}
+    raise _invalid(f"Content parts of type {kind!r} are not supported by the Anthropic API.")
+
+
+def _content_blocks(content: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks = [_part_block(part) for part in content]
+    return [block for block in blocks if block is not None]
+
+
+def _text_of(content: str | list[dict[str, Any]] | None, role: str) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = []
+    for part in content:
+        if part.get("type") != "text":
+            raise _invalid(f"A {role} message may only contain text parts.")
+        texts.append(str(part.get("text") or ""))
+    return "\n".join(texts)
+
+
+def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function") or {}
+    if call.get("type", "function") != "function" or not function.get("name"):
+        raise _invalid("Only function tool calls with a name can be sent to the Anthropic API.")
+    arguments = function.get("arguments") or "{}"
+    try:
+        decoded = orjson.loads(arguments) if isinstance(arguments, str) else arguments
+    except orjson.JSONDecodeError:
+        raise _invalid(
+            f"The arguments of tool call {call.get('id')!r} are not valid JSON."
+        ) from None
+    if not isinstance(decoded, dict):
+        raise _invalid(f"The arguments of tool call {call.get('id')!r} must be a JSON object.")
+    return {"type": "tool_use", "id": call.get("id"), "name": function["name"], "input": decoded}
+
+
+def _tool_result(message: ChatMessage) -> dict[str, Any]:
+    if not message.tool_call_id:
+        raise _invalid("A tool message needs the tool_call_id it answers.")
+    result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id}
+    content = (
+        _content_blocks(message.content) if isinstance(message.content, list) else message.content
+    )
+    if content:
+        result["content"] = content
+    return result
+
+
+def _turn(message: ChatMessage) -> tuple[str, list[dict[str, Any]]]:
+    """A non-system message as (Anthropic role, content blocks)."""
+    if message.role == "user":
+        return "user", _content_blocks(message.content)
+    if message.role == "assistant":
+        blocks = _content_blocks(message.content)
+        blocks += [_tool_use(call) for call in message.tool_calls or []]
+        return "assistant", blocks
+    if message.role == "tool":
+        return "user", [_tool_result(message)]
+    raise _invalid(
+        f"Messages with role {message.role!r} are not supported by the Anthropic API; "
+        "use tool messages."
+    )
+
+
+def _conversation(messages: list[ChatMessage]) -> tuple[str, list[dict[str, Any]]]:
+    """The joined system prompt and the alternating user/assistant turns."""
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role in ("system", "developer"):
+            text = _text_of(message.content, message.role)
+            if text:
+                system.append(text)
+            continue
+        role, blocks = _turn(message)
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    if not turns:
+        raise _invalid("The Anthropic API needs at least one user message with content.")
+    if turns[0]["role"] != "user":
+        raise _invalid(
+            "The Anthropic API needs the conversation to start with a user message "
+            "(after any system messages)."
+        )
+    for turn in turns:
+        # Anthropic wants tool results first in a user turn, before any other content.
+        turn["content"].sort(key=lambda block: block["type"] != "tool_result")
+    return "\n\n".join(system), turns
+
+
+def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    translated = []
+    for tool in tools:
+        function = tool.get("function")
+        if tool.get("type") != "function" or not isinstance(function, dict):
+            raise _invalid("Only function tools are supported by the Anthropic API.", "tools")
+        if not function.get("name"):
+            raise _invalid("Every function tool needs a name.", "tools")
+        entry: dict[str, Any] = {
+            "name": function["name"],
+            "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
+        }
+        if function.get("description"):
+            entry["description"] = function["description"]
+        translated.append(entry)
+    return translated
+
+
+def _tool_choice(choice: str | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(choice, str):
+        mapped = {"auto": "auto", "required": "any", "none": "none"}.get(choice)
+        if mapped is None:
+            raise _invalid(f"Unknown tool_choice {choice!r}.", "tool_choice")
+        return {"type": mapped}
+    name = (choice.get("function") or {}).get("name")
+    if choice.get("type") != "function" or not name:
+        raise _invalid(
+            'tool_choice must be "auto", "required", "none" or a function by name.',
+            "tool_choice",
+        )
+    return {"type": "tool", "name": name}
+
+
+def to_messages_body(request: ChatCompletionRequest, model: str) -> dict[str, Any]:
+    """The Messages API body for ``request``; a 400 for what Anthropic cannot honour."""
+    refuse_unsupported(request, "Anthropic", SUPPORTED_PARAMETERS)
+    if request.temperature is not None and request.temperature > 1:
+        raise _invalid(
+            f"temperature {request.temperature:g} is out of range for the Anthropic API, "
+            "which accepts 0 to 1.",
+            "temperature",
+        )
+    system, turns = _conversation(request.messages)
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": turns,
+        "max_tokens": request.output_limit() or DEFAULT_MAX_TOKENS,
+    }
+    if system:
+        body["system"] = system
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.stop_list():
+        body["stop_sequences"] = request.stop_list()
+    if request.tools:
+        body["tools"] = _tools(request.tools)
+    choice = _tool_choice(request.tool_choice) if request.tool_choice is not None else None
+    if request.extra_params().get("parallel_tool_calls") is False:
+        choice = choice or {"type": "auto"}
+        if choice["type"] != "none":
+            choice["disable_parallel_tool_use"] = True
+    if choice is not None:
+        body["tool_choice"] = choice
+    if request.user:
+        body["metadata"] = {"user_id": request.user}
+    return body
+
+
+# -- response ---------------------------------------------------------------------------
+
+
+def finish_reason(stop_reason: str | None) -> str | None:
+    """Anthropic's ``stop_reason`` as OpenAI's ``finish_reason``."""
+    if stop_reason is None:
+        return None
+    return _FINISH_REASONS.get(stop_reason, "stop")
+
+
+def prompt_tokens(usage_: dict[str, Any]) -> int:
+    """Input tokens, cache writes and cache reads included."""
+    return sum(
+        int(usage_.get(name) or 0)
+        for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+
+
+def _usage(counts: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's ``usage`` for a Messages ``usage`` object (cache reads as cached tokens)."""
+    return openai_shapes.usage(
+        prompt_tokens(counts),
+        int(counts.get("output_tokens") or 0),
+        cached=int(counts.get("cache_read_input_tokens") or 0),
+    )
+
+
+def _arguments(value: Any) -> str:
+    return orjson.dumps(value if value is not None else {}).decode()
+
+
+def to_completion(answer: Any) -> dict[str, Any]:
+    """A Messages answer as a ``chat.completion``."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
+        raise UpstreamError("protocol", "the provider's answer has no content")
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in answer["content"]:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "text":
+            texts.append(str(block.get("text") or ""))
+        elif block.get("type") == "tool_use":
+            arguments = _arguments(block.get("input"))
+            calls.append(openai_shapes.tool_call(block.get("id"), block.get("name"), arguments))
+    content = "".join(texts) if texts or not calls else None
+    raw_usage = answer.get("usage")
+    return openai_shapes.completion(
+        id=answer.get("id") or "msg_unknown",
+        model=answer.get("model"),
+        message=openai_shapes.assistant_message(content, calls),
+        finish_reason=finish_reason(answer.get("stop_reason")) or "stop",
+        usage=_usage(raw_usage if isinstance(raw_usage, dict) else {}),
+    )
 
 
 # -- the stream --------------------------------------------------------------------------
@@ -38,24 +345,14 @@ class StreamTranslator:
     """Turns Messages stream events, one at a time, into ``chat.completion.chunk`` dicts."""
 
     def __init__(self, model: str) -> None:
-        self.id = "msg_unknown"
-        self.model = model
-        self.created = int(time.time())
+        #: Its id and model are the message's, once ``message_start`` names them.
+        self.envelope = openai_shapes.ChunkEnvelope(id="msg_unknown", model=model)
         self.prompt_tokens = 0
         self.cached_tokens = 0
         self.completion_tokens = 0
         #: Content block index → tool call index, for the blocks that are tool calls.
         self.tool_index: dict[int, int] = {}
         self.finished = False
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        }
 
     def _count(self, counts: Any) -> None:
         if not isinstance(counts, dict):
@@ -68,55 +365,44 @@ class StreamTranslator:
 
     def _start(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         message = event.get("message") or {}
-        self.id = message.get("id") or self.id
-        self.model = message.get("model") or self.model
+        self.envelope.id = message.get("id") or self.envelope.id
+        self.envelope.model = message.get("model") or self.envelope.model
         self._count(message.get("usage"))
-        return [self._chunk({"role": "assistant", "content": ""})]
+        return [self.envelope.chunk({"role": "assistant", "content": ""})]
 
     def _block_start(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         block = event.get("content_block") or {}
         if block.get("type") == "text" and block.get("text"):
-            return [self._chunk({"content": block["text"]})]
+            return [self.envelope.chunk({"content": block["text"]})]
         if block.get("type") != "tool_use":
             return []
         index = self.tool_index[int(event.get("index", 0))] = len(self.tool_index)
-        call = {
-            "index": index,
-            "id": block.get("id"),
-            "type": "function",
-            "function": {"name": block.get("name"), "arguments": ""},
-        }
-        return [self._chunk({"tool_calls": [call]})]
+        call = {"index": index, **openai_shapes.tool_call(block.get("id"), block.get("name"), "")}
+        return [self.envelope.chunk({"tool_calls": [call]})]
 
     def _block_delta(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         delta = event.get("delta") or {}
         if delta.get("type") == "text_delta" and delta.get("text"):
-            return [self._chunk({"content": delta["text"]})]
+            return [self.envelope.chunk({"content": delta["text"]})]
         if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
             index = self.tool_index.get(int(event.get("index", 0)))
             if index is None:
                 raise UpstreamError("protocol", "tool input for a block that is no tool call")
             call = {"index": index, "function": {"arguments": delta["partial_json"]}}
-            return [self._chunk({"tool_calls": [call]})]
+            return [self.envelope.chunk({"tool_calls": [call]})]
         return []
 
     def _message_delta(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         self._count(event.get("usage"))
         reason = finish_reason((event.get("delta") or {}).get("stop_reason"))
-        return [self._chunk({}, reason)] if reason else []
+        return [self.envelope.chunk({}, reason)] if reason else []
 
     def _stop(self) -> list[dict[str, Any]]:
         self.finished = True
-        return [
-            {
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": usage(self.prompt_tokens, self.completion_tokens, self.cached_tokens),
-            }
-        ]
+        counts = openai_shapes.usage(
+            self.prompt_tokens, self.completion_tokens, cached=self.cached_tokens
+        )
+        return [self.envelope.usage_chunk(counts)]
 
     def feed(self, event: Any) -> list[dict[str, Any]]:
         """The chunks for one event; raises :class:`UpstreamError` on an ``error`` event."""
