@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import text
 
 from modelyard.accounts.api_tokens import create_api_token
 from modelyard.accounts.users import create_user
+from modelyard.db.base import Base
 from modelyard.db.engine import Database
 from modelyard.db.models import LlmModel, User
 
@@ -43,3 +45,13 @@ async def offer_local_model(database: Database, model_id: str, task: str) -> Non
             LlmModel(provider_kind="local", model_id=model_id, display_name=model_id, task=task)
         )
         await session.commit()
+
+
+async def database_text(database: Database) -> str:
+    """Every row of every table as stored (encrypted columns as ciphertext)."""
+    rows: list[str] = []
+    async with database.engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            result = await connection.execute(text(f'SELECT * FROM "{table.name}"'))
+            rows.extend(repr(tuple(row)) for row in result)
+    return "\n".join(rows)

@@ -7,23 +7,58 @@ PostgreSQL. Outside development, placeholder secrets are refused at start-up.
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 from functools import cached_property
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from modelyard.providers.kinds import ProviderKind
-from modelyard.security.proxies import Network, parse_networks
 
-__all__ = ["PLACEHOLDER_SECRETS", "Settings", "normalise_database_url"]
+__all__ = ["PLACEHOLDER_SECRETS", "Network", "Settings", "normalise_database_url", "parse_networks"]
 
 #: Values that are never accepted as a secret outside development.
 PLACEHOLDER_SECRETS = frozenset(
     {"changethis", "changeme", "change-me", "secret", "password", "admin", "example", "xxx"}
 )
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """``"10.0.0.1, 192.168.0.0/16"`` → networks; raises ``ValueError`` naming a bad entry."""
+    networks = []
+    for item in text.split(","):
+        entry = item.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{entry!r} is not an IP address or CIDR network (e.g. 10.0.0.1, 10.0.0.0/8)"
+            ) from None
+    return tuple(networks)
+
+
+#: The entry-point group of provider kinds (see :mod:`modelyard.providers.kinds`): each
+#: entry point is named after its kind.
+PROVIDER_GROUP = "modelyard.providers"
+
+_V = TypeVar("_V")
+
+
+def _known_kinds(value: dict[str, _V]) -> dict[str, _V]:
+    """``value``, or a ``ValueError`` naming the keys no installed provider kind has."""
+    kinds = {point.name for point in entry_points(group=PROVIDER_GROUP)}
+    unknown = sorted(set(value) - kinds)
+    if unknown:
+        raise ValueError(f"unknown provider kinds {unknown}; use: {', '.join(sorted(kinds))}")
+    return value
+
 
 #: A price in USD per million tokens.
 UsdPerMillion = Annotated[Decimal, Field(ge=0)]
@@ -142,9 +177,7 @@ class Settings(BaseSettings):
     #: not price (JSON, e.g. ``{"openai_compatible": [0.5, 1.5]}``); see
     #: :mod:`modelyard.usage.pricing`. A caller with a USD budget is refused models that
     #: have no price at all.
-    default_prices: dict[ProviderKind, tuple[UsdPerMillion, UsdPerMillion]] = Field(
-        default_factory=dict
-    )
+    default_prices: dict[str, tuple[UsdPerMillion, UsdPerMillion]] = Field(default_factory=dict)
     #: Where training jobs run: worker processes of this server (``local``) or Celery
     #: workers over Redis (``celery``, scale-out: GPU machines take the queue).
     jobs_backend: Literal["local", "celery"] = "local"
@@ -175,13 +208,17 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("default_prices")
+    @classmethod
+    def _priced_kinds(
+        cls, value: dict[str, tuple[Decimal, Decimal]]
+    ) -> dict[str, tuple[Decimal, Decimal]]:
+        return _known_kinds(value)
+
     @field_validator("provider_base_urls")
     @classmethod
-    def _known_kinds(cls, value: dict[str, str]) -> dict[str, str]:
-        kinds = {kind.value for kind in ProviderKind}
-        unknown = sorted(set(value) - kinds)
-        if unknown:
-            raise ValueError(f"unknown provider kinds {unknown}; use: {', '.join(sorted(kinds))}")
+    def _base_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        _known_kinds(value)
         bad = sorted(k for k, url in value.items() if not url.startswith(("http://", "https://")))
         if bad:
             raise ValueError(f"base URLs must start with http:// or https:// ({bad})")

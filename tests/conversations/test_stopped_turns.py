@@ -5,8 +5,6 @@ in-process ASGI transport never tells the app that its client left."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
@@ -22,6 +20,7 @@ from tests.conversations.conftest import conversation_count, price, stored_messa
 from tests.fakes.fixtures import OPENAI_KEY
 from tests.gateway.conftest import add_provider
 from tests.helpers import bearer
+from tests.polling import poll
 from tests.usage.live import (
     LONG_REPLY,
     read_then_leave,
@@ -53,12 +52,11 @@ async def live(
 async def wait_for_messages(
     database: Database, conversation_id: int, count: int
 ) -> list[ConversationMessage]:
-    deadline = time.monotonic() + 15
-    while True:
-        messages = await stored_messages(database, conversation_id)
-        if len(messages) >= count or time.monotonic() > deadline:
-            return messages
-        await asyncio.sleep(0.05)
+    return await poll(
+        lambda: stored_messages(database, conversation_id),
+        lambda messages: len(messages) >= count,
+        timeout=15,
+    )
 
 
 def app_sdk(live: LiveServer, token: str) -> openai.AsyncOpenAI:

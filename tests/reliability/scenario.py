@@ -45,6 +45,7 @@ from modelyard.db.models import UsageRecord
 from tests.fakes.faulty import FaultPlan, FaultyOpenAI
 from tests.fakes.server import closed_port
 from tests.helpers import make_token, make_user
+from tests.polling import poll_sync
 from tests.reliability.procfs import established_by_peer, fd_count, rss_bytes
 from tests.reliability.server import ServerProcess, server_env
 
@@ -244,12 +245,9 @@ def usage_row_count(settings: Settings) -> int:
 
 def wait_for_rows(settings: Settings, expected: int) -> int:
     """The number of usage rows once it reaches ``expected`` (or after the timeout)."""
-    deadline = time.monotonic() + ROWS_TIMEOUT
-    while True:
-        rows = usage_row_count(settings)
-        if rows >= expected or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.2)
+    return poll_sync(
+        lambda: usage_row_count(settings), lambda rows: rows >= expected, timeout=ROWS_TIMEOUT
+    )
 
 
 _METRIC = re.compile(r"^modelyard_gateway_(failovers|attempts)_total\{(.*)\} ([0-9.e+]+)$")

@@ -18,9 +18,8 @@ from modelyard.db.engine import Database
 from modelyard.providers.kinds import ProviderKind
 from tests.conftest import refuse_canaries
 from tests.fakes.openai_chat import ChatGroq, ChatOpenAI
-from tests.helpers import bearer, make_token, make_user
+from tests.helpers import bearer, database_text, make_token, make_user
 from tests.training.conftest import classification_rows, write_csv
-from tests.training.test_keys_step import database_text
 
 ENV_KEY = "sk-canaryenvironmentkey0123456789abcd"
 ADMIN_KEY = "gsk_canaryadminproviderkey0123456789abcdefgh"

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelyard.api.routes.auth import CSRF_COOKIE
+from modelyard.api.session_cookies import CSRF_COOKIE
 from tests.security.conftest import USER_EMAIL, FuzzServer, assert_reveals_nothing
 from tests.security.hostile import (
     HOSTILE_NUMBERS,

@@ -11,14 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from modelyard.config import Settings
-from modelyard.db.base import Base
 from modelyard.db.engine import Database
 from modelyard.db.models import TrainingJob, UserProviderKey
 from modelyard.training.runner import TrainingRunner
 from tests.fakes.hub import FakeHub, HubRepo
+from tests.helpers import database_text
 from tests.training.jobs_helpers import wait_for
 
 HF_TOKEN = "hf_canaryjobtoken0123456789abcdefgh"
@@ -40,16 +40,6 @@ def hub(settings: Settings) -> Iterator[FakeHub]:
     with FakeHub(keys={HF_TOKEN}) as fake:
         settings.hf_endpoint = fake.url
         yield fake
-
-
-async def database_text(database: Database) -> str:
-    """Every row of every table as stored (encrypted columns as ciphertext)."""
-    rows: list[str] = []
-    async with database.engine.connect() as connection:
-        for table in Base.metadata.sorted_tables:
-            result = await connection.execute(text(f'SELECT * FROM "{table.name}"'))
-            rows.extend(repr(tuple(row)) for row in result)
-    return "\n".join(rows)
 
 
 async def _count(database: Database, model: Any) -> int:

@@ -4,8 +4,6 @@ and waiting for the usage records the served app writes."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,6 +17,7 @@ from modelyard.config import Settings
 from modelyard.db.engine import Database
 from modelyard.db.models import UsageRecord
 from tests.fakes.fixtures import OPENAI_KEY
+from tests.polling import poll
 from tests.usage.conftest import usage_rows
 from tests.web.live import LiveServer, SlowChatOpenAI
 
@@ -68,12 +67,9 @@ async def read_then_leave(stream: openai.AsyncStream[Any], count: int) -> list[A
 
 async def wait_for_records(database: Database, count: int) -> list[UsageRecord]:
     """The usage records once there are ``count`` of them (the served app writes them)."""
-    deadline = time.monotonic() + RECORD_TIMEOUT
-    while True:
-        rows = await usage_rows(database)
-        if len(rows) >= count or time.monotonic() > deadline:
-            return rows
-        await asyncio.sleep(0.05)
+    return await poll(
+        lambda: usage_rows(database), lambda rows: len(rows) >= count, timeout=RECORD_TIMEOUT
+    )
 
 
 async def post_then_leave(

@@ -20,17 +20,12 @@ from tests.fakes.fixtures import OPENAI_KEY
 from tests.fakes.openai_chat import ChatOpenAI
 from tests.gateway.conftest import add_provider
 from tests.usage.conftest import usage_rows
+from tests.usage.costs import GPT_4O_MINI, cost
 
 pytestmark = pytest.mark.usefixtures("openai_provider")
 
+
 #: gpt-4o-mini in the catalog: USD per million input / output tokens.
-GPT_4O_MINI = (Decimal("0.15"), Decimal("0.60"))
-
-
-def cost(input_tokens: int, output_tokens: int, price: tuple[Decimal, Decimal]) -> Decimal:
-    return (input_tokens * price[0] + output_tokens * price[1]) / Decimal(1_000_000)
-
-
 async def only_record(recorder: UsageRecorder) -> UsageRecord:
     await recorder.flush()
     rows = await usage_rows(recorder.database)

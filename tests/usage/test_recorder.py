@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy import text
 from modelyard.db.engine import Database
 from modelyard.usage.events import UsageEvent
 from modelyard.usage.recorder import UsageRecorder
+from tests.polling import eventually
 from tests.usage.conftest import usage_rows
 
 _counter = iter(range(1, 1_000_000))
@@ -37,18 +37,6 @@ def usage_event(**values: Any) -> UsageEvent:
         "attempts": 1,
     }
     return UsageEvent(**{**defaults, **values})
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        outcome = check()
-        if inspect.isawaitable(outcome):
-            outcome = await outcome
-        if outcome:
-            return
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 @contextmanager

@@ -27,8 +27,8 @@ from tests.gateway.conftest import add_provider
 from tests.helpers import bearer
 from tests.limits.helpers import set_limits, token_record
 from tests.usage.conftest import usage_rows
+from tests.usage.costs import GPT_4O_MINI, cost
 from tests.usage.live import LONG_REPLY, read_then_leave, serve, slow_openai, wait_for_records
-from tests.usage.test_gateway_usage import GPT_4O_MINI, cost
 
 ASK: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "tell me a long story about tokens"}

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +12,7 @@ import pytest
 
 from modelyard.db.engine import Database
 from tests.helpers import login, make_user
+from tests.polling import poll
 from tests.usage.live import LONG_REPLY, post_then_leave
 from tests.web.conftest import USER_KEY
 from tests.web.live import LiveServer, SlowChatOpenAI
@@ -265,11 +264,11 @@ async def wait_for_rendered(
     until: Callable[[list[dict[str, Any]]], bool] = lambda items: True,
 ) -> list[dict[str, Any]]:
     """The rendered history once it has ``count`` messages and ``until`` holds."""
-    deadline = time.monotonic() + 15
-    while True:
+
+    async def rendered() -> list[dict[str, Any]]:
         response = await http.get(f"/web/api/conversations/{conversation_id}/messages")
         assert response.status_code == 200, response.text
         items: list[dict[str, Any]] = response.json()["items"]
-        if (len(items) == count and until(items)) or time.monotonic() > deadline:
-            return items
-        await asyncio.sleep(0.05)
+        return items
+
+    return await poll(rendered, lambda items: len(items) == count and until(items), timeout=15)

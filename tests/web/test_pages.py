@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,7 @@ from modelyard.providers.kinds import ProviderKind
 from modelyard.web.rendering import CONTENT_SECURITY_POLICY
 from tests.conftest import refuse_canaries
 from tests.helpers import PASSWORD, bearer, login, make_token, make_user
+from tests.web.page_inventory import PageInventory
 
 CANARY_KEY = "sk-pages-canary-0123456789abcdef"
 PAGES = ["/language-models", "/language-models/gpt-4o-mini", "/profile", "/usage"]
@@ -44,31 +44,6 @@ async def open_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         event_hooks={"response": [refuse_canaries]},
     ) as http:
         yield http
-
-
-class _Inventory(HTMLParser):
-    """What a page would run or style inline (a strict CSP refuses all of it)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inline_scripts = 0
-        self.handlers: list[str] = []
-        self.style_attributes = 0
-        self.style_tags = 0
-        self.external: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "script" and "src" not in values:
-            self.inline_scripts += 1
-        if tag == "style":
-            self.style_tags += 1
-        self.handlers += [name for name in values if name.startswith("on")]
-        self.style_attributes += "style" in values
-        for name in ("src", "href"):
-            value = values.get(name) or ""
-            if tag in ("script", "link", "img") and value.startswith(("http:", "https:", "//")):
-                self.external.append(value)
 
 
 # -- who sees what -----------------------------------------------------------------------
@@ -139,7 +114,7 @@ async def test_pages_send_security_headers_and_run_nothing_inline(
     assert headers["x-frame-options"] == "DENY"
     if path not in ("/login", "/register"):
         assert headers["cache-control"] == "no-store"
-    inventory = _Inventory()
+    inventory = PageInventory()
     inventory.feed(response.text)
     assert inventory.inline_scripts == 0
     assert inventory.handlers == []

@@ -22,7 +22,7 @@ from modelyard.web.rendering import CONTENT_SECURITY_POLICY
 from tests.conftest import refuse_canaries
 from tests.helpers import login, make_user
 from tests.training.conftest import chat_rows, classification_rows, write_csv, write_jsonl
-from tests.web.test_pages import _Inventory
+from tests.web.page_inventory import PageInventory
 
 GROQ_CANARY = "gsk_training-page-canary-0123456789abcdef"
 INFO = (
@@ -182,7 +182,7 @@ async def test_pages_send_security_headers_and_run_nothing_inline(
         assert headers["x-frame-options"] == "DENY"
         assert headers["referrer-policy"] == "same-origin"
         assert headers["cache-control"] == "no-store"
-        inventory = _Inventory()
+        inventory = PageInventory()
         inventory.feed(response.text)
         assert inventory.inline_scripts == 0 and inventory.handlers == []
         assert inventory.style_attributes == 0 and inventory.style_tags == 0

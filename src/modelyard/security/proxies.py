@@ -12,25 +12,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
+from modelyard.config import Network, parse_networks
+
 __all__ = ["Network", "client_address", "parse_networks"]
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_networks(text: str) -> tuple[Network, ...]:
-    """``"10.0.0.1, 192.168.0.0/16"`` → networks; raises ``ValueError`` naming a bad entry."""
-    networks = []
-    for item in text.split(","):
-        entry = item.strip()
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ValueError(
-                f"{entry!r} is not an IP address or CIDR network (e.g. 10.0.0.1, 10.0.0.0/8)"
-            ) from None
-    return tuple(networks)
 
 
 def _trusted(address: str, networks: Sequence[Network]) -> bool:

@@ -14,7 +14,7 @@ from modelyard.accounts.login_throttle import authenticate_throttled
 from modelyard.accounts.users import create_user
 from modelyard.accounts.web_sessions import end_web_session
 from modelyard.api.deps import OptionalCaller, SessionDep, SettingsDep, app_state, client_address
-from modelyard.api.routes.auth import CSRF_COOKIE, check_same_origin, open_session
+from modelyard.api.session_cookies import check_same_origin, clear_session_cookies, open_session
 from modelyard.db.types import utcnow
 from modelyard.errors import RateLimitError
 from modelyard.security.passwords import MIN_PASSWORD_LENGTH
@@ -173,6 +173,5 @@ async def logout_form(
     if cookie and caller is not None:
         await end_web_session(session, token=cookie)
     response = redirect("/login")
-    response.delete_cookie(settings.session_cookie_name)
-    response.delete_cookie(CSRF_COOKIE)
+    clear_session_cookies(response, settings)
     return response

@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from modelyard.accounts.api_tokens import revoke_all_api_tokens
 from modelyard.accounts.web_sessions import end_user_sessions
 from modelyard.api.deps import OptionalCaller, SessionDep, SettingsDep, app_state
-from modelyard.api.routes.auth import CSRF_COOKIE
 from modelyard.api.routes.me import PasswordChange, change_own_password
+from modelyard.api.session_cookies import clear_session_cookies
 from modelyard.errors import BadRequestError, RateLimitError
 from modelyard.providers.credentials import usable_kinds
 from modelyard.providers.kinds import kind_info
-from modelyard.providers.user_keys import USER_KEY_KINDS, user_key_kinds
+from modelyard.providers.user_keys import own_key_kinds, user_key_kinds
 from modelyard.security.passwords import MIN_PASSWORD_LENGTH
 from modelyard.web.rendering import Page, redirect, render, sign_in_redirect, signed_in
 
@@ -67,7 +67,7 @@ async def _render_profile(
             has_own_key=kind.value in own,
             shared=kind in server,
         )
-        for kind in USER_KEY_KINDS
+        for kind in own_key_kinds()
     ]
     context: dict[str, Any] = {
         "slots": slots,
@@ -139,6 +139,5 @@ async def sign_out_everywhere_form(
     if revoke_api_tokens:
         await revoke_all_api_tokens(session, user_id=page.user.id)
     response = redirect("/login")
-    response.delete_cookie(settings.session_cookie_name)
-    response.delete_cookie(CSRF_COOKIE)
+    clear_session_cookies(response, settings)
     return response

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response, status
 from modelyard.accounts.errors import EmailTaken, InvalidCredentials, WeakPassword
 from modelyard.accounts.login_throttle import authenticate_throttled
 from modelyard.accounts.users import create_user
-from modelyard.accounts.web_sessions import end_web_session, start_web_session
+from modelyard.accounts.web_sessions import end_web_session
 from modelyard.api.deps import (
     CurrentUser,
     OptionalCaller,
@@ -19,8 +19,11 @@ from modelyard.api.deps import (
     client_address,
 )
 from modelyard.api.schemas.accounts import LoginRequest, LoginResponse, UserCreate, UserPublic
-from modelyard.config import Settings
-from modelyard.db.models import User
+from modelyard.api.session_cookies import (
+    check_same_origin,
+    clear_session_cookies,
+    open_session,
+)
 from modelyard.db.types import utcnow
 from modelyard.errors import (
     AuthenticationError,
@@ -28,46 +31,8 @@ from modelyard.errors import (
     ConflictError,
     PermissionDeniedError,
 )
-from modelyard.security.origin import is_same_origin
 
 router = APIRouter(prefix="/v2/auth", tags=["auth"])
-
-CSRF_COOKIE = "modelyard_csrf"
-
-
-def check_same_origin(request: Request) -> None:
-    """Refuse a cross-site post (login CSRF): another site, ``Origin: null`` or a
-    cross-site ``Referer``; a request naming no page at all (an API client) passes."""
-    if not is_same_origin(request.headers, require=False):
-        raise PermissionDeniedError(
-            "Cross-site request refused: the Origin (or Referer) header must name this site.",
-            code="csrf_failed",
-        )
-
-
-async def open_session(
-    response: Response, session: SessionDep, settings: Settings, user: User
-) -> str:
-    """Start a web session for ``user``, set its cookies, and return the CSRF token."""
-    ttl = timedelta(hours=settings.session_ttl_hours)
-    record, token = await start_web_session(session, user=user, ttl=ttl)
-    max_age = int(ttl.total_seconds())
-    response.set_cookie(
-        settings.session_cookie_name,
-        token,
-        max_age=max_age,
-        httponly=True,
-        samesite="lax",
-        secure=settings.secure_cookies,
-    )
-    response.set_cookie(
-        CSRF_COOKIE,
-        record.csrf_token,
-        max_age=max_age,
-        samesite="strict",
-        secure=settings.secure_cookies,
-    )
-    return record.csrf_token
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)
@@ -133,8 +98,7 @@ async def logout(
     cookie = request.cookies.get(settings.session_cookie_name)
     if cookie and caller is not None and caller.web_session is not None:
         await end_web_session(session, token=cookie)
-    response.delete_cookie(settings.session_cookie_name)
-    response.delete_cookie(CSRF_COOKIE)
+    clear_session_cookies(response, settings)
 
 
 @router.get("/me")

@@ -25,9 +25,9 @@ from modelyard.api.deps import (
     client_address,
     refresh_gateway_caches,
 )
-from modelyard.api.routes.auth import CSRF_COOKIE
 from modelyard.api.schemas.accounts import UserPublic
 from modelyard.api.schemas.keys import UserKeyUpdate, UserProfile
+from modelyard.api.session_cookies import clear_session_cookies
 from modelyard.errors import BadRequestError, NotFoundError
 from modelyard.providers.key_format import InvalidKeyFormat
 from modelyard.providers.user_keys import delete_user_key, set_user_key, user_key_kinds
@@ -113,8 +113,7 @@ async def revoke_sessions(
     if body.revoke_api_tokens:
         revoked = await revoke_all_api_tokens(session, user_id=caller.user.id)
     if caller.web_session is not None:
-        response.delete_cookie(settings.session_cookie_name)
-        response.delete_cookie(CSRF_COOKIE)
+        clear_session_cookies(response, settings)
     return SessionsRevoked(sessions_ended=ended, api_tokens_revoked=revoked)
 
 

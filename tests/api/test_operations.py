@@ -45,7 +45,7 @@ def _gate(tmp_path: Path, report: object | None, status: int, *flags: str) -> tu
     return done.returncode, done.stdout + done.stderr
 
 
-GATE = Path(__file__).resolve().parents[1] / "tools" / "pip_audit_gate.py"
+GATE = Path(__file__).resolve().parents[2] / "tools" / "pip_audit_gate.py"
 SKIPPED = "Dependency not found on PyPI and could not be audited"
 
 
