@@ -29,6 +29,7 @@ test: $(VENV)/.test-installed lint typecheck audit pytest
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy

@@ -22,7 +22,7 @@ from wtforms import Form
 from modelyard.admin.base import StaffView, clean_text, selected_ids, validated
 from modelyard.admin.forms import ProviderCreateForm, ProviderEditForm
 from modelyard.admin.templates import TEST_RESULTS_TEMPLATE
-from modelyard.api.schemas.providers import ProviderCreate, ProviderUpdate
+from modelyard.providers.record_schemas import ProviderCreate, ProviderUpdate
 from modelyard.db.models import Provider
 from modelyard.errors import BadRequestError, ModelyardError, NotFoundError
 from modelyard.providers import records

@@ -28,12 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from modelyard.api.schemas.providers import ProviderCreate
 from modelyard.db.engine import Database
 from modelyard.db.models import Provider
 from modelyard.gateway.route_records import sync_file_routes
 from modelyard.gateway.route_specs import RouteSpec
 from modelyard.providers import records
+from modelyard.providers.record_schemas import ProviderCreate
 from modelyard.providers.system_keys import environment_with_dotenv
 
 __all__ = [
