@@ -33,9 +33,9 @@ from modelyard.admin.base import StaffView
 from modelyard.admin.errors import install_error_pages
 from modelyard.admin.finetune import FineTuneCommandAdmin, FineTuneEventAdmin, FineTuneFileAdmin
 from modelyard.admin.flash import FlashCookieMiddleware
+from modelyard.admin.gateway_routes import GatewayRouteAdmin
 from modelyard.admin.limits import UsageLimitAdmin
 from modelyard.admin.providers import ProviderAdmin
-from modelyard.admin.routes import RouteAdmin
 from modelyard.admin.templates import LOGOUT_TEMPLATE, install_templates
 from modelyard.admin.training import TrainingDatasetAdmin, TrainingJobAdmin
 from modelyard.admin.usage import UsageRecordAdmin
@@ -47,7 +47,7 @@ __all__ = ["ADMIN_URL", "VIEWS", "ModelyardAdmin", "admin_policy", "mount_admin"
 ADMIN_URL = "/admin"
 VIEWS: tuple[type[StaffView], ...] = (
     ProviderAdmin,
-    RouteAdmin,
+    GatewayRouteAdmin,
     UserAdmin,
     LlmModelAdmin,
     AuditLogAdmin,

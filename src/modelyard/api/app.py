@@ -15,8 +15,8 @@ from modelyard.api.errors import install_error_handlers
 from modelyard.api.middleware import RequestContextMiddleware
 from modelyard.api.middleware.metrics import HttpMetrics
 from modelyard.api.routes import (
+    admin_gateway_routes,
     admin_providers,
-    admin_routes,
     api_tokens,
     auth,
     catalog,
@@ -63,7 +63,7 @@ ROUTERS = (
     users.router,
     catalog.router,
     admin_providers.router,
-    admin_routes.router,
+    admin_gateway_routes.router,
     v1_openai.router,
     v1_messages.router,
     v2_llm.router,

@@ -12,8 +12,12 @@ from fastapi import APIRouter, Request, Response
 from modelyard.api.deps import SubscribedUser
 from modelyard.api.metering import MeteredStream, Metering, answer_text
 from modelyard.api.routes.v1_openai import gateway_headers, json_response, requested_cache_ttl
-from modelyard.gateway.anthropic_frontend import MessagesRequest, to_chat_request
-from modelyard.gateway.anthropic_replies import anthropic_sse, to_message
+from modelyard.gateway.inbound.anthropic_messages import (
+    MessagesRequest,
+    anthropic_sse,
+    to_chat_request,
+    to_message,
+)
 
 __all__ = ["router"]
 

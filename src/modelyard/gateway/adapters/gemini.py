@@ -38,14 +38,13 @@ from __future__ import annotations
 
 import base64
 import struct
-import time
-import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import orjson
 
 from modelyard.errors import BadRequestError
+from modelyard.gateway.adapters import openai_shapes
 from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported
 from modelyard.gateway.adapters.model_ids import model_path
 from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
@@ -332,14 +331,12 @@ def _usage(metadata: Any) -> dict[str, Any]:
     prompt = int(metadata.get("promptTokenCount") or 0)
     thoughts = int(metadata.get("thoughtsTokenCount") or 0)
     completion = int(metadata.get("candidatesTokenCount") or 0) + thoughts
-    usage: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": int(metadata.get("totalTokenCount") or prompt + completion),
-    }
-    if thoughts:
-        usage["completion_tokens_details"] = {"reasoning_tokens": thoughts}
-    return usage
+    return openai_shapes.usage(
+        prompt,
+        completion,
+        total=int(metadata.get("totalTokenCount") or prompt + completion),
+        reasoning=thoughts or None,
+    )
 
 
 def _candidate(answer: dict[str, Any]) -> dict[str, Any] | None:
@@ -359,19 +356,16 @@ def _parts(candidate: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 def _tool_call(part: dict[str, Any], index: int) -> dict[str, Any]:
     call = part["functionCall"]
-    return {
-        "id": str(call.get("id") or f"call_{index}"),
-        "type": "function",
-        "function": {
-            "name": str(call.get("name", "")),
-            "arguments": orjson.dumps(call.get("args") or {}).decode(),
-        },
-    }
+    return openai_shapes.tool_call(
+        str(call.get("id") or f"call_{index}"),
+        str(call.get("name", "")),
+        orjson.dumps(call.get("args") or {}).decode(),
+    )
 
 
 def _completion_id(answer: dict[str, Any]) -> str:
     response_id = answer.get("responseId")
-    return f"chatcmpl-{response_id}" if response_id else f"chatcmpl-{uuid.uuid4().hex}"
+    return openai_shapes.completion_id(str(response_id) if response_id else None)
 
 
 def to_openai_completion(answer: Any, model: str) -> dict[str, Any]:
@@ -382,48 +376,34 @@ def to_openai_completion(answer: Any, model: str) -> dict[str, Any]:
     parts = _parts(candidate)
     text = "".join(str(part["text"]) for part in parts if "text" in part)
     calls = [part for part in parts if isinstance(part.get("functionCall"), dict)]
-    message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
-    if calls:
-        message["tool_calls"] = [_tool_call(part, index) for index, part in enumerate(calls)]
+    message = openai_shapes.assistant_message(
+        text if text or not calls else None,
+        [_tool_call(part, index) for index, part in enumerate(calls)],
+    )
     reason = (
         "content_filter"
         if candidate is None
         else finish_reason(candidate.get("finishReason"), tool_calls=bool(calls))
     )
-    return {
-        "id": _completion_id(answer),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": str(answer.get("modelVersion") or model),
-        "choices": [{"index": 0, "message": message, "finish_reason": reason, "logprobs": None}],
-        "usage": _usage(answer.get("usageMetadata")),
-    }
+    return openai_shapes.completion(
+        id=_completion_id(answer),
+        model=str(answer.get("modelVersion") or model),
+        message=message,
+        finish_reason=reason,
+        usage=_usage(answer.get("usageMetadata")),
+    )
 
 
 class _StreamTranslator:
     """Turns the events of one ``streamGenerateContent`` call into OpenAI chunks."""
 
     def __init__(self, model: str) -> None:
-        self.model = model
-        self.id = ""
-        self.created = int(time.time())
+        #: Its id and model are learnt from the first event.
+        self.envelope = openai_shapes.ChunkEnvelope(id="", model=model)
         self.tool_calls = 0
         self.reason: str | None = None
         self.blocked = False
         self.usage: Any = None
-
-    def chunk(self, delta: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
-        return self._envelope([choice])
-
-    def _envelope(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        }
 
     def feed(self, event: Any) -> list[dict[str, Any]]:
         if not isinstance(event, dict):
@@ -431,10 +411,11 @@ class _StreamTranslator:
         if "error" in event:
             raise stream_error(event)
         chunks = []
-        if not self.id:
-            self.id = _completion_id(event)
-            self.model = str(event.get("modelVersion") or self.model)
-            chunks.append(self.chunk({"role": "assistant", "content": ""}))
+        envelope = self.envelope
+        if not envelope.id:
+            envelope.id = _completion_id(event)
+            envelope.model = str(event.get("modelVersion") or envelope.model)
+            chunks.append(envelope.chunk({"role": "assistant", "content": ""}))
         if event.get("usageMetadata"):
             self.usage = event["usageMetadata"]
         candidates = event.get("candidates")
@@ -445,27 +426,25 @@ class _StreamTranslator:
         candidate = candidates[0] if isinstance(candidates[0], dict) else {}
         for part in _parts(candidate):
             if part.get("text"):
-                chunks.append(self.chunk({"content": str(part["text"])}))
+                chunks.append(envelope.chunk({"content": str(part["text"])}))
             elif isinstance(part.get("functionCall"), dict):
                 call = _tool_call(part, self.tool_calls)
-                chunks.append(self.chunk({"tool_calls": [{"index": self.tool_calls, **call}]}))
+                chunks.append(envelope.chunk({"tool_calls": [{"index": self.tool_calls, **call}]}))
                 self.tool_calls += 1
         self.reason = candidate.get("finishReason") or self.reason
         return chunks
 
     def finish(self) -> list[dict[str, Any]]:
-        if not self.id:
+        if not self.envelope.id:
             raise UpstreamError("protocol", "Gemini's stream ended without any event")
         reason = (
             "content_filter"
             if self.blocked and not self.reason
             else finish_reason(self.reason, tool_calls=self.tool_calls > 0)
         )
-        chunks = [self.chunk({}, reason)]
+        chunks = [self.envelope.chunk({}, reason)]
         if self.usage is not None:
-            usage_chunk = self._envelope([])
-            usage_chunk["usage"] = _usage(self.usage)
-            chunks.append(usage_chunk)
+            chunks.append(self.envelope.usage_chunk(_usage(self.usage)))
         return chunks
 
 
@@ -569,22 +548,11 @@ class GeminiAdapter(Adapter):
         embeddings = answer.get("embeddings") if isinstance(answer, dict) else None
         if not isinstance(embeddings, list) or len(embeddings) != len(texts):
             raise UpstreamError("protocol", "Gemini's answer has no embedding per input")
-        data = []
-        for index, entry in enumerate(embeddings):
+        vectors = []
+        for entry in embeddings:
             values = entry.get("values") if isinstance(entry, dict) else None
             if not isinstance(values, list):
                 raise UpstreamError("protocol", "Gemini sent an embedding without values")
             vector = [float(value) for value in values]
-            data.append(
-                {
-                    "object": "embedding",
-                    "index": index,
-                    "embedding": _encode(vector, request.encoding_format),
-                }
-            )
-        return {
-            "object": "list",
-            "data": data,
-            "model": model,
-            "usage": {"prompt_tokens": 0, "total_tokens": 0},
-        }
+            vectors.append(_encode(vector, request.encoding_format))
+        return openai_shapes.embedding_list(vectors, model=model, prompt_tokens=0)

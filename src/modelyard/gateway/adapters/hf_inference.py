@@ -40,11 +40,10 @@ so the dispatcher goes on to the next target.
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from modelyard.gateway.adapters import openai_shapes
 from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported, text_only
 from modelyard.gateway.adapters.model_ids import model_path
 from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
@@ -153,12 +152,7 @@ def _words(text: str) -> int:
 
 
 def _usage(prompt: str, completion_tokens: int) -> dict[str, int]:
-    prompt_tokens = _words(prompt)
-    return {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-    }
+    return openai_shapes.usage(_words(prompt), completion_tokens)
 
 
 def _generated_text(answer: Any) -> str:
@@ -201,38 +195,21 @@ class HfInferenceAdapter(Adapter):
         answer = await post_json(self.http, url, headers=headers, body=body, timeout=target.timeout)
         cut = StopFilter(stops)
         text = cut.push(_generated_text(answer)) + cut.flush()
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": target.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": _usage(prompt, _words(text)),
-        }
+        return openai_shapes.completion(
+            id=openai_shapes.completion_id(),
+            model=target.model,
+            message=openai_shapes.assistant_message(text),
+            finish_reason="stop",
+            usage=_usage(prompt, _words(text)),
+        )
 
     async def stream_chat(
         self, request: ChatCompletionRequest, target: Target
     ) -> AsyncIterator[dict[str, Any]]:
         url, headers, prompt, stops, body = self._prepare(request, target)
         body["stream"] = True
-        envelope = {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": target.model,
-        }
-
-        def chunk(delta: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
-            choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
-            return {**envelope, "choices": [choice]}
-
+        envelope = openai_shapes.ChunkEnvelope(id=openai_shapes.completion_id(), model=target.model)
+        chunk = envelope.chunk
         cut = StopFilter(stops)
         sent, started, details = "", False, None
         events = post_sse(self.http, url, headers=headers, body=body, timeout=target.timeout)
@@ -267,4 +244,4 @@ class HfInferenceAdapter(Adapter):
         yield chunk({}, reason)
         generated = (details or {}).get("generated_tokens")
         usage = _usage(prompt, generated if isinstance(generated, int) else _words(sent))
-        yield {**envelope, "choices": [], "usage": usage}
+        yield envelope.usage_chunk(usage)

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from modelyard.errors import BadRequestError, ModelyardError
+from modelyard.gateway.adapters import openai_shapes
 from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported, text_only
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
@@ -74,11 +73,7 @@ def _prepare(request: ChatCompletionRequest) -> tuple[list[Message], GenerationP
 
 
 def _usage(completion: Completion) -> dict[str, int]:
-    return {
-        "prompt_tokens": completion.prompt_tokens,
-        "completion_tokens": completion.completion_tokens,
-        "total_tokens": completion.prompt_tokens + completion.completion_tokens,
-    }
+    return openai_shapes.usage(completion.prompt_tokens, completion.completion_tokens)
 
 
 class LocalAdapter(Adapter):
@@ -118,21 +113,13 @@ class LocalAdapter(Adapter):
             raise
         except Exception as error:
             raise UpstreamError("server", f"{target.model} failed: {error}") from None
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": target.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": completion.text},
-                    "finish_reason": completion.finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": _usage(completion),
-        }
+        return openai_shapes.completion(
+            id=openai_shapes.completion_id(),
+            model=target.model,
+            message=openai_shapes.assistant_message(completion.text),
+            finish_reason=completion.finish_reason,
+            usage=_usage(completion),
+        )
 
     async def stream_chat(
         self, request: ChatCompletionRequest, target: Target
@@ -140,17 +127,8 @@ class LocalAdapter(Adapter):
         messages, params = _prepare(request)
         model = await self._model(target)
         model.generator()
-        envelope = {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": target.model,
-        }
-
-        def chunk(delta: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
-            choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
-            return {**envelope, "choices": [choice]}
-
+        envelope = openai_shapes.ChunkEnvelope(id=openai_shapes.completion_id(), model=target.model)
+        chunk = envelope.chunk
         pieces = model.stream(messages, params)
         # The first piece comes before the first chunk: errors so far are plain HTTP errors.
         first = await anext(pieces)
@@ -160,7 +138,7 @@ class LocalAdapter(Adapter):
             while True:
                 if isinstance(item, Completion):
                     yield chunk({}, item.finish_reason)
-                    yield {**envelope, "choices": [], "usage": _usage(item)}
+                    yield envelope.usage_chunk(_usage(item))
                     return
                 yield chunk({"content": item})
                 item = await anext(pieces)
@@ -190,18 +168,12 @@ class LocalAdapter(Adapter):
             embeddings = await model.embed([str(text) for text in texts])
         except Exception as error:
             raise UpstreamError("server", f"{target.model} failed: {error}") from None
-        vectors = embeddings.vectors
-        data: list[dict[str, Any]] = []
-        for index, vector in enumerate(vectors):
-            encoded: Any = (
-                base64.b64encode(vector.astype("<f4").tobytes()).decode()
-                if request.encoding_format == "base64"
-                else vector.tolist()
-            )
-            data.append({"object": "embedding", "index": index, "embedding": encoded})
-        return {
-            "object": "list",
-            "data": data,
-            "model": target.model,
-            "usage": {"prompt_tokens": embeddings.tokens, "total_tokens": embeddings.tokens},
-        }
+        encoded: list[Any] = [
+            base64.b64encode(vector.astype("<f4").tobytes()).decode()
+            if request.encoding_format == "base64"
+            else vector.tolist()
+            for vector in embeddings.vectors
+        ]
+        return openai_shapes.embedding_list(
+            encoded, model=target.model, prompt_tokens=embeddings.tokens
+        )

@@ -16,7 +16,7 @@ from modelyard.errors import BadRequestError
 from modelyard.gateway import route_records
 from modelyard.gateway.route_specs import RouteSpec
 
-__all__ = ["RouteAdmin", "format_targets", "parse_targets"]
+__all__ = ["GatewayRouteAdmin", "format_targets", "parse_targets"]
 
 _TEXT = {"class": "form-control"}
 _HELP = (
@@ -80,7 +80,7 @@ def _values(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class RouteAdmin(StaffView, model=GatewayRoute):
+class GatewayRouteAdmin(StaffView, model=GatewayRoute):
     """Named routes (model aliases) with their ordered targets."""
 
     name = "Route"
