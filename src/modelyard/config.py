@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
 __all__ = ["PLACEHOLDER_SECRETS", "Network", "Settings", "normalise_database_url", "parse_networks"]
 
 #: Values that are never accepted as a secret outside development.

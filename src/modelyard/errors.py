@@ -17,7 +17,9 @@
     └── ServiceUnavailableError         503 service_unavailable
 
 The body is ``{"error": {"message", "type", "param", "code"}}``; the official SDKs map
-the statuses to their own classes (``AuthenticationError``, ``NotFoundError``, …).
+the statuses to their own classes (``AuthenticationError``, ``NotFoundError``, …). An
+error that ends a gateway request also says how many upstream calls were made and the
+provider kind last tried (``attempts``, ``provider``), for the request's usage record.
 """
 
 from __future__ import annotations
@@ -56,12 +58,18 @@ class ModelyardError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        attempts: int = 0,
+        provider: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.code = code
         self.headers = headers or {}
+        #: Upstream calls made for the request this error ends.
+        self.attempts = attempts
+        #: The provider kind last tried for it, when a provider was tried.
+        self.provider = provider
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, self.error_type, param=self.param, code=self.code)
@@ -111,9 +119,23 @@ class RateLimitError(ModelyardError):
     status_code = 429
     error_type = "rate_limit_error"
 
-    def __init__(self, message: str, *, retry_after: float, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        code: str | None = None,
+        attempts: int = 0,
+        provider: str | None = None,
+    ) -> None:
         seconds = max(1, round(retry_after))
-        super().__init__(message, code=code, headers={"Retry-After": str(seconds)})
+        super().__init__(
+            message,
+            code=code,
+            headers={"Retry-After": str(seconds)},
+            attempts=attempts,
+            provider=provider,
+        )
         self.retry_after = retry_after
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
 
+from modelyard.gateway.http import UpstreamHttp
 from modelyard.providers.connection import MAX_MODELS, ConnectionResult, check_connection
 from modelyard.providers.kinds import ProviderKind
 from tests.fakes import FakeCustom, FakeOpenAI, FakeServer, closed_port
@@ -25,8 +27,8 @@ from tests.fakes.fixtures import fake_gemini as fake_gemini
 from tests.fakes.fixtures import fake_groq as fake_groq
 from tests.fakes.fixtures import fake_huggingface as fake_huggingface
 from tests.fakes.fixtures import fake_openai as fake_openai
-from tests.fakes.fixtures import http_client as http_client
 from tests.fakes.providers import FakeAnthropic, FakeGemini, FakeGroq, FakeHuggingFace
+from tests.fakes.recording_http import RecordingHttp
 
 #: Wrong keys the fakes echo back in their error bodies. Some are key-shaped (masked by
 #: the patterns), some are not (masked only because check_connection registers the key).
@@ -47,14 +49,14 @@ def assert_clean(result: ConnectionResult) -> None:
 
 
 async def test_openai_lists_models_with_bearer_and_organization(
-    fake_openai: FakeOpenAI, http_client: httpx.AsyncClient
+    fake_openai: FakeOpenAI, upstream_http: UpstreamHttp
 ) -> None:
     result = await check_connection(
         kind=ProviderKind.OPENAI,
         base_url=fake_openai.base_url + "/",
         api_key=OPENAI_KEY,
         organization="org-fake123",
-        client=http_client,
+        http=upstream_http,
     )
     assert result.ok, result.message
     assert result.status_code == 200
@@ -70,34 +72,32 @@ async def test_openai_lists_models_with_bearer_and_organization(
 
 
 async def test_openai_without_organization_sends_no_header(
-    fake_openai: FakeOpenAI, http_client: httpx.AsyncClient
+    fake_openai: FakeOpenAI, upstream_http: UpstreamHttp
 ) -> None:
     result = await check_connection(
-        kind="openai", base_url=fake_openai.base_url, api_key=OPENAI_KEY, client=http_client
+        kind="openai", base_url=fake_openai.base_url, api_key=OPENAI_KEY, http=upstream_http
     )
     assert result.ok
     assert fake_openai.last_request.header("openai-organization") is None
 
 
-async def test_openai_unknown_organization_is_unauthorized(http_client: httpx.AsyncClient) -> None:
+async def test_openai_unknown_organization_is_unauthorized(upstream_http: UpstreamHttp) -> None:
     with FakeOpenAI(keys={OPENAI_KEY}, organizations={"org-good"}) as fake:
         result = await check_connection(
             kind="openai",
             base_url=fake.base_url,
             api_key=OPENAI_KEY,
             organization="org-bad",
-            client=http_client,
+            http=upstream_http,
         )
     assert not result.ok
     assert result.status_code == 401
     assert "No such organization: org-bad" in result.message
 
 
-async def test_groq_uses_its_openai_path(
-    fake_groq: FakeGroq, http_client: httpx.AsyncClient
-) -> None:
+async def test_groq_uses_its_openai_path(fake_groq: FakeGroq, upstream_http: UpstreamHttp) -> None:
     result = await check_connection(
-        kind="groq", base_url=fake_groq.base_url, api_key=GROQ_KEY, client=http_client
+        kind="groq", base_url=fake_groq.base_url, api_key=GROQ_KEY, http=upstream_http
     )
     assert result.ok, result.message
     assert result.models == tuple(fake_groq.models)
@@ -106,13 +106,13 @@ async def test_groq_uses_its_openai_path(
 
 
 async def test_huggingface_router(
-    fake_huggingface: FakeHuggingFace, http_client: httpx.AsyncClient
+    fake_huggingface: FakeHuggingFace, upstream_http: UpstreamHttp
 ) -> None:
     result = await check_connection(
         kind=ProviderKind.HUGGINGFACE,
         base_url=fake_huggingface.base_url,
         api_key=HUGGINGFACE_KEY,
-        client=http_client,
+        http=upstream_http,
     )
     assert result.ok, result.message
     assert result.message == "Connected: 2 models available"
@@ -120,10 +120,10 @@ async def test_huggingface_router(
 
 
 async def test_anthropic_sends_key_and_version(
-    fake_anthropic: FakeAnthropic, http_client: httpx.AsyncClient
+    fake_anthropic: FakeAnthropic, upstream_http: UpstreamHttp
 ) -> None:
     result = await check_connection(
-        kind="anthropic", base_url=fake_anthropic.url, api_key=ANTHROPIC_KEY, client=http_client
+        kind="anthropic", base_url=fake_anthropic.url, api_key=ANTHROPIC_KEY, http=upstream_http
     )
     assert result.ok, result.message
     assert result.models == tuple(fake_anthropic.models)
@@ -135,11 +135,11 @@ async def test_anthropic_sends_key_and_version(
     assert request.header("authorization") is None
 
 
-async def test_anthropic_more_models_than_a_page(http_client: httpx.AsyncClient) -> None:
+async def test_anthropic_more_models_than_a_page(upstream_http: UpstreamHttp) -> None:
     models = [f"claude-fake-{n}" for n in range(25)]
     with FakeAnthropic(keys={ANTHROPIC_KEY}, models=models) as fake:
         result = await check_connection(
-            kind="anthropic", base_url=fake.url, api_key=ANTHROPIC_KEY, client=http_client
+            kind="anthropic", base_url=fake.url, api_key=ANTHROPIC_KEY, http=upstream_http
         )
     assert result.ok
     assert result.message == "Connected: 20+ models available"
@@ -147,10 +147,10 @@ async def test_anthropic_more_models_than_a_page(http_client: httpx.AsyncClient)
 
 
 async def test_gemini_strips_models_prefix(
-    fake_gemini: FakeGemini, http_client: httpx.AsyncClient
+    fake_gemini: FakeGemini, upstream_http: UpstreamHttp
 ) -> None:
     result = await check_connection(
-        kind="google", base_url=fake_gemini.url, api_key=GEMINI_KEY, client=http_client
+        kind="google", base_url=fake_gemini.url, api_key=GEMINI_KEY, http=upstream_http
     )
     assert result.ok, result.message
     assert result.models == ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash")
@@ -160,21 +160,19 @@ async def test_gemini_strips_models_prefix(
     assert "key" not in request.params  # the key travels in a header, not in the URL
 
 
-async def test_at_most_twenty_models_are_kept(http_client: httpx.AsyncClient) -> None:
+async def test_at_most_twenty_models_are_kept(upstream_http: UpstreamHttp) -> None:
     models = [f"model-{n:02d}" for n in range(30)]
     with FakeOpenAI(keys={OPENAI_KEY}, models=models) as fake:
         result = await check_connection(
-            kind="openai", base_url=fake.base_url, api_key=OPENAI_KEY, client=http_client
+            kind="openai", base_url=fake.base_url, api_key=OPENAI_KEY, http=upstream_http
         )
     assert result.message == "Connected: 30 models available"
     assert result.models == tuple(models[:20])
 
 
-async def test_custom_test_endpoint(
-    fake_custom: FakeCustom, http_client: httpx.AsyncClient
-) -> None:
+async def test_custom_test_endpoint(fake_custom: FakeCustom, upstream_http: UpstreamHttp) -> None:
     result = await check_connection(
-        kind="custom", base_url=fake_custom.url, api_key=CUSTOM_KEY, client=http_client
+        kind="custom", base_url=fake_custom.url, api_key=CUSTOM_KEY, http=upstream_http
     )
     assert result.ok, result.message
     assert result.status_code == 200
@@ -184,20 +182,20 @@ async def test_custom_test_endpoint(
     assert fake_custom.last_request.header("authorization") == f"Bearer {CUSTOM_KEY}"
 
 
-async def test_custom_any_2xx_without_json_is_ok(http_client: httpx.AsyncClient) -> None:
+async def test_custom_any_2xx_without_json_is_ok(upstream_http: UpstreamHttp) -> None:
     with FakeCustom(keys={CUSTOM_KEY}, status=204, body=b"") as fake:
         result = await check_connection(
-            kind="custom", base_url=fake.url, api_key=CUSTOM_KEY, client=http_client
+            kind="custom", base_url=fake.url, api_key=CUSTOM_KEY, http=upstream_http
         )
     assert result.ok, result.message
     assert result.status_code == 204
 
 
 async def test_custom_rejected_token_is_masked(
-    fake_custom: FakeCustom, http_client: httpx.AsyncClient
+    fake_custom: FakeCustom, upstream_http: UpstreamHttp
 ) -> None:
     result = await check_connection(
-        kind="custom", base_url=fake_custom.url, api_key=PLAIN_CANARY, client=http_client
+        kind="custom", base_url=fake_custom.url, api_key=PLAIN_CANARY, http=upstream_http
     )
     assert not result.ok
     assert result.status_code == 401
@@ -206,12 +204,12 @@ async def test_custom_rejected_token_is_masked(
 
 
 async def test_openai_compatible_without_key_sends_no_authorization(
-    fake_openai: FakeOpenAI, http_client: httpx.AsyncClient
+    fake_openai: FakeOpenAI, upstream_http: UpstreamHttp
 ) -> None:
     fake_openai.keys.clear()
     fake_openai.status, fake_openai.body = 200, {"object": "list", "data": [{"id": "llama3"}]}
     result = await check_connection(
-        kind="openai_compatible", base_url=fake_openai.base_url, api_key=None, client=http_client
+        kind="openai_compatible", base_url=fake_openai.base_url, api_key=None, http=upstream_http
     )
     assert result.ok, result.message
     assert result.models == ("llama3",)
@@ -220,20 +218,18 @@ async def test_openai_compatible_without_key_sends_no_authorization(
 
 
 async def test_openai_compatible_without_key_when_one_is_required(
-    fake_openai: FakeOpenAI, http_client: httpx.AsyncClient
+    fake_openai: FakeOpenAI, upstream_http: UpstreamHttp
 ) -> None:
     result = await check_connection(
-        kind="openai_compatible", base_url=fake_openai.base_url, api_key="", client=http_client
+        kind="openai_compatible", base_url=fake_openai.base_url, api_key="", http=upstream_http
     )
     assert not result.ok
     assert result.status_code == 401
     assert "requires an API key" in result.message
 
 
-async def test_local_needs_no_network() -> None:
-    transport = httpx.MockTransport(lambda request: pytest.fail("no request expected"))
-    async with httpx.AsyncClient(transport=transport) as client:
-        result = await check_connection(kind="local", base_url=None, api_key=None, client=client)
+async def test_local_needs_no_network(no_network: UpstreamHttp) -> None:
+    result = await check_connection(kind="local", base_url=None, api_key=None, http=no_network)
     assert result == ConnectionResult(
         True, "Local models run in-process; nothing to connect to.", None, 0.0
     )
@@ -257,11 +253,11 @@ async def test_wrong_key_is_unauthorized(
     kind: str,
     fake_type: type[FakeOpenAI | FakeAnthropic | FakeGemini],
     wrong_key: str,
-    http_client: httpx.AsyncClient,
+    upstream_http: UpstreamHttp,
 ) -> None:
     with fake_type(keys={"the-right-key-0123456789"}) as fake:
         result = await check_connection(
-            kind=kind, base_url=fake.base_url, api_key=wrong_key, client=http_client
+            kind=kind, base_url=fake.base_url, api_key=wrong_key, http=upstream_http
         )
         sent = fake.last_request
     assert not result.ok
@@ -273,29 +269,29 @@ async def test_wrong_key_is_unauthorized(
 
 
 async def test_openai_echoed_key_is_masked_even_in_the_detail(
-    fake_openai: FakeOpenAI, http_client: httpx.AsyncClient
+    fake_openai: FakeOpenAI, upstream_http: UpstreamHttp
 ) -> None:
     result = await check_connection(
-        kind="openai", base_url=fake_openai.base_url, api_key=PLAIN_CANARY, client=http_client
+        kind="openai", base_url=fake_openai.base_url, api_key=PLAIN_CANARY, http=upstream_http
     )
     assert "Incorrect API key provided: ****" in result.message
     assert_clean(result)
 
 
-async def test_forbidden(fake_gemini: FakeGemini, http_client: httpx.AsyncClient) -> None:
+async def test_forbidden(fake_gemini: FakeGemini, upstream_http: UpstreamHttp) -> None:
     fake_gemini.fail_with(403)
     result = await check_connection(
-        kind="google", base_url=fake_gemini.url, api_key=GEMINI_KEY, client=http_client
+        kind="google", base_url=fake_gemini.url, api_key=GEMINI_KEY, http=upstream_http
     )
     assert not result.ok
     assert result.status_code == 403
     assert result.message.startswith("Forbidden (HTTP 403)")
 
 
-async def test_rate_limited(fake_anthropic: FakeAnthropic, http_client: httpx.AsyncClient) -> None:
+async def test_rate_limited(fake_anthropic: FakeAnthropic, upstream_http: UpstreamHttp) -> None:
     fake_anthropic.fail_with(429)
     result = await check_connection(
-        kind="anthropic", base_url=fake_anthropic.url, api_key=ANTHROPIC_KEY, client=http_client
+        kind="anthropic", base_url=fake_anthropic.url, api_key=ANTHROPIC_KEY, http=upstream_http
     )
     assert not result.ok
     assert result.status_code == 429
@@ -305,12 +301,12 @@ async def test_rate_limited(fake_anthropic: FakeAnthropic, http_client: httpx.As
 
 
 async def test_server_error_quotes_the_body_masked(
-    fake_openai: FakeOpenAI, http_client: httpx.AsyncClient
+    fake_openai: FakeOpenAI, upstream_http: UpstreamHttp
 ) -> None:
     body = {"error": {"message": f"upstream exploded; key was {PLAIN_CANARY}", "type": "x"}}
     fake_openai.fail_with(500, body)
     result = await check_connection(
-        kind="openai", base_url=fake_openai.base_url, api_key=PLAIN_CANARY, client=http_client
+        kind="openai", base_url=fake_openai.base_url, api_key=PLAIN_CANARY, http=upstream_http
     )
     assert not result.ok
     assert result.status_code == 500
@@ -320,12 +316,10 @@ async def test_server_error_quotes_the_body_masked(
     assert_clean(result)
 
 
-async def test_long_error_body_is_cut(
-    fake_openai: FakeOpenAI, http_client: httpx.AsyncClient
-) -> None:
+async def test_long_error_body_is_cut(fake_openai: FakeOpenAI, upstream_http: UpstreamHttp) -> None:
     fake_openai.fail_with(502, "x" * 150 + "\n" + "y" * 500)
     result = await check_connection(
-        kind="openai", base_url=fake_openai.base_url, api_key=OPENAI_KEY, client=http_client
+        kind="openai", base_url=fake_openai.base_url, api_key=OPENAI_KEY, http=upstream_http
     )
     assert result.status_code == 502
     assert "x" * 150 + " " + "y" * 49 in result.message
@@ -334,21 +328,21 @@ async def test_long_error_body_is_cut(
 
 
 async def test_wrong_base_url_hints_at_it(
-    fake_openai: FakeOpenAI, http_client: httpx.AsyncClient
+    fake_openai: FakeOpenAI, upstream_http: UpstreamHttp
 ) -> None:
     result = await check_connection(
-        kind="openai_compatible", base_url=fake_openai.url, api_key=OPENAI_KEY, client=http_client
+        kind="openai_compatible", base_url=fake_openai.url, api_key=OPENAI_KEY, http=upstream_http
     )
     assert result.status_code == 404
     assert "check the base URL" in result.message
 
 
 async def test_invalid_json_on_success(
-    fake_openai: FakeOpenAI, http_client: httpx.AsyncClient
+    fake_openai: FakeOpenAI, upstream_http: UpstreamHttp
 ) -> None:
     fake_openai.fail_with(200, "<html>hello</html>", {"content-type": "text/html"})
     result = await check_connection(
-        kind="openai", base_url=fake_openai.base_url, api_key=OPENAI_KEY, client=http_client
+        kind="openai", base_url=fake_openai.base_url, api_key=OPENAI_KEY, http=upstream_http
     )
     assert not result.ok
     assert result.status_code == 200
@@ -356,24 +350,24 @@ async def test_invalid_json_on_success(
 
 
 async def test_json_without_a_model_list(
-    fake_gemini: FakeGemini, http_client: httpx.AsyncClient
+    fake_gemini: FakeGemini, upstream_http: UpstreamHttp
 ) -> None:
     fake_gemini.fail_with(200, {"hello": "world"})
     result = await check_connection(
-        kind="google", base_url=fake_gemini.url, api_key=GEMINI_KEY, client=http_client
+        kind="google", base_url=fake_gemini.url, api_key=GEMINI_KEY, http=upstream_http
     )
     assert not result.ok
     assert '"models" list' in result.message
 
 
-async def test_timeout(fake_openai: FakeOpenAI, http_client: httpx.AsyncClient) -> None:
+async def test_timeout(fake_openai: FakeOpenAI, upstream_http: UpstreamHttp) -> None:
     fake_openai.delay = 5
     started = time.monotonic()
     result = await check_connection(
         kind="openai",
         base_url=fake_openai.base_url,
         api_key=OPENAI_KEY,
-        client=http_client,
+        http=upstream_http,
         timeout=0.3,
     )
     assert time.monotonic() - started < 3
@@ -385,13 +379,13 @@ async def test_timeout(fake_openai: FakeOpenAI, http_client: httpx.AsyncClient) 
     assert len(fake_openai.requests) == 1
 
 
-async def test_connection_refused(http_client: httpx.AsyncClient) -> None:
+async def test_connection_refused(upstream_http: UpstreamHttp) -> None:
     port = closed_port()
     result = await check_connection(
         kind="openai",
         base_url=f"http://127.0.0.1:{port}/v1",
         api_key=CANARY,
-        client=http_client,
+        http=upstream_http,
     )
     assert not result.ok
     assert result.status_code is None
@@ -399,9 +393,9 @@ async def test_connection_refused(http_client: httpx.AsyncClient) -> None:
     assert_clean(result)
 
 
-async def test_invalid_base_url(http_client: httpx.AsyncClient) -> None:
+async def test_invalid_base_url(upstream_http: UpstreamHttp) -> None:
     result = await check_connection(
-        kind="openai_compatible", base_url="localhost:8000/v1", api_key=None, client=http_client
+        kind="openai_compatible", base_url="localhost:8000/v1", api_key=None, http=upstream_http
     )
     assert not result.ok
     assert "Invalid base URL" in result.message
@@ -418,12 +412,12 @@ async def test_invalid_base_url(http_client: httpx.AsyncClient) -> None:
         ("custom", None),
     ],
 )
-async def test_missing_key_makes_no_request(kind: str, env_var: str | None) -> None:
-    transport = httpx.MockTransport(lambda request: pytest.fail("no request expected"))
-    async with httpx.AsyncClient(transport=transport) as client:
-        result = await check_connection(
-            kind=kind, base_url="http://127.0.0.1:9", api_key="  ", client=client
-        )
+async def test_missing_key_makes_no_request(
+    kind: str, env_var: str | None, no_network: UpstreamHttp
+) -> None:
+    result = await check_connection(
+        kind=kind, base_url="http://127.0.0.1:9", api_key="  ", http=no_network
+    )
     assert not result.ok
     assert result.status_code is None
     assert result.message.startswith("No API key for ")
@@ -433,32 +427,31 @@ async def test_missing_key_makes_no_request(kind: str, env_var: str | None) -> N
 
 
 @pytest.mark.parametrize("kind", ["openai_compatible", "custom"])
-async def test_missing_base_url(kind: str, http_client: httpx.AsyncClient) -> None:
-    result = await check_connection(kind=kind, base_url=None, api_key=CANARY, client=http_client)
+async def test_missing_base_url(kind: str, upstream_http: UpstreamHttp) -> None:
+    result = await check_connection(kind=kind, base_url=None, api_key=CANARY, http=upstream_http)
     assert not result.ok
     assert "needs a base URL" in result.message
     assert_clean(result)
 
 
-async def test_default_base_url_is_used(http_client: httpx.AsyncClient) -> None:
+async def test_default_base_url_is_used() -> None:
     seen: list[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        return httpx.Response(200, json={"models": []})
+    def handler(method: str, url: str) -> tuple[int, Any]:
+        seen.append(url)
+        return 200, {"models": []}
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        result = await check_connection(
-            kind="google", base_url=None, api_key=GEMINI_KEY, client=client
-        )
+    result = await check_connection(
+        kind="google", base_url=None, api_key=GEMINI_KEY, http=RecordingHttp(handler)
+    )
     assert seen == ["https://generativelanguage.googleapis.com/v1beta/models"]
     assert result.ok
     assert result.message == "Connected, but the provider lists no models."
 
 
-async def test_unknown_kind(http_client: httpx.AsyncClient) -> None:
+async def test_unknown_kind(upstream_http: UpstreamHttp) -> None:
     result = await check_connection(
-        kind="telepathy", base_url=None, api_key=None, client=http_client
+        kind="telepathy", base_url=None, api_key=None, http=upstream_http
     )
     assert not result.ok
     assert "Unknown provider kind" in result.message

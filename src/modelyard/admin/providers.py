@@ -22,11 +22,11 @@ from wtforms import Form
 from modelyard.admin.base import StaffView, clean_text, selected_ids, validated
 from modelyard.admin.forms import ProviderCreateForm, ProviderEditForm
 from modelyard.admin.templates import TEST_RESULTS_TEMPLATE
-from modelyard.providers.record_schemas import ProviderCreate, ProviderUpdate
 from modelyard.db.models import Provider
 from modelyard.errors import BadRequestError, ModelyardError, NotFoundError
 from modelyard.providers import records
-from modelyard.providers.testing import test_providers
+from modelyard.providers.record_schemas import ProviderCreate, ProviderUpdate
+from modelyard.providers.recorded_checks import check_and_record
 
 __all__ = ["ProviderAdmin", "managed_message"]
 
@@ -204,11 +204,11 @@ class ProviderAdmin(StaffView, model=Provider):
         state = self.app_state
         try:
             async with state.database.sessions() as session:
-                outcomes = await test_providers(
+                outcomes = await check_and_record(
                     session,
                     actor=self.actor(request),
                     providers=await _load(session, selected_ids(request, "provider")),
-                    client=state.http,
+                    http=state.gateway.http,
                     timeout=state.settings.connection_test_timeout,
                 )
         except ModelyardError as exc:

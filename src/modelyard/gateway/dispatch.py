@@ -119,33 +119,40 @@ def _describe(target: Target) -> str:
     return f"{target.api}:{target.model} with {target.credential.label}"
 
 
+def _kind(target: Target | None) -> str | None:
+    return target.credential.kind.value if target else None
+
+
 def _exhausted(
-    attempts: list[Attempt], last: UpstreamError | None, provider: str
+    attempts: list[Attempt], last: UpstreamError | None, provider: str, target: Target | None
 ) -> ModelyardError:
+    """The error after every target failed; it carries what was tried, for the request's
+    usage record (no secrets)."""
     called = [attempt for attempt in attempts if attempt.called]
+    kind = _kind(target)
     if last is None:
         return ServiceUnavailableError(
             f"{provider}: every target is cooling down after recent failures; try again shortly.",
             code="all_targets_cooling_down",
             headers={"Retry-After": "1"},
+            provider=kind,
         )
     if len(called) == 1:
-        return client_error(last, provider)
+        return client_error(last, provider, attempts=1, kind=kind)
     tried = "; ".join(f"{a.target}: {a.outcome}" for a in attempts)
     message = f"Every target failed ({len(called)} tried): {tried}"
     headers = {}
     if last.category == "rate_limited":
         headers["Retry-After"] = str(max(1, round(last.retry_after or 1)))
     if last.category in ("rate_limited", "timeout"):
-        return ServiceUnavailableError(message, code="all_targets_failed", headers=headers)
-    return BadGatewayError(message, code="all_targets_failed")
-
-
-def _tried(error: ModelyardError, attempts: list[Attempt], target: Target | None) -> ModelyardError:
-    """Note on the error what was tried, for the request's usage record (no secrets)."""
-    error.attempts = sum(1 for attempt in attempts if attempt.called)  # type: ignore[attr-defined]
-    error.provider = target.credential.kind.value if target else None  # type: ignore[attr-defined]
-    return error
+        return ServiceUnavailableError(
+            message,
+            code="all_targets_failed",
+            headers=headers,
+            attempts=len(called),
+            provider=kind,
+        )
+    return BadGatewayError(message, code="all_targets_failed", attempts=len(called), provider=kind)
 
 
 class Dispatcher:
@@ -227,7 +234,10 @@ class Dispatcher:
                             breaker, error.category, error.retry_after
                         )
                     if not should_failover(error):
-                        raise _tried(client_error(error, provider), attempts, target) from None
+                        called = sum(1 for attempt in attempts if attempt.called)
+                        raise client_error(
+                            error, provider, attempts=called, kind=_kind(target)
+                        ) from None
                     logger.warning("%s %s - trying next target", where, _reason(error))
                     if self.metrics is not None:
                         self.metrics.failovers.labels(error.category).inc()
@@ -243,9 +253,7 @@ class Dispatcher:
                 break
             logger.info("Every target failed; trying again in %.2f s", pause)
             await asyncio.sleep(pause)
-        raise _tried(
-            _exhausted(attempts, last, provider), attempts, targets[-1] if targets else None
-        )
+        raise _exhausted(attempts, last, provider, targets[-1] if targets else None)
 
     async def chat(
         self, request: ChatCompletionRequest, targets: Sequence[Target], provider: str

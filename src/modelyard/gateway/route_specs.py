@@ -22,14 +22,9 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from modelyard.providers.kinds import ProviderKind
+from modelyard.providers.kinds import ProviderKind, kind_info
 
-__all__ = ["ENDPOINT_NAMES", "RouteSpec", "RouteTargetSpec"]
-
-#: The endpoint names a target may pin, per kind (absent: the kind has one endpoint).
-ENDPOINT_NAMES: dict[ProviderKind, tuple[str, ...]] = {
-    ProviderKind.HUGGINGFACE: ("router", "direct"),
-}
+__all__ = ["RouteSpec", "RouteTargetSpec"]
 
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$")
 
@@ -45,7 +40,7 @@ class RouteTargetSpec(BaseModel):
     def _known_endpoint(self) -> RouteTargetSpec:
         if self.endpoint is None:
             return self
-        names = ENDPOINT_NAMES.get(self.provider, ())
+        names = kind_info(self.provider).endpoint_names()
         if self.endpoint not in names:
             choices = ", ".join(names) or "none (it has one endpoint)"
             raise ValueError(

@@ -2,8 +2,9 @@
 
 A name is ``kind/model`` (``anthropic/claude-sonnet-4-5``), a model of the catalog
 (``gpt-4o``), or an admin provider's base or fine-tuned model. Each provider kind has one
-or more endpoints (Hugging Face: the router, then direct inference), and each endpoint is
-tried with every credential in priority order.
+or more endpoints (its spec's, see :mod:`modelyard.providers.kinds`; Hugging Face: the
+router, then direct inference), and each endpoint is tried with every credential in
+priority order.
 """
 
 from __future__ import annotations
@@ -21,34 +22,9 @@ from modelyard.db.models import GatewayRoute, LlmModel, Provider
 from modelyard.errors import NotFoundError
 from modelyard.gateway.adapters.base import Target
 from modelyard.providers.credentials import Credential
-from modelyard.providers.kinds import ProviderKind
+from modelyard.providers.kinds import ProviderKind, kind_info
 
-__all__ = ["ENDPOINTS", "Endpoint", "ModelIndex", "Resolution", "Step", "build_targets"]
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    api: str
-    #: The name a route target may pin (``router``, ``direct``); ``default`` when alone.
-    name: str = "default"
-    #: Overrides the credential's base URL (for a second API of the same provider).
-    base_url_setting: str | None = None
-
-
-#: Endpoints per kind, in the order failover walks them.
-ENDPOINTS: dict[ProviderKind, tuple[Endpoint, ...]] = {
-    ProviderKind.OPENAI: (Endpoint("openai"),),
-    ProviderKind.GROQ: (Endpoint("openai"),),
-    ProviderKind.OPENAI_COMPATIBLE: (Endpoint("openai"),),
-    ProviderKind.CUSTOM: (Endpoint("openai"),),
-    ProviderKind.HUGGINGFACE: (
-        Endpoint("openai", "router"),
-        Endpoint("hf_inference", "direct", "hf_inference_url"),
-    ),
-    ProviderKind.ANTHROPIC: (Endpoint("anthropic"),),
-    ProviderKind.GOOGLE: (Endpoint("gemini"),),
-    ProviderKind.LOCAL: (Endpoint("local"),),
-}
+__all__ = ["ModelIndex", "Resolution", "Step", "build_targets"]
 
 #: How long the model index is trusted before it is read again from the database.
 INDEX_TTL_SECONDS = 5.0
@@ -146,7 +122,7 @@ class ModelIndex:
         if route is not None:
             return route
         prefix, _, rest = name.partition("/")
-        if rest and prefix in ProviderKind.__members__.values():
+        if rest and prefix in ProviderKind:
             return Resolution(name, (Step(ProviderKind(prefix), rest),))
         kinds = self._kinds.get(name)
         if not kinds:
@@ -170,7 +146,7 @@ def build_targets(
     """Every target of ``resolution``: steps outermost, then endpoints, then keys."""
     targets = []
     for step in resolution.steps:
-        for endpoint in ENDPOINTS[step.kind]:
+        for endpoint in kind_info(step.kind).endpoints:
             if step.endpoint is not None and endpoint.name != step.endpoint:
                 continue
             for credential in credentials.get(step.kind, ()):

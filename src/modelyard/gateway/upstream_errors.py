@@ -2,12 +2,14 @@
 
 ::
 
-    UpstreamError (status, category, retry_after, reason)
+    UpstreamError (status, category, retry_after, reason, code, param, detail)
       category: "rate_limited" 429 · "unauthorized" 401/403 · "not_found" 404 (this
                 target lacks the model: the next target may have it) · "client" other 4xx ·
                 "server" 5xx · "timeout" · "connection" · "protocol" (a malformed answer)
       reason:   the provider's machine-readable reason when it sent one (Google's
                 ``ErrorInfo`` reason, e.g. ``API_KEY_INVALID``), never free text
+      code, param, detail: the provider's error code (or type), the parameter it names and
+                its own message, for callers that keep them (provider fine-tuning)
 
 ``client`` is the request's own fault (400, 413, 422…): it says nothing about the target,
 so it never counts against a key or an endpoint (see :data:`CLIENT_CATEGORIES`).
@@ -18,7 +20,7 @@ so it never counts against a key or an endpoint (see :data:`CLIENT_CATEGORIES`).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from modelyard.errors import (
     BadGatewayError,
@@ -49,6 +51,8 @@ CLIENT_CATEGORIES: frozenset[Category] = frozenset({"client"})
 
 #: Upstream messages are quoted up to this length.
 MAX_MESSAGE = 500
+#: The provider's own message is kept up to this length.
+MAX_DETAIL = 1000
 
 
 def classify_status(status: int) -> Category:
@@ -74,6 +78,9 @@ class UpstreamError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
         reason: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        detail: str | None = None,
     ) -> None:
         message = redact(message)[:MAX_MESSAGE]
         super().__init__(message)
@@ -82,6 +89,10 @@ class UpstreamError(Exception):
         self.status = status
         self.retry_after = retry_after
         self.reason = reason
+        self.code = code
+        self.param = param
+        #: The provider's own message (unprefixed, secrets masked); ``message`` if none.
+        self.detail = redact(detail)[:MAX_DETAIL] if detail is not None else message
 
     @classmethod
     def from_status(
@@ -91,6 +102,9 @@ class UpstreamError(Exception):
         *,
         retry_after: float | None = None,
         reason: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        detail: str | None = None,
     ) -> UpstreamError:
         return cls(
             classify_status(status),
@@ -98,28 +112,36 @@ class UpstreamError(Exception):
             status=status,
             retry_after=retry_after,
             reason=reason,
+            code=code,
+            param=param,
+            detail=detail,
         )
 
 
-def client_error(error: UpstreamError, provider: str) -> ModelyardError:
-    """What the client is told when ``error`` ends the request."""
+def client_error(
+    error: UpstreamError, provider: str, *, attempts: int = 0, kind: str | None = None
+) -> ModelyardError:
+    """What the client is told when ``error`` ends the request (``provider`` names the
+    provider in the message; ``attempts`` and ``kind`` go on the error for usage)."""
     text = f"{provider}: {error.message}"
+    tried: dict[str, Any] = {"attempts": attempts, "provider": kind}
     if error.category == "not_found":
-        return NotFoundError(text, code="model_not_found")
+        return NotFoundError(text, code="model_not_found", **tried)
     if error.category == "client":
         if error.status == 422:
-            return UnprocessableEntityError(text)
-        return BadRequestError(text, code="upstream_bad_request")
+            return UnprocessableEntityError(text, **tried)
+        return BadRequestError(text, code="upstream_bad_request", **tried)
     if error.category == "rate_limited":
         return RateLimitError(
-            text, retry_after=error.retry_after or 1, code="upstream_rate_limited"
+            text, retry_after=error.retry_after or 1, code="upstream_rate_limited", **tried
         )
     if error.category == "unauthorized":
         return BadGatewayError(
             f"{text} — the provider rejected the key; check the keys in your profile "
             "or the admin panel.",
             code="upstream_unauthorized",
+            **tried,
         )
     if error.category == "timeout":
-        return ServiceUnavailableError(text, code="upstream_timeout")
-    return BadGatewayError(text, code=f"upstream_{error.category}")
+        return ServiceUnavailableError(text, code="upstream_timeout", **tried)
+    return BadGatewayError(text, code=f"upstream_{error.category}", **tried)

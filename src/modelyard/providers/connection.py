@@ -1,11 +1,13 @@
 """The "test connection" check: one real, cheap call that tells whether a provider key works.
 
-:func:`check_connection` lists the provider's models (or calls the custom provider's
-``/test`` endpoint) and turns every outcome — success, a rejected key, a rate limit, an
-upstream error, a timeout, a refused connection — into a :class:`ConnectionResult` with a
-one-line, actionable message. Network problems never raise, and no message ever contains
-the API key: the key is registered with the secret registry and every message passes
-through :func:`~modelyard.security.redaction.redact`.
+:func:`check_connection` makes the call the kind's spec declares (its
+:class:`~modelyard.providers.kinds.ConnectionCheck`: list the models, or the custom
+provider's ``/test``) with the kind's auth headers, over the upstream session
+(:func:`~modelyard.gateway.adapters.wire.send`), and turns every outcome — success, a
+rejected key, a rate limit, an upstream error, a timeout, a refused connection — into a
+:class:`ConnectionResult` with a one-line, actionable message. Network problems never
+raise, and no message ever contains the API key: the key is registered with the secret
+registry and every message passes through :func:`~modelyard.security.redaction.redact`.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from yarl import URL
 
-from modelyard.providers.kinds import KindInfo, ProviderKind, kind_info
+from modelyard.gateway.adapters.wire import UpstreamAnswer, send
+from modelyard.gateway.http import UpstreamHttp
+from modelyard.gateway.upstream_errors import UpstreamError
+from modelyard.providers.kinds import ConnectionCheck, ProviderKind, ProviderKindSpec, kind_info
 from modelyard.security.redaction import MASK, redact, secret_registry
 
 __all__ = ["MAX_MODELS", "ConnectionResult", "check_connection"]
@@ -27,16 +32,6 @@ __all__ = ["MAX_MODELS", "ConnectionResult", "check_connection"]
 MAX_MODELS = 20
 #: At most this many characters of an upstream body are quoted in a message.
 _SNIPPET_LENGTH = 200
-
-_OPENAI_STYLE = frozenset(
-    {
-        ProviderKind.OPENAI,
-        ProviderKind.GROQ,
-        ProviderKind.HUGGINGFACE,
-        ProviderKind.OPENAI_COMPATIBLE,
-    }
-)
-_ANTHROPIC_VERSION = "2023-06-01"
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -64,22 +59,22 @@ async def check_connection(
     base_url: str | None,
     api_key: str | None,
     organization: str | None = None,
-    client: httpx.AsyncClient,
+    http: UpstreamHttp,
     timeout: float = 10.0,
 ) -> ConnectionResult:
-    """Make one cheap authenticated call to the provider and report whether it worked."""
+    """Make the kind's cheap authenticated call (its spec's :class:`ConnectionCheck`) over
+    the upstream session and report whether it worked."""
     try:
-        provider = ProviderKind(kind)
+        info = kind_info(kind)
     except ValueError:
         return _failure(f"Unknown provider kind {str(kind)!r}.", api_key)
-    info = kind_info(provider)
     key = api_key.strip() if api_key else None
     key = key or None
     secret_registry.add(key)
 
-    if provider is ProviderKind.LOCAL:
+    if info.check is None:
         return ConnectionResult(
-            True, "Local models run in-process; nothing to connect to.", None, 0
+            True, f"{info.label} run in-process; nothing to connect to.", None, 0
         )
 
     base = (base_url or "").strip().rstrip("/") or (info.default_base_url or "").rstrip("/")
@@ -92,82 +87,67 @@ async def check_connection(
     if key is None and not info.key_optional:
         return _failure(_missing_key_message(info), key)
 
-    url, headers = _request(provider, base, key, organization)
+    url = f"{base}{info.check.path}"
+    invalid = _invalid_url(url)
+    if invalid:
+        return _failure(f"Invalid base URL {base!r}: {invalid}", key)
     target = _host(url)
+    headers = {"accept": "application/json", **info.auth(key, organization)}
     started = time.perf_counter()
     try:
-        response = await client.get(url, headers=headers, timeout=timeout)
-    except httpx.TimeoutException:
-        return _failure(
-            f"Timed out after {timeout:g} s waiting for {target}; the provider is slow or "
-            "unreachable, try again or check the base URL.",
-            key,
-            latency_ms=_elapsed(started),
-        )
-    except httpx.ConnectError as exc:
-        return _failure(
-            f"Could not connect to {target}: {_reason(exc)}; check the base URL and that the "
-            "server is running.",
-            key,
-            latency_ms=_elapsed(started),
-        )
-    except httpx.UnsupportedProtocol as exc:
-        return _failure(f"Invalid base URL {base!r}: {_reason(exc)}", key)
-    except httpx.HTTPError as exc:
-        return _failure(
-            f"Request to {target} failed: {_reason(exc)}", key, latency_ms=_elapsed(started)
-        )
-    except httpx.InvalidURL as exc:
-        return _failure(f"Invalid base URL {base!r}: {_reason(exc)}", key)
-    latency = _elapsed(started)
-    return _interpret(provider, info, response, target, key, latency)
+        answer = await send(http, "GET", url, headers=headers, timeout=timeout)
+    except UpstreamError as error:
+        if error.category == "timeout":
+            message = (
+                f"Timed out after {timeout:g} s waiting for {target}; the provider is slow or "
+                "unreachable, try again or check the base URL."
+            )
+        else:
+            message = (
+                f"Could not connect to {target}: {error.message}; check the base URL and that "
+                "the server is running."
+            )
+        return _failure(message, key, latency_ms=_elapsed(started))
+    return _interpret(info, info.check, answer, target, key, _elapsed(started))
 
 
-def _request(
-    kind: ProviderKind, base: str, key: str | None, organization: str | None
-) -> tuple[str, dict[str, str]]:
-    """The URL and headers of the check's request for ``kind``."""
-    headers = {"Accept": "application/json"}
-    if kind is ProviderKind.ANTHROPIC:
-        headers["x-api-key"] = key or ""
-        headers["anthropic-version"] = _ANTHROPIC_VERSION
-        return f"{base}/v1/models", headers
-    if kind is ProviderKind.GOOGLE:
-        headers["x-goog-api-key"] = key or ""
-        return f"{base}/v1beta/models", headers
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    if kind is ProviderKind.CUSTOM:
-        return f"{base}/test", headers
-    if organization:
-        headers["OpenAI-Organization"] = organization
-    return f"{base}/models", headers
+def _invalid_url(url: str) -> str | None:
+    """Why ``url`` cannot be called, or ``None``."""
+    try:
+        parsed = URL(url)
+    except ValueError as exc:
+        return _reason(exc)
+    if parsed.scheme not in ("http", "https"):
+        return f"the URL must start with http:// or https:// (got {parsed.scheme or 'none'!r})"
+    if not parsed.host:
+        return "the URL names no host"
+    return None
 
 
 def _interpret(
-    kind: ProviderKind,
-    info: KindInfo,
-    response: httpx.Response,
+    info: ProviderKindSpec,
+    check: ConnectionCheck,
+    answer: UpstreamAnswer,
     target: str,
     key: str | None,
     latency: float,
 ) -> ConnectionResult:
-    """Turn the provider's response into a result."""
-    status = response.status_code
+    """Turn the provider's answer into a result."""
+    status = answer.status
 
     def fail(message: str) -> ConnectionResult:
         return _failure(message, key, status_code=status, latency_ms=latency)
 
     if 200 <= status < 300:
         try:
-            message, models = _success(kind, response)
+            message, models = _success(check, answer)
         except _BadBody as exc:
             return fail(f"Unexpected response from {target} (HTTP {status}): {exc}")
         return ConnectionResult(True, _clean(message, key), status, latency, models)
 
-    detail = _error_detail(response, key)
+    detail = _error_detail(answer, key)
     suffix = f" Provider said: {detail}" if detail else ""
-    if status in (401, 403) or _google_bad_key(kind, response):
+    if status in (401, 403) or _bad_key(check, answer):
         label = "Forbidden" if status == 403 else "Unauthorized"
         if key is None:
             return fail(
@@ -179,29 +159,33 @@ def _interpret(
             f"{suffix}"
         )
     if status == 429:
-        retry = response.headers.get("retry-after")
+        retry = answer.headers.get("retry-after")
         wait = f" (retry after {retry} s)" if retry and retry.isdigit() else ""
         return fail(
             f"Rate limited (HTTP 429): the key is probably valid but the provider is throttling "
             f"requests or the quota is used up; try again later{wait}.{suffix}"
         )
-    snippet = _snippet(response.text, key) or "(empty body)"
+    snippet = _snippet(_text(answer), key) or "(empty body)"
     hint = "; check the base URL" if status in (404, 405) else ""
     return fail(f"HTTP {status} from {target}: {snippet}{hint}")
 
 
-def _success(kind: ProviderKind, response: httpx.Response) -> tuple[str, tuple[str, ...]]:
-    """The message and model ids of a 2xx response; raises :class:`_BadBody`."""
-    if kind is ProviderKind.CUSTOM:
-        body = _json(response, required=False)
+def _text(answer: UpstreamAnswer) -> str:
+    return answer.body.decode(errors="replace")
+
+
+def _success(check: ConnectionCheck, answer: UpstreamAnswer) -> tuple[str, tuple[str, ...]]:
+    """The message and model ids of a 2xx answer; raises :class:`_BadBody`."""
+    if check.listing == "message":
+        body = _json(answer, required=False)
         said = body.get("message") if isinstance(body, dict) else None
         if isinstance(said, str) and said.strip():
-            return f"Connected (HTTP {response.status_code}): {said}", ()
-        return f"Connected (HTTP {response.status_code}).", ()
+            return f"Connected (HTTP {answer.status}): {said}", ()
+        return f"Connected (HTTP {answer.status}).", ()
 
-    body = _json(response, required=True)
+    body = _json(answer, required=True)
     more = False
-    if kind is ProviderKind.GOOGLE:
+    if check.listing == "models":
         if not isinstance(body, dict) or not isinstance(body.get("models"), list):
             raise _BadBody('expected a JSON object with a "models" list')
         entries: list[Any] = body["models"]
@@ -209,7 +193,7 @@ def _success(kind: ProviderKind, response: httpx.Response) -> tuple[str, tuple[s
         ids = [name.removeprefix("models/") if name else name for name in ids]
         more = bool(body.get("nextPageToken"))
     else:
-        if isinstance(body, list) and kind is ProviderKind.OPENAI_COMPATIBLE:
+        if isinstance(body, list) and check.bare_list:
             entries = body
         elif isinstance(body, dict) and isinstance(body.get("data"), list):
             entries = body["data"]
@@ -226,18 +210,18 @@ def _success(kind: ProviderKind, response: httpx.Response) -> tuple[str, tuple[s
     return f"Connected: {count}{plus} {noun} available", models
 
 
-def _json(response: httpx.Response, *, required: bool) -> Any:
-    """The response's JSON body (``None`` when it is empty and not ``required``)."""
-    if not response.content.strip():
+def _json(answer: UpstreamAnswer, *, required: bool) -> Any:
+    """The answer's JSON body (``None`` when it is empty and not ``required``)."""
+    if not answer.body.strip():
         if required:
             raise _BadBody("the body is empty, expected JSON")
         return None
     try:
-        return json.loads(response.content)
+        return json.loads(answer.body)
     except ValueError:
         if not required:
             return None
-        kind = response.headers.get("content-type", "unknown content type").split(";")[0]
+        kind = answer.headers.get("content-type", "unknown content type").split(";")[0]
         raise _BadBody(f"the body is not valid JSON ({kind}); check the base URL") from None
 
 
@@ -248,18 +232,18 @@ def _model_id(entry: Any, field: str) -> str | None:
     return entry if isinstance(entry, str) else None
 
 
-def _google_bad_key(kind: ProviderKind, response: httpx.Response) -> bool:
-    """Gemini answers an invalid key with HTTP 400 and reason ``API_KEY_INVALID``."""
-    if kind is not ProviderKind.GOOGLE or response.status_code != 400:
+def _bad_key(check: ConnectionCheck, answer: UpstreamAnswer) -> bool:
+    """An HTTP 400 that means a rejected key (Google's ``API_KEY_INVALID``)."""
+    if not check.bad_key_markers or answer.status != 400:
         return False
-    text = response.text
-    return "API_KEY_INVALID" in text or "API key not valid" in text
+    text = _text(answer)
+    return any(marker in text for marker in check.bad_key_markers)
 
 
-def _error_detail(response: httpx.Response, key: str | None) -> str:
+def _error_detail(answer: UpstreamAnswer, key: str | None) -> str:
     """The provider's own error message, from the OpenAI, Anthropic or Google error shape."""
     try:
-        body = json.loads(response.content)
+        body = json.loads(answer.body)
     except ValueError:
         return ""
     message: Any = None
@@ -274,7 +258,7 @@ def _error_detail(response: httpx.Response, key: str | None) -> str:
     return _snippet(message, key) if isinstance(message, str) else ""
 
 
-def _missing_key_message(info: KindInfo) -> str:
+def _missing_key_message(info: ProviderKindSpec) -> str:
     where = "add one in the provider settings"
     if info.env_vars:
         where += f" or set {info.env_vars[0]} in the server environment"
@@ -283,13 +267,10 @@ def _missing_key_message(info: KindInfo) -> str:
 
 
 def _host(url: str) -> str:
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return url
+    parsed = URL(url)
     if not parsed.host:
         return url
-    return f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
+    return f"{parsed.host}:{parsed.explicit_port}" if parsed.explicit_port else parsed.host
 
 
 def _reason(exc: Exception) -> str:

@@ -1,12 +1,11 @@
-"""Format checks for provider keys, with messages that say what is wrong."""
+"""Format checks for provider keys (the shape each kind's spec declares), with messages
+that say what is wrong."""
 
 from __future__ import annotations
 
 from modelyard.providers.kinds import ProviderKind, kind_info
 
 __all__ = ["InvalidKeyFormat", "check_key_format", "header_safe"]
-
-_LABELS = {ProviderKind.HUGGINGFACE: "HuggingFace token", ProviderKind.GROQ: "Groq API key"}
 
 
 class InvalidKeyFormat(ValueError):
@@ -22,7 +21,7 @@ def check_key_format(kind: ProviderKind | str, api_key: str) -> str:
     """Return the stripped key, or raise :class:`InvalidKeyFormat`."""
     info = kind_info(kind)
     key = api_key.strip()
-    label = _LABELS.get(info.kind, f"{info.label} API key")
+    label = info.key_label or f"{info.label} API key"
     if not key:
         raise InvalidKeyFormat(f"{label} is empty.")
     if any(character.isspace() for character in key):

@@ -9,10 +9,12 @@ from modelyard.db.models import User, UserProviderKey
 from modelyard.providers.key_format import InvalidKeyFormat, check_key_format
 from modelyard.providers.kinds import KIND_INFO, ProviderKind
 
-__all__ = ["USER_KEY_KINDS", "delete_user_key", "set_user_key", "user_key_kinds"]
+__all__ = ["delete_user_key", "own_key_kinds", "set_user_key", "user_key_kinds"]
 
-#: The kinds a user can hold a key of their own for.
-USER_KEY_KINDS = tuple(kind for kind, info in KIND_INFO.items() if info.user_keys)
+
+def own_key_kinds() -> tuple[ProviderKind, ...]:
+    """The kinds a user can hold a key of their own for."""
+    return tuple(kind for kind, info in KIND_INFO.items() if info.user_keys)
 
 
 def _user_kind(provider: str) -> ProviderKind:
@@ -20,8 +22,8 @@ def _user_kind(provider: str) -> ProviderKind:
         kind = ProviderKind(provider)
     except ValueError:
         kind = None
-    if kind not in USER_KEY_KINDS:
-        choices = ", ".join(USER_KEY_KINDS)
+    if kind not in own_key_kinds():
+        choices = ", ".join(own_key_kinds())
         raise InvalidKeyFormat(f"Unknown provider {provider!r}; choose one of: {choices}.")
     assert kind is not None
     return kind

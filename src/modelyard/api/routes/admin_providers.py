@@ -21,7 +21,7 @@ from modelyard.db.models import AuditLogEntry, Provider
 from modelyard.errors import BadRequestError, NotFoundError
 from modelyard.providers import records
 from modelyard.providers.kinds import ProviderKind, kind_info
-from modelyard.providers.testing import test_providers
+from modelyard.providers.recorded_checks import check_and_record
 
 router = APIRouter(
     prefix="/v2/admin", tags=["admin"], dependencies=[Depends(refresh_gateway_caches)]
@@ -136,11 +136,11 @@ async def test_connection(
 ) -> list[ProviderTestReport]:
     """Test each selected provider with a real, cheap call; stores and reports the outcome."""
     state = app_state(request)
-    outcomes = await test_providers(
+    outcomes = await check_and_record(
         session,
         actor=staff,
         providers=await _providers(session, body.ids),
-        client=state.http,
+        http=state.gateway.http,
         timeout=state.settings.connection_test_timeout,
     )
     return [

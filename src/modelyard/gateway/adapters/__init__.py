@@ -1,5 +1,7 @@
 """One adapter per wire format, behind :class:`~modelyard.gateway.adapters.base.Adapter`.
 
-Built-in adapters register through :func:`~modelyard.gateway.adapters.registry.register`,
-the same path a plugin would use.
+Each adapter module declares the provider kinds it speaks to
+(:class:`~modelyard.providers.kinds.ProviderKindSpec`); built-in kinds and a plugin's
+register the same way, as ``modelyard.providers`` entry points, and
+:class:`~modelyard.gateway.adapters.registry.AdapterRegistry` takes their adapters.
 """

@@ -27,6 +27,7 @@ from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported
 from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage
 from modelyard.gateway.upstream_errors import UpstreamError
+from modelyard.providers.kinds import ConnectionCheck, Endpoint, ProviderKind, ProviderKindSpec
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -427,11 +428,16 @@ class StreamTranslator:
 # -- the adapter -----------------------------------------------------------------------
 
 
-def _headers(target: Target) -> dict[str, str]:
+def anthropic_auth(api_key: str | None, organization: str | None = None) -> dict[str, str]:
+    """Anthropic's headers: the API version, and the key in ``x-api-key``."""
     headers = {"anthropic-version": ANTHROPIC_VERSION}
-    if target.api_key:
-        headers["x-api-key"] = target.api_key
+    if api_key:
+        headers["x-api-key"] = api_key
     return headers
+
+
+def _headers(target: Target) -> dict[str, str]:
+    return anthropic_auth(target.api_key)
 
 
 def _url(target: Target) -> str:
@@ -463,3 +469,18 @@ class AnthropicAdapter(Adapter):
                 yield chunk
         if not translator.finished:
             raise UpstreamError("protocol", "the stream ended before message_stop")
+
+
+ANTHROPIC = ProviderKindSpec(
+    ProviderKind.ANTHROPIC,
+    "Anthropic",
+    "https://api.anthropic.com",
+    (Endpoint("anthropic"),),
+    adapters=(AnthropicAdapter,),
+    auth=anthropic_auth,
+    check=ConnectionCheck("/v1/models"),
+    env_vars=("ANTHROPIC_API_KEY",),
+    key_prefix="sk-ant-",
+    key_min_length=20,
+    key_url="https://console.anthropic.com/settings/keys",
+)

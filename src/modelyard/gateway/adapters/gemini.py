@@ -50,6 +50,7 @@ from modelyard.gateway.adapters.model_ids import model_path
 from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
 from modelyard.gateway.upstream_errors import UpstreamError
+from modelyard.providers.kinds import ConnectionCheck, Endpoint, ProviderKind, ProviderKindSpec
 
 __all__ = [
     "GeminiAdapter",
@@ -86,8 +87,13 @@ _FINISH_REASONS = {
 _TOOL_CHOICE_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
 
 
+def google_auth(api_key: str | None, organization: str | None = None) -> dict[str, str]:
+    """Google's header: the key in ``x-goog-api-key`` (never in the URL)."""
+    return {"x-goog-api-key": api_key} if api_key else {}
+
+
 def _headers(target: Target) -> dict[str, str]:
-    return {"x-goog-api-key": target.api_key} if target.api_key else {}
+    return google_auth(target.api_key)
 
 
 #: The collections a Gemini model id may name (``models/…`` is the default).
@@ -556,3 +562,19 @@ class GeminiAdapter(Adapter):
             vector = [float(value) for value in values]
             vectors.append(_encode(vector, request.encoding_format))
         return openai_shapes.embedding_list(vectors, model=model, prompt_tokens=0)
+
+
+GOOGLE = ProviderKindSpec(
+    ProviderKind.GOOGLE,
+    "Google Gemini",
+    "https://generativelanguage.googleapis.com",
+    (Endpoint("gemini"),),
+    adapters=(GeminiAdapter,),
+    auth=google_auth,
+    check=ConnectionCheck(
+        "/v1beta/models", listing="models", bad_key_markers=("API_KEY_INVALID", "API key not valid")
+    ),
+    env_vars=("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+    key_min_length=20,
+    key_url="https://aistudio.google.com/app/apikey",
+)

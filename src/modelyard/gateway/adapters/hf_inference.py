@@ -46,11 +46,13 @@ from typing import Any
 from modelyard.gateway.adapters import openai_shapes
 from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported, text_only
 from modelyard.gateway.adapters.model_ids import model_path
+from modelyard.gateway.adapters.openai import OpenAIAdapter, bearer_auth
 from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage
 from modelyard.gateway.upstream_errors import UpstreamError
+from modelyard.providers.kinds import ConnectionCheck, Endpoint, ProviderKind, ProviderKindSpec
 
-__all__ = ["HfInferenceAdapter", "StopFilter", "build_prompt"]
+__all__ = ["HUGGINGFACE", "HfInferenceAdapter", "StopFilter", "build_prompt"]
 
 SUPPORTED_PARAMETERS = (
     "temperature",
@@ -186,7 +188,7 @@ class HfInferenceAdapter(Adapter):
             "parameters": _parameters(request, stops),
             "options": {"wait_for_model": True},
         }
-        headers = {"authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+        headers = bearer_auth(target.api_key, None)
         url = f"{target.base_url}/{self._path(target.model)}"
         return url, headers, prompt, stops, body
 
@@ -245,3 +247,27 @@ class HfInferenceAdapter(Adapter):
         generated = (details or {}).get("generated_tokens")
         usage = _usage(prompt, generated if isinstance(generated, int) else _words(sent))
         yield envelope.usage_chunk(usage)
+
+
+#: Hugging Face: the OpenAI-compatible router first, then direct inference.
+HUGGINGFACE = ProviderKindSpec(
+    ProviderKind.HUGGINGFACE,
+    "Hugging Face",
+    "https://router.huggingface.co/v1",
+    (Endpoint("openai", "router"), Endpoint("hf_inference", "direct", "hf_inference_url")),
+    adapters=(OpenAIAdapter, HfInferenceAdapter),
+    auth=bearer_auth,
+    check=ConnectionCheck("/models"),
+    env_vars=(
+        "HF_TOKEN",
+        "HUGGINGFACE_TOKEN",
+        "HF_API_KEY",
+        "HUGGINGFACE_API_KEY",
+        "VITE_HUGGINGFACE_API_KEY",
+        "VITE_HF_API_KEY",
+    ),
+    key_prefix="hf_",
+    key_min_length=20,
+    key_label="HuggingFace token",
+    key_url="https://huggingface.co/settings/tokens",
+)

@@ -34,8 +34,9 @@ from modelyard.gateway.upstream_errors import UpstreamError
 from modelyard.local.errors import ModelNotFoundError
 from modelyard.local.manager import LoadedModel, LoadFailedError, ModelManager
 from modelyard.local.types import Completion, GenerationParams, Message
+from modelyard.providers.kinds import Endpoint, ProviderKind, ProviderKindSpec
 
-__all__ = ["LocalAdapter"]
+__all__ = ["LOCAL", "LocalAdapter"]
 
 SUPPORTED_PARAMETERS = (
     "temperature",
@@ -177,3 +178,15 @@ class LocalAdapter(Adapter):
         return openai_shapes.embedding_list(
             encoded, model=target.model, prompt_tokens=embeddings.tokens
         )
+
+
+#: Models run in this process: nothing to connect to; a key, when set, is a Hub token.
+LOCAL = ProviderKindSpec(
+    ProviderKind.LOCAL,
+    "Local models",
+    None,
+    (Endpoint("local"),),
+    adapters=(LocalAdapter,),
+    key_optional=True,
+    user_keys=False,
+)

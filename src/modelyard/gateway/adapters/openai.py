@@ -10,20 +10,26 @@ from modelyard.gateway.adapters.base import Adapter, Target
 from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
 from modelyard.gateway.upstream_errors import UpstreamError
+from modelyard.providers.kinds import ConnectionCheck, Endpoint, ProviderKind, ProviderKindSpec
 
-__all__ = ["OpenAIAdapter"]
+__all__ = ["CUSTOM", "GROQ", "OPENAI", "OPENAI_COMPATIBLE", "OpenAIAdapter", "bearer_auth"]
 
 #: Fields of our request that are never forwarded upstream.
 _LOCAL_FIELDS = frozenset({"conversation_id"})
 
 
-def _headers(target: Target) -> dict[str, str]:
+def bearer_auth(api_key: str | None, organization: str | None) -> dict[str, str]:
+    """OpenAI's headers: the key as a bearer token, and the organization when set."""
     headers = {}
-    if target.api_key:
-        headers["authorization"] = f"Bearer {target.api_key}"
-    if target.credential.organization:
-        headers["openai-organization"] = target.credential.organization
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    if organization:
+        headers["openai-organization"] = organization
     return headers
+
+
+def _headers(target: Target) -> dict[str, str]:
+    return bearer_auth(target.api_key, target.credential.organization)
 
 
 class OpenAIAdapter(Adapter):
@@ -81,3 +87,60 @@ class OpenAIAdapter(Adapter):
         if not isinstance(answer, dict) or "data" not in answer:
             raise UpstreamError("protocol", "the provider's answer has no data")
         return answer
+
+
+_OPENAI_API = (Endpoint("openai"),)
+_MODEL_LIST = ConnectionCheck("/models")
+
+OPENAI = ProviderKindSpec(
+    ProviderKind.OPENAI,
+    "OpenAI",
+    "https://api.openai.com/v1",
+    _OPENAI_API,
+    adapters=(OpenAIAdapter,),
+    auth=bearer_auth,
+    check=_MODEL_LIST,
+    fine_tuning="openai",
+    env_vars=("OPENAI_API_KEY",),
+    key_prefix="sk-",
+    key_min_length=20,
+    key_url="https://platform.openai.com/api-keys",
+)
+GROQ = ProviderKindSpec(
+    ProviderKind.GROQ,
+    "Groq",
+    "https://api.groq.com/openai/v1",
+    _OPENAI_API,
+    adapters=(OpenAIAdapter,),
+    auth=bearer_auth,
+    check=_MODEL_LIST,
+    env_vars=("GROQ_API_KEY",),
+    key_prefix="gsk_",
+    key_min_length=10,
+    key_url="https://console.groq.com/keys",
+)
+OPENAI_COMPATIBLE = ProviderKindSpec(
+    ProviderKind.OPENAI_COMPATIBLE,
+    "OpenAI-compatible URL",
+    None,
+    _OPENAI_API,
+    adapters=(OpenAIAdapter,),
+    auth=bearer_auth,
+    check=ConnectionCheck("/models", bare_list=True),
+    fine_tuning="openai",
+    key_optional=True,
+    user_keys=False,
+)
+#: The custom REST contract (``docs/custom-provider.md``): OpenAI's chat API, its own
+#: ``/test`` check and fine-tuning API.
+CUSTOM = ProviderKindSpec(
+    ProviderKind.CUSTOM,
+    "Custom REST provider",
+    None,
+    _OPENAI_API,
+    adapters=(OpenAIAdapter,),
+    auth=bearer_auth,
+    check=ConnectionCheck("/test", listing="message"),
+    fine_tuning="custom",
+    user_keys=False,
+)

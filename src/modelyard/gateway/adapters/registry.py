@@ -1,39 +1,43 @@
-"""The adapter registry: wire-format name → adapter class, for built-ins and plugins alike."""
+"""The adapter registry: wire-format name → adapter, for built-ins and plugins alike.
+
+The adapters are those the installed provider kinds declare
+(:attr:`~modelyard.providers.kinds.ProviderKindSpec.adapters`), found through the
+``modelyard.providers`` entry points like any plugin's.
+"""
 
 from __future__ import annotations
 
-from modelyard.gateway.adapters.anthropic import AnthropicAdapter
+from collections.abc import Iterable
+
 from modelyard.gateway.adapters.base import Adapter
-from modelyard.gateway.adapters.gemini import GeminiAdapter
-from modelyard.gateway.adapters.hf_inference import HfInferenceAdapter
-from modelyard.gateway.adapters.local import LocalAdapter
-from modelyard.gateway.adapters.openai import OpenAIAdapter
 from modelyard.gateway.http import UpstreamHttp
+from modelyard.providers.kinds import all_kinds
 
-__all__ = ["BUILT_IN_ADAPTERS", "AdapterRegistry"]
+__all__ = ["AdapterRegistry", "installed_adapters"]
 
-BUILT_IN_ADAPTERS: tuple[type[Adapter], ...] = (
-    OpenAIAdapter,
-    AnthropicAdapter,
-    GeminiAdapter,
-    HfInferenceAdapter,
-    LocalAdapter,
-)
+
+def installed_adapters() -> tuple[type[Adapter], ...]:
+    """The adapter classes of every installed kind, each once, in the kinds' order."""
+    found: dict[type[Adapter], None] = {}
+    for spec in all_kinds():
+        for adapter in spec.adapters:
+            if not (isinstance(adapter, type) and issubclass(adapter, Adapter)):
+                raise TypeError(f"kind {spec.kind}: {adapter!r} is not an Adapter subclass")
+            found[adapter] = None
+    return tuple(found)
 
 
 class AdapterRegistry:
     """The adapters of one application, sharing its upstream HTTP client."""
 
-    def __init__(
-        self, http: UpstreamHttp, adapters: tuple[type[Adapter], ...] = BUILT_IN_ADAPTERS
-    ) -> None:
+    def __init__(self, http: UpstreamHttp, adapters: Iterable[type[Adapter]] | None = None) -> None:
         self._http = http
         self._instances: dict[str, Adapter] = {}
-        for adapter in adapters:
+        for adapter in installed_adapters() if adapters is None else adapters:
             self.register(adapter)
 
     def register(self, adapter: type[Adapter]) -> None:
-        """Add (or replace) the adapter for ``adapter.api``, as a plugin would."""
+        """Add (or replace) the adapter for ``adapter.api``."""
         self._instances[adapter.api] = adapter(self._http)
 
     def get(self, api: str) -> Adapter:

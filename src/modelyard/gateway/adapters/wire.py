@@ -1,10 +1,17 @@
-"""HTTP plumbing shared by the adapters: JSON and SSE calls with errors classified."""
+"""Calls to providers, with every failure an :class:`UpstreamError` of one category set.
+
+The gateway's adapters use :func:`post_json` and :func:`post_sse` (the request path);
+connection checks, provider fine-tuning and the training advice use :func:`send`, which
+returns any answer whole, and :func:`answer_error` for one that failed. All of them share
+the app's :class:`~modelyard.gateway.http.UpstreamHttp` session.
+"""
 
 from __future__ import annotations
 
 import email.utils
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -13,7 +20,16 @@ import orjson
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.upstream_errors import UpstreamError
 
-__all__ = ["post_json", "post_sse", "retry_after_seconds", "stream_error"]
+__all__ = [
+    "UpstreamAnswer",
+    "answer_error",
+    "error_fields",
+    "post_json",
+    "post_sse",
+    "retry_after_seconds",
+    "send",
+    "stream_error",
+]
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -34,20 +50,32 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def _error_message(body: bytes) -> str:
+def _text(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def error_fields(body: bytes) -> tuple[str, str | None, str | None]:
+    """The message, code and parameter of an error body: OpenAI's shape (also
+    Anthropic's and Google's), a plain ``{"error"}``, ``{"message"}`` or ``{"detail"}``, a
+    list of those (Hugging Face), or text."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body.decode(errors="replace").strip()[:300] or "no body"
+        return body.decode(errors="replace").strip()[:300] or "no body", None, None
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        data = data[0]
     if isinstance(data, dict):
         error = data.get("error", data)
         if isinstance(error, dict):
-            return str(error.get("message") or error.get("error") or error)
+            message = error.get("message") or error.get("error") or error.get("detail")
+            return (
+                str(message or orjson.dumps(error).decode()[:300]),
+                _text(error.get("code") or error.get("type")),
+                _text(error.get("param")),
+            )
         if isinstance(error, str):
-            return error
-    if isinstance(data, list) and data and isinstance(data[0], dict):
-        return str(data[0].get("error", {}).get("message", data[0]))
-    return str(data)[:300]
+            return error, None, None
+    return str(data)[:300], None, None
 
 
 def _error_reason(body: bytes) -> str | None:
@@ -68,16 +96,22 @@ def _error_reason(body: bytes) -> str | None:
     return None
 
 
-async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
-    if response.status < 400:
-        return
-    body = await response.read()
-    raise UpstreamError.from_status(
-        response.status,
-        f"HTTP {response.status}: {_error_message(body)}",
-        retry_after=retry_after_seconds(response.headers),
+def _status_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    message, code, param = error_fields(body)
+    return UpstreamError.from_status(
+        status,
+        f"HTTP {status}: {message}",
+        retry_after=retry_after_seconds(headers),
         reason=_error_reason(body),
+        code=code,
+        param=param,
+        detail=message,
     )
+
+
+async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
+    if response.status >= 400:
+        raise _status_error(response.status, response.headers, await response.read())
 
 
 #: Error types providers send in a stream's error event, as the HTTP status they stand for
@@ -180,4 +214,56 @@ async def post_sse(
     except UpstreamError:
         raise
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise _transport_error(exc, timeout) from None
+
+
+@dataclass(frozen=True)
+class UpstreamAnswer:
+    """A provider's whole answer, whatever its status."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The decoded body; ``ValueError`` when it is not JSON."""
+        return orjson.loads(self.body)
+
+
+def answer_error(answer: UpstreamAnswer) -> UpstreamError | None:
+    """The :class:`UpstreamError` an answer of status 400 or more stands for, else None."""
+    if answer.status < 400:
+        return None
+    return _status_error(answer.status, answer.headers, answer.body)
+
+
+async def send(
+    http: UpstreamHttp,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    timeout: float,
+    json_body: Any = None,
+    form: aiohttp.FormData | None = None,
+    params: Mapping[str, str] | None = None,
+) -> UpstreamAnswer:
+    """One call off the request path, within ``timeout`` in all: the answer of any status,
+    or an :class:`UpstreamError` (``timeout``, ``connection``) when none came back."""
+    data: bytes | aiohttp.FormData | None = form
+    sent = dict(headers)
+    if json_body is not None:
+        data = orjson.dumps(json_body)
+        sent["content-type"] = "application/json"
+    try:
+        async with http.session.request(
+            method,
+            url,
+            data=data,
+            params=params,
+            headers=sent,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            return UpstreamAnswer(response.status, response.headers, await response.read())
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
         raise _transport_error(exc, timeout) from None

@@ -1,26 +1,27 @@
-"""Connection tests of admin providers: run concurrently, results stored with audit rows."""
+"""Connection checks of admin providers, run concurrently, each outcome recorded on its
+provider with an audit row."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelyard.db.models import Provider, User
+from modelyard.gateway.http import UpstreamHttp
 from modelyard.providers.connection import ConnectionResult, check_connection
 from modelyard.providers.records import save_test_result
 
-__all__ = ["test_providers"]
+__all__ = ["check_and_record"]
 
 
-async def test_providers(
+async def check_and_record(
     session: AsyncSession,
     *,
     actor: User | None,
     providers: Sequence[Provider],
-    client: httpx.AsyncClient,
+    http: UpstreamHttp,
     timeout: float,
 ) -> list[tuple[Provider, ConnectionResult]]:
     """Check every provider at once, then store each outcome on its record."""
@@ -31,7 +32,7 @@ async def test_providers(
                 base_url=provider.base_url,
                 api_key=provider.api_key,
                 organization=provider.organization_id,
-                client=client,
+                http=http,
                 timeout=timeout,
             )
             for provider in providers
