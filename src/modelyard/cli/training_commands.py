@@ -26,7 +26,7 @@ from modelyard.training import jobs
 from modelyard.training.advice import AdviceResult
 from modelyard.training.advisor import advise
 from modelyard.training.bounds import UploadLimits
-from modelyard.training.config import TrainingConfig
+from modelyard.training.config import TaskName, TrainingConfig
 from modelyard.training.hub import push_trained_model
 from modelyard.training.keys import JobKeys, given_secrets
 from modelyard.training.runner import TrainingRunner
@@ -234,7 +234,7 @@ def train(
     data: Path = typer.Option(
         ..., "--data", exists=True, dir_okay=False, help="CSV, JSONL, Parquet."
     ),
-    task: str = typer.Option(..., "--task", help="classification or sft."),
+    task: TaskName = typer.Option(..., "--task", help="The training task."),
     base: str | None = typer.Option(None, "--base", help="Base model (classification: MiniLM)."),
     compute: str = typer.Option("cpu", "--compute", help="cpu or gpu."),
     name: str | None = typer.Option(None, "--name", help="The trained model's name."),

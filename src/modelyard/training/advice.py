@@ -17,7 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelyard.training.config import DEFAULT_BASES
+from modelyard.training.config import TaskName
+from modelyard.training.tasks import get_task
 
 __all__ = [
     "AdviceRequestFacts",
@@ -27,6 +28,7 @@ __all__ = [
     "HyperparameterAdvice",
     "TrainingAdvice",
     "advice_messages",
+    "epochs_for",
     "estimate_parameters",
     "parse_advice",
     "rule_based_advice",
@@ -77,7 +79,7 @@ class TrainingAdvice(BaseModel):
 class AdviceRequestFacts(BaseModel):
     """What the advice is based on: the user's description and the dataset's statistics."""
 
-    task: Literal["classification", "sft"]
+    task: TaskName
     description: str = ""
     base_model: str | None = None
     compute_type: Literal["cpu", "gpu"] = "cpu"
@@ -117,7 +119,8 @@ def estimate_parameters(base_model: str | None) -> int | None:
     return int(float(number) * (1_000_000_000 if unit.lower() == "b" else 1_000_000))
 
 
-def _epochs(examples: int | None) -> float:
+def epochs_for(examples: int | None) -> float:
+    """Passes over the data: more for a small dataset."""
     if examples is None or examples < 1_000:
         return 3.0
     return 2.0 if examples < 10_000 else 1.0
@@ -126,68 +129,12 @@ def _epochs(examples: int | None) -> float:
 def rule_based_advice(facts: AdviceRequestFacts) -> TrainingAdvice:
     """Deterministic advice from the dataset's size, the model's size and the hardware."""
     examples = facts.num_examples
-    base = facts.base_model or DEFAULT_BASES[facts.task]
+    task = get_task(facts.task)
+    base = facts.base_model or task.default_base
     parameters = estimate_parameters(base)
     gpu = facts.compute_type == "gpu"
     notes: list[str] = []
-    if facts.task == "classification":
-        hyper = HyperparameterAdvice(
-            epochs=_epochs(examples),
-            learning_rate=5e-5,
-            batch_size=32 if gpu else 16,
-            max_length=128,
-            method="full",
-            warmup_ratio=0.1,
-            weight_decay=0.01,
-        )
-        strategy = (
-            f"Fine-tune {base} end to end as a sequence classifier"
-            + (f" over {facts.num_labels} labels" if facts.num_labels else "")
-            + "; keep 10% of the examples for evaluation and compare macro F1, not only "
-            "accuracy, when the labels are unbalanced."
-        )
-        sources = [
-            DatasetSource(
-                name="stanfordnlp/imdb",
-                url="https://huggingface.co/datasets/stanfordnlp/imdb",
-                why="binary sentiment, 50k labelled reviews",
-            ),
-            DatasetSource(
-                name="fancyzhx/ag_news",
-                url="https://huggingface.co/datasets/fancyzhx/ag_news",
-                why="4-class topic classification, 120k examples",
-            ),
-        ]
-    else:
-        large = parameters is not None and parameters > LORA_ABOVE
-        hyper = HyperparameterAdvice(
-            epochs=_epochs(examples),
-            learning_rate=2e-4 if large else 5e-5,
-            batch_size=(8 if gpu else 4) if not large else (4 if gpu else 1),
-            max_length=1024 if gpu else 512,
-            method="lora" if large else "full",
-            warmup_ratio=0.03,
-            weight_decay=0.0,
-            lora_r=16 if large else None,
-        )
-        strategy = (
-            f"Supervised fine-tuning of {base}"
-            + (" with LoRA adapters (merged when done)" if large else ", all weights")
-            + "; train on the assistant turns, watch the evaluation loss and stop when it "
-            "rises while the training loss still falls."
-        )
-        sources = [
-            DatasetSource(
-                name="databricks/databricks-dolly-15k",
-                url="https://huggingface.co/datasets/databricks/databricks-dolly-15k",
-                why="15k human-written instruction/response pairs",
-            ),
-            DatasetSource(
-                name="HuggingFaceH4/ultrachat_200k",
-                url="https://huggingface.co/datasets/HuggingFaceH4/ultrachat_200k",
-                why="multi-turn chats for assistant-style models",
-            ),
-        ]
+    hyper, strategy, sources = task.advise(facts, base, parameters)
     if examples is not None and examples < 100:
         notes.append(
             f"Only {examples} examples: expect overfitting; add data or keep epochs low "

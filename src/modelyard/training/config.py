@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from modelyard.training.tasks import TASK_NAMES, get_task
+
 __all__ = [
-    "DEFAULT_BASES",
     "NAME_PATTERN",
     "ComputeType",
     "JobSecrets",
@@ -24,15 +25,16 @@ __all__ = [
     "TrainingConfig",
 ]
 
-TaskName = Literal["classification", "sft"]
+if TYPE_CHECKING:
+    TaskName = str
+else:
+    #: A registered task's name (validated, and listed in the API schema, as an enum).
+    TaskName = Literal[TASK_NAMES]
 ComputeType = Literal["cpu", "gpu"]
 Method = Literal["full", "lora"]
 
 #: A trained model's name: its directory under ``<data dir>/models`` and its model id.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-#: The base model when none is given (``None``: the task needs one).
-DEFAULT_BASES: dict[str, str | None] = {"classification": "all-MiniLM-L6-v2", "sft": None}
 
 
 class LoraSettings(BaseModel):
@@ -90,7 +92,7 @@ class TrainingConfig(BaseModel):
 
     def resolved_base(self) -> str | None:
         """The base model, or the task's default."""
-        return self.base_model or DEFAULT_BASES[self.task]
+        return self.base_model or get_task(self.task).default_base
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from modelyard.training.bounds import (
     parse_json,
     read_lines,
 )
+from modelyard.training.tasks import TASKS, get_task
 
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
@@ -74,15 +75,6 @@ MIN_EXAMPLES = 10
 #: Problems reported at most (the count of the rest is given).
 MAX_ISSUES = 20
 ROLES = ("system", "user", "assistant")
-#: Which task each kind of dataset serves.
-TASK_KINDS: dict[str, tuple[Kind, ...]] = {
-    "classification": ("classification",),
-    "sft": ("chat", "instruction"),
-}
-EXPECTED = {
-    "classification": "'text' and 'label'",
-    "sft": "'messages' (chat), or 'prompt' and 'completion', or 'instruction' and 'output'",
-}
 
 
 @dataclass(frozen=True)
@@ -338,12 +330,13 @@ def _kind_of(columns: list[str], task: str | None) -> Kind:
         found = "chat"
     elif {"prompt", "completion"} <= names or {"instruction", "output"} <= names:
         found = "instruction"
-    if found is not None and (task is None or found in TASK_KINDS[task]):
+    if found is not None and (task is None or found in get_task(task).kinds):
         return found
-    tasks = [task] if task else ["classification", "sft"]
-    wanted = {"classification": ["text", "label"], "sft": ["messages"]}
-    hints = "".join(_hint(name, columns) for t in tasks for name in wanted[t] if name not in names)
-    expected = " or ".join(f"{t}: {EXPECTED[t]}" for t in tasks)
+    tasks = [get_task(task)] if task else list(TASKS.values())
+    hints = "".join(
+        _hint(name, columns) for t in tasks for name in t.required_columns if name not in names
+    )
+    expected = " or ".join(f"{t.name}: {t.columns_help}" for t in tasks)
     raise DatasetValidationError(
         [
             Issue(

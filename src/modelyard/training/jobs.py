@@ -21,8 +21,8 @@ from modelyard.errors import BadRequestError, ConflictError, NotFoundError
 from modelyard.local.access import LocalCaller, resolve_local
 from modelyard.local.errors import ModelNotFoundError
 from modelyard.training.config import TrainingConfig
-from modelyard.training.datasets import TASK_KINDS
 from modelyard.training.models import name_in_use
+from modelyard.training.tasks import get_task, tasks_offering
 
 __all__ = [
     "ACTIVE_STATES",
@@ -98,8 +98,9 @@ async def create_job(
     succeeds; ``advice`` is kept with the job. ``user`` ``None``: the service itself.
     """
     data_dir = settings.data_dir.resolve()
-    if dataset.kind not in TASK_KINDS[config.task]:
-        wanted = " or ".join(TASK_KINDS[config.task])
+    task = get_task(config.task)
+    if dataset.kind not in task.kinds:
+        wanted = " or ".join(task.kinds)
         raise BadRequestError(
             f"Dataset {dataset.id} holds {dataset.kind} data; task {config.task} needs {wanted} "
             "data.",
@@ -109,8 +110,7 @@ async def create_job(
     base = config.resolved_base()
     if base is None:
         raise BadRequestError(
-            f"Task {config.task} needs a base model: set base_model to a causal LM (a Hub id "
-            "such as Qwen/Qwen2.5-0.5B-Instruct, a directory, or a trained model's name).",
+            f"Task {config.task} needs a base model: set base_model to {task.base_required}.",
             param="base_model",
             code="base_model_required",
         )
@@ -122,8 +122,9 @@ async def create_job(
             param="compute_type",
             code="gpu_unavailable",
         )
-    if config.method == "lora" and config.task != "sft":
-        raise BadRequestError("LoRA is offered for sft jobs only.", param="method")
+    if config.method not in task.methods:
+        offered = " and ".join(tasks_offering(config.method))
+        raise BadRequestError(f"LoRA is offered for {offered} jobs only.", param="method")
     if user is not None:
         await _check_base(session, base, user, settings)
     owner_id = user.id if user else None

@@ -18,6 +18,7 @@ from modelyard.db.models import TrainedModel, TrainingJob, User
 from modelyard.errors import NotFoundError
 from modelyard.local.access import LocalCaller, visible_trained_models
 from modelyard.training.outputs import model_folder
+from modelyard.training.tasks import get_task
 
 __all__ = [
     "VISIBILITIES",
@@ -41,7 +42,7 @@ def _owned_by(owner_id: int | None) -> ColumnElement[bool]:
 
 
 def _task(job: TrainingJob) -> str:
-    return "classification" if job.task == "classification" else "chat"
+    return get_task(job.task).model_task
 
 
 async def register(session: AsyncSession, job: TrainingJob) -> TrainedModel:

@@ -171,6 +171,7 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
     from modelyard.training.config import TrainingConfig
     from modelyard.training.datasets import load_examples
     from modelyard.training.outputs import ModelCard, save_model
+    from modelyard.training.tasks import get_task
 
     spec = json.loads((work_dir / SPEC_FILE).read_text())
     config = TrainingConfig.model_validate(spec["config"])
@@ -194,15 +195,9 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
         base = LocalRef(**spec["base"])
         base_name = base.name
         source = asyncio.run(locate(base, token=secrets.get("hf_token")))
-        if config.task == "classification":
-            from modelyard.training.tasks import classification as task
-        else:
-            from modelyard.training.tasks import sft as task  # type: ignore[no-redef]
-
-            if source.task != "causal":
-                raise ValueError(
-                    f"base model {base_name} is a {source.task} model; SFT needs a causal LM"
-                )
+        task = get_task(config.task)
+        if task.check_base is not None:
+            task.check_base(base_name, source.task)
         prepared = task.prepare(config, examples, source.path)
         from transformers import Trainer
 

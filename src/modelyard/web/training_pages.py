@@ -14,6 +14,7 @@ the dialog go to ``POST /v2/training/jobs`` in the request body and nowhere else
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -29,20 +30,14 @@ from modelyard.errors import NotFoundError
 from modelyard.providers.kinds import ProviderKind, kind_info
 from modelyard.providers.user_keys import user_key_kinds
 from modelyard.training import jobs
-from modelyard.training.config import DEFAULT_BASES
 from modelyard.training.models import job_model, list_visible
+from modelyard.training.tasks import TASKS, TrainingTask, get_task
 from modelyard.web.catalog import load_catalog
 from modelyard.web.rendering import Page, render, sign_in_redirect, signed_in
 
-__all__ = ["SFT_SUGGESTIONS", "BaseChoice", "base_choices", "router", "try_it_href"]
+__all__ = ["BaseChoice", "base_choices", "router", "task_catalog", "try_it_href"]
 
 router = APIRouter(include_in_schema=False)
-
-#: Causal LMs offered for SFT besides the ones trained here (downloaded from the Hub).
-SFT_SUGGESTIONS = (
-    ("HuggingFaceTB/SmolLM2-135M-Instruct", "Hub · 135M parameters, quick on a CPU"),
-    ("Qwen/Qwen2.5-0.5B-Instruct", "Hub · 0.5B parameters"),
-)
 
 #: The settings of a job shown on its page, in this order, with their labels.
 SHOWN_SETTINGS = (
@@ -71,35 +66,45 @@ class BaseChoice:
 async def base_choices(
     session: AsyncSession, user: User, settings: Settings
 ) -> dict[str, list[BaseChoice]]:
-    """Base models per task: the built-in MiniLM, the trained models ``user`` may use, the
-    local models an admin offers in the catalog, and Hub suggestions where ``user`` may
-    make the server download them (staff, or ``MODELYARD_LOCAL_HUB_DOWNLOADS``)."""
+    """Base models per task: its built-in default, the trained models ``user`` may use and
+    the local models an admin offers in the catalog (of the task's model task), and its Hub
+    suggestions where ``user`` may make the server download them (staff, or
+    ``MODELYARD_LOCAL_HUB_DOWNLOADS``)."""
     local = [(row.name, row.task, "trained here") for row in await list_visible(session, user)]
     offered = await session.scalars(
         select(LlmModel)
         .where(
             LlmModel.provider_kind == ProviderKind.LOCAL.value,
             LlmModel.is_active.is_(True),
-            LlmModel.task.in_(("classification", "chat")),
+            LlmModel.task.in_(sorted({task.model_task for task in TASKS.values()})),
         )
         .order_by(LlmModel.model_id)
     )
     local += [(row.model_id, row.task, "offered by your admin") for row in offered]
-    default = DEFAULT_BASES["classification"] or "all-MiniLM-L6-v2"
-    classification = [BaseChoice(default, "built in · 22.7M parameters (the default)")]
-    classification += [
+    downloads = user.is_staff or settings.local_hub_downloads
+    return {task.name: _bases_for(task, local, downloads=downloads) for task in TASKS.values()}
+
+
+def _bases_for(
+    task: TrainingTask, local: list[tuple[str, str, str]], *, downloads: bool
+) -> list[BaseChoice]:
+    choices = [BaseChoice(task.default_base, task.default_base_note)] if task.default_base else []
+    choices += [
         BaseChoice(name, note)
-        for name, task, note in local
-        if task == "classification" and name != default
+        for name, model_task, note in local
+        if model_task == task.model_task and name != task.default_base
     ]
-    sft = [BaseChoice(name, note) for name, task, note in local if task == "chat"]
-    if user.is_staff or settings.local_hub_downloads:
-        sft += [
-            BaseChoice(name, note)
-            for name, note in SFT_SUGGESTIONS
-            if name not in {choice.name for choice in sft}
+    if downloads:
+        shown = {choice.name for choice in choices}
+        choices += [
+            BaseChoice(name, note) for name, note in task.hub_suggestions if name not in shown
         ]
-    return {"classification": classification, "sft": sft}
+    return choices
+
+
+def task_catalog() -> str:
+    """The tasks as JSON for the training page's script (labels, dataset kinds, methods)."""
+    return json.dumps([task.describe() for task in TASKS.values()], separators=(",", ":"))
 
 
 async def _advisors(
@@ -132,6 +137,8 @@ async def training_page(request: Request, caller: OptionalCaller, session: Sessi
         "training.html",
         page=page,
         nav="training",
+        tasks=list(TASKS.values()),
+        task_catalog=task_catalog(),
         bases=await base_choices(session, page.user, app_state(request).settings),
         advisors=await _advisors(request, session, page, saved),
         saved_keys=sorted(saved & {"huggingface", "groq"}),
@@ -141,8 +148,8 @@ async def training_page(request: Request, caller: OptionalCaller, session: Sessi
 
 
 def try_it_href(task: str, output_name: str) -> str | None:
-    """The chat page of a trained SFT model (``None`` for classifiers: they get a box)."""
-    if task != "sft":
+    """The chat page of a trained chat model (``None`` for classifiers: they get a box)."""
+    if get_task(task).model_task != "chat":
         return None
     return f"/language-models/local/{quote(output_name, safe='')}"
 
@@ -182,10 +189,11 @@ async def job_page(
         return _missing(request, page, job_id)
     dataset = await session.get(TrainingDataset, job.dataset_id) if job.dataset_id else None
     config: dict[str, Any] = job.config or {}
+    task = get_task(job.task)
     settings = [
         (label, config[key])
         for key, label in SHOWN_SETTINGS
-        if config.get(key) is not None and (key != "method" or job.task == "sft")
+        if config.get(key) is not None and (key != "method" or len(task.methods) > 1)
     ]
     return render(
         request,
@@ -193,6 +201,7 @@ async def job_page(
         page=page,
         nav="training",
         job=job,
+        task=task,
         dataset=dataset,
         settings=settings,
         try_it=try_it_href(job.task, job.output_name),

@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict
 
 from modelyard.api.deps import CurrentUser, SessionDep, SettingsDep
 from modelyard.api.uploads import save_upload
-from modelyard.errors import BadRequestError
 from modelyard.training.bounds import UploadLimits
 from modelyard.training.jobs import get_dataset, list_datasets
+from modelyard.training.tasks import TASK_NAMES, get_task
 from modelyard.training.uploads import stage_path, store_dataset
 
 __all__ = ["DatasetPublic", "router"]
@@ -49,11 +49,13 @@ async def upload_dataset(
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="A .csv, .jsonl or .parquet file")],
     name: Annotated[str | None, Form(max_length=200)] = None,
-    task: Annotated[str | None, Form(description="classification or sft: check for it")] = None,
+    task: Annotated[
+        str | None, Form(description=f"{' or '.join(TASK_NAMES)}: check for it")
+    ] = None,
 ) -> DatasetPublic:
     """Validate and keep a training file; 400 with every problem found when it is unusable."""
-    if task is not None and task not in ("classification", "sft"):
-        raise BadRequestError(f"Unknown task {task!r}; use classification or sft.", param="task")
+    if task is not None:
+        get_task(task)
     filename = file.filename or ""
     data_dir = settings.data_dir.resolve()
     staged = await save_upload(file, stage_path(data_dir, filename))

@@ -5,6 +5,7 @@ follow it with ``GET …/{id}`` (latest progress), ``GET …/{id}/events`` (serv
 events: ``state``, ``progress``, ``eval``, ``checkpoint``) or ``GET …/{id}/metrics``;
 stop it with ``POST …/{id}/cancel``. A finished classifier answers
 ``POST /v2/models/{name}/classify``; a finished SFT model chats through the gateway.
+``GET …/tasks`` lists the tasks a job may ask for (the training task registry).
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from modelyard.training.hub import push_trained_model
 from modelyard.training.keys import JobKeys, job_secrets, remember_keys
 from modelyard.training.runner import job_work_dir
 from modelyard.training.service import training_service
+from modelyard.training.tasks import TASKS
 
 __all__ = [
     "ClassifyRequest",
     "JobCreate",
     "JobPublic",
+    "TaskPublic",
     "models_router",
     "router",
     "train_router",
@@ -103,6 +106,25 @@ class JobPublic(BaseModel):
     model: str | None = None
 
 
+class TaskPublic(BaseModel):
+    """A training task a job may ask for (from the registry)."""
+
+    name: str
+    label: str
+    #: The model it trains, in a sentence.
+    noun: str
+    #: The dataset kinds it trains on, each with how it is shown.
+    dataset_kinds: dict[str, str]
+    required_columns: list[str]
+    columns_help: str
+    #: The metrics a finished job reports.
+    metrics: list[str]
+    methods: list[str]
+    #: ``None``: a job must name its base model.
+    default_base_model: str | None
+    base_placeholder: str
+
+
 def _public(job: TrainingJob) -> JobPublic:
     public = JobPublic.model_validate(job)
     public.model = job.output_name if job.state == "succeeded" else None
@@ -139,6 +161,12 @@ async def create_job(
     await remember_keys(session, user, body.keys)
     service.submit(job, secrets)
     return _public(job)
+
+
+@router.get("/tasks")
+async def list_tasks(_user: CurrentUser) -> dict[str, list[TaskPublic]]:
+    """The tasks a job may ask for: their dataset kinds, methods, metrics, default base."""
+    return {"data": [TaskPublic.model_validate(task.describe()) for task in TASKS.values()]}
 
 
 @router.get("/jobs")

@@ -1,38 +1,44 @@
-"""Training tasks: what each one loads, how it encodes examples and what it measures."""
+"""Training tasks: one module per task declares its :class:`TrainingTask`; this registry
+lists them. The worker, the job checks, the dataset checks, the API, the CLI and the web
+page all take the tasks from :data:`TASKS` (``docs/architecture.md``: add a training task).
+"""
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from modelyard.errors import BadRequestError
+from modelyard.training.tasks import classification, sft
+from modelyard.training.tasks.prepared import Prepared, split_examples
+from modelyard.training.tasks.spec import TaskAdvice, TrainingTask
 
-__all__ = ["Prepared", "split_examples"]
+__all__ = [
+    "TASKS",
+    "TASK_NAMES",
+    "Prepared",
+    "TaskAdvice",
+    "TrainingTask",
+    "UnknownTaskError",
+    "get_task",
+    "split_examples",
+    "tasks_offering",
+]
 
-
-@dataclass
-class Prepared:
-    """Everything a :class:`transformers.Trainer` needs for one task, and how to finish."""
-
-    model: Any
-    tokenizer: Any
-    train_dataset: list[dict[str, Any]]
-    eval_dataset: list[dict[str, Any]]
-    data_collator: Callable[[list[dict[str, Any]]], dict[str, Any]]
-    compute_metrics: Callable[[Any], dict[str, float]] | None = None
-    #: Turns the trained model into the one saved (e.g. merges a LoRA adapter).
-    finish: Callable[[Any], Any] = lambda model: model
-    #: Extra lines for the model card (labels, LoRA settings, …).
-    card: dict[str, Any] = field(default_factory=dict)
-    #: Derives final metrics from the evaluation's (e.g. perplexity from eval loss).
-    derive_metrics: Callable[[dict[str, float]], dict[str, float]] = lambda metrics: metrics
+#: Every training task by name, in the order they are offered.
+TASKS: dict[str, TrainingTask] = {task.name: task for task in (classification.TASK, sft.TASK)}
+TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 
 
-def split_examples(
-    examples: list[dict[str, Any]], eval_fraction: float, seed: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A seeded shuffle, then a held-out share (at least one example each side)."""
-    shuffled = list(examples)
-    random.Random(seed).shuffle(shuffled)
-    held_out = min(len(shuffled) - 1, max(1, round(len(shuffled) * eval_fraction)))
-    return shuffled[held_out:], shuffled[:held_out]
+class UnknownTaskError(BadRequestError):
+    """A task name the registry does not hold (400, naming the valid ones)."""
+
+
+def get_task(name: str) -> TrainingTask:
+    """The task called ``name``, or :class:`UnknownTaskError`."""
+    task = TASKS.get(name)
+    if task is None:
+        raise UnknownTaskError(f"Unknown task {name!r}; use {' or '.join(TASKS)}.", param="task")
+    return task
+
+
+def tasks_offering(method: str) -> list[str]:
+    """The names of the tasks that train with ``method`` (``full``, ``lora``)."""
+    return [task.name for task in TASKS.values() if method in task.methods]

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelyard.training.config import TrainingConfig
-from modelyard.training.tasks import Prepared, split_examples
+from modelyard.training.tasks.prepared import Prepared, split_examples
+from modelyard.training.tasks.spec import TaskAdvice, TrainingTask
 
-__all__ = ["classification_metrics", "encode", "prepare"]
+if TYPE_CHECKING:
+    from modelyard.training.advice import AdviceRequestFacts
+    from modelyard.training.config import TrainingConfig
+
+__all__ = ["TASK", "advise", "classification_metrics", "encode", "prepare"]
+
+DEFAULT_BASE = "all-MiniLM-L6-v2"
 
 
 def classification_metrics(predictions: Any, labels: Any) -> dict[str, float]:
@@ -74,3 +80,54 @@ def prepare(config: TrainingConfig, examples: list[dict[str, Any]], base: Path) 
         compute_metrics=_compute,
         card={"labels": labels},
     )
+
+
+def advise(facts: AdviceRequestFacts, base: str | None, _parameters: int | None) -> TaskAdvice:
+    """Fine-tune the whole encoder; the sources are public labelled text sets."""
+    from modelyard.training.advice import DatasetSource, HyperparameterAdvice, epochs_for
+
+    gpu = facts.compute_type == "gpu"
+    hyper = HyperparameterAdvice(
+        epochs=epochs_for(facts.num_examples),
+        learning_rate=5e-5,
+        batch_size=32 if gpu else 16,
+        max_length=128,
+        method="full",
+        warmup_ratio=0.1,
+        weight_decay=0.01,
+    )
+    strategy = (
+        f"Fine-tune {base} end to end as a sequence classifier"
+        + (f" over {facts.num_labels} labels" if facts.num_labels else "")
+        + "; keep 10% of the examples for evaluation and compare macro F1, not only "
+        "accuracy, when the labels are unbalanced."
+    )
+    sources = [
+        DatasetSource(
+            name="stanfordnlp/imdb",
+            url="https://huggingface.co/datasets/stanfordnlp/imdb",
+            why="binary sentiment, 50k labelled reviews",
+        ),
+        DatasetSource(
+            name="fancyzhx/ag_news",
+            url="https://huggingface.co/datasets/fancyzhx/ag_news",
+            why="4-class topic classification, 120k examples",
+        ),
+    ]
+    return hyper, strategy, sources
+
+
+TASK = TrainingTask(
+    name="classification",
+    label="Classification",
+    noun="a classifier",
+    kinds={"classification": "classification"},
+    required_columns=("text", "label"),
+    columns_help="'text' and 'label'",
+    prepare=prepare,
+    metrics=("eval_accuracy", "eval_f1_macro", "eval_loss"),
+    advise=advise,
+    model_task="classification",
+    default_base=DEFAULT_BASE,
+    default_base_note="built in · 22.7M parameters (the default)",
+)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelyard.training.config import TrainingConfig
-from modelyard.training.tasks import Prepared, split_examples
+from modelyard.training.tasks.prepared import Prepared, split_examples
+from modelyard.training.tasks.spec import TaskAdvice, TrainingTask
 
-__all__ = ["FALLBACK_TEMPLATE", "collate", "encode_chat", "prepare"]
+if TYPE_CHECKING:
+    from modelyard.training.advice import AdviceRequestFacts
+    from modelyard.training.config import TrainingConfig
+
+__all__ = ["FALLBACK_TEMPLATE", "TASK", "advise", "check_base", "collate", "encode_chat", "prepare"]
 
 IGNORE = -100
 
@@ -134,3 +138,75 @@ def prepare(config: TrainingConfig, examples: list[dict[str, Any]], base: Path) 
         card=card,
         derive_metrics=_perplexity,
     )
+
+
+def check_base(name: str, source_task: str) -> None:
+    """SFT trains causal LMs only."""
+    if source_task != "causal":
+        raise ValueError(f"base model {name} is a {source_task} model; SFT needs a causal LM")
+
+
+def advise(facts: AdviceRequestFacts, base: str | None, parameters: int | None) -> TaskAdvice:
+    """All weights for a small model, LoRA above :data:`~modelyard.training.advice.LORA_ABOVE`."""
+    from modelyard.training.advice import (
+        LORA_ABOVE,
+        DatasetSource,
+        HyperparameterAdvice,
+        epochs_for,
+    )
+
+    gpu = facts.compute_type == "gpu"
+    large = parameters is not None and parameters > LORA_ABOVE
+    hyper = HyperparameterAdvice(
+        epochs=epochs_for(facts.num_examples),
+        learning_rate=2e-4 if large else 5e-5,
+        batch_size=(8 if gpu else 4) if not large else (4 if gpu else 1),
+        max_length=1024 if gpu else 512,
+        method="lora" if large else "full",
+        warmup_ratio=0.03,
+        weight_decay=0.0,
+        lora_r=16 if large else None,
+    )
+    strategy = (
+        f"Supervised fine-tuning of {base}"
+        + (" with LoRA adapters (merged when done)" if large else ", all weights")
+        + "; train on the assistant turns, watch the evaluation loss and stop when it "
+        "rises while the training loss still falls."
+    )
+    sources = [
+        DatasetSource(
+            name="databricks/databricks-dolly-15k",
+            url="https://huggingface.co/datasets/databricks/databricks-dolly-15k",
+            why="15k human-written instruction/response pairs",
+        ),
+        DatasetSource(
+            name="HuggingFaceH4/ultrachat_200k",
+            url="https://huggingface.co/datasets/HuggingFaceH4/ultrachat_200k",
+            why="multi-turn chats for assistant-style models",
+        ),
+    ]
+    return hyper, strategy, sources
+
+
+TASK = TrainingTask(
+    name="sft",
+    label="Chat model (SFT)",
+    noun="a chat model",
+    kinds={"chat": "chat (SFT)", "instruction": "instruction (SFT)"},
+    required_columns=("messages",),
+    columns_help=("'messages' (chat), or 'prompt' and 'completion', or 'instruction' and 'output'"),
+    prepare=prepare,
+    metrics=("eval_loss", "perplexity"),
+    advise=advise,
+    model_task="chat",
+    base_required=(
+        "a causal LM (a Hub id such as Qwen/Qwen2.5-0.5B-Instruct, a directory, or a "
+        "trained model's name)"
+    ),
+    check_base=check_base,
+    methods=("full", "lora"),
+    hub_suggestions=(
+        ("HuggingFaceTB/SmolLM2-135M-Instruct", "Hub · 135M parameters, quick on a CPU"),
+        ("Qwen/Qwen2.5-0.5B-Instruct", "Hub · 0.5B parameters"),
+    ),
+)

@@ -13,10 +13,6 @@
   var NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
   var ACTIVE = ["queued", "validating", "running"];
   var JOBS_REFRESH_MS = 3000;
-  /* Which task each kind of dataset serves, and how kinds are shown. */
-  var KIND_TASK = { classification: "classification", chat: "sft", instruction: "sft" };
-  var KIND_LABEL = { classification: "classification", chat: "chat (SFT)", instruction: "instruction (SFT)" };
-  var TASK_LABEL = { classification: "Classification", sft: "Chat model (SFT)" };
   /* The form's numbers and the ranges TrainingConfig accepts. */
   var NUMBERS = {
     epochs: { min: 0, above: true, max: 1000 },
@@ -45,6 +41,31 @@
 
   var app = document.getElementById("training-app");
   if (!app) return;
+
+  /* The training tasks (the server's registry, in data-tasks): each task by name, which
+     task each kind of dataset serves, and how tasks and kinds are shown. */
+  var TASKS = {};
+  var KIND_TASK = {};
+  var KIND_LABEL = {};
+  var TASK_LABEL = {};
+  var FIRST_TASK = null;
+  JSON.parse(app.getAttribute("data-tasks") || "[]").forEach(function (task) {
+    TASKS[task.name] = task;
+    TASK_LABEL[task.name] = task.label;
+    if (FIRST_TASK === null) FIRST_TASK = task.name;
+    Object.keys(task.dataset_kinds).forEach(function (kind) {
+      KIND_TASK[kind] = task.name;
+      KIND_LABEL[kind] = task.dataset_kinds[kind];
+    });
+  });
+
+  function offersLora(task) {
+    return !!TASKS[task] && TASKS[task].methods.indexOf("lora") !== -1;
+  }
+
+  function capitalised(text) {
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
 
   function byId(id) {
     return document.getElementById(id);
@@ -282,7 +303,7 @@
 
   function currentTask() {
     var checked = ui.jobForm.querySelector('input[name="task"]:checked');
-    return checked ? checked.value : "classification";
+    return checked ? checked.value : FIRST_TASK;
   }
 
   function setTask(task) {
@@ -292,15 +313,13 @@
   }
 
   function updateTask() {
-    var sft = currentTask() === "sft";
-    ui.base.setAttribute("list", sft ? "bases-sft" : "bases-classification");
-    ui.base.setAttribute(
-      "placeholder",
-      sft ? "required, e.g. HuggingFaceTB/SmolLM2-135M-Instruct" : "all-MiniLM-L6-v2 (the default)"
-    );
-    ui.method.disabled = !sft;
-    if (!sft) ui.method.value = "full";
-    field("lora_r").disabled = !sft;
+    var task = currentTask();
+    var lora = offersLora(task);
+    ui.base.setAttribute("list", "bases-" + task);
+    if (TASKS[task]) ui.base.setAttribute("placeholder", TASKS[task].base_placeholder);
+    ui.method.disabled = !lora;
+    if (!lora) ui.method.value = "full";
+    field("lora_r").disabled = !lora;
     if (state.applied && state.applied.task !== currentTask()) state.applied = null;
   }
 
@@ -376,15 +395,18 @@
     }
     var base = ui.base.value.trim();
     if (base) body.base_model = base;
-    else if (task === "sft") {
-      problems.push(["base_model", "A chat model needs a base model: pick one from the list or type a Hub id."]);
+    else if (TASKS[task] && !TASKS[task].default_base_model) {
+      problems.push([
+        "base_model",
+        capitalised(TASKS[task].noun) + " needs a base model: pick one from the list or type a Hub id.",
+      ]);
     }
     var output = ui.output.value.trim();
     if (output) {
       if (NAME.test(output)) body.output_name = output;
       else problems.push(["output_name", "Start with a letter or digit; use only letters, digits, '.', '_' and '-' (at most 100)."]);
     }
-    if (task === "sft") body.method = ui.method.value;
+    if (offersLora(task)) body.method = ui.method.value;
     Object.keys(NUMBERS).forEach(function (name) {
       var read = readNumber(name, NUMBERS[name]);
       if (read.error) problems.push([name, read.error]);
@@ -494,7 +516,7 @@
       if (value === null || value === undefined) return;
       var input = field(entry[1]);
       if (!input || (input.disabled && entry[1] !== "method")) return;
-      if (entry[1] === "method" && currentTask() !== "sft") return;
+      if (entry[1] === "method" && !offersLora(currentTask())) return;
       input.value = String(value);
       clearFieldError(entry[1]);
     });
@@ -679,7 +701,7 @@
       });
     });
     ui.method.addEventListener("change", function () {
-      field("lora_r").disabled = currentTask() !== "sft";
+      field("lora_r").disabled = !offersLora(currentTask());
     });
     ui.jobForm.addEventListener("submit", function (event) {
       event.preventDefault();

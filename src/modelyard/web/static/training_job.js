@@ -20,7 +20,6 @@
   }
 
   var jobId = app.getAttribute("data-job-id");
-  var task = app.getAttribute("data-task");
   var base = "/v2/training/jobs/" + encodeURIComponent(jobId);
 
   var ui = {
@@ -460,7 +459,7 @@
     ui.cancel.addEventListener("click", cancel);
     setupClassify();
     setupSharing();
-    if (task !== "sft" && task !== "classification") ui.tryIt.hidden = true;
+    if (!byId("try-it-link") && !byId("classify-form")) ui.tryIt.hidden = true;
     refresh().then(follow);
   });
 
