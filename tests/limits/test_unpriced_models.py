@@ -266,3 +266,27 @@ async def test_embeddings_settle_their_reservation(
     assert record.status == 200 and record.input_tokens == 5
     assert usage["in_flight"] == 0  # the reservation was replaced by what was used
     assert Decimal(usage["spent_usd"]) == record.cost_usd == Decimal(5 * 2) / Decimal(10**8)
+
+
+async def test_a_failing_embeddings_call_settles_its_reservation_and_is_recorded(
+    app: FastAPI,
+    sdk: openai.AsyncOpenAI,
+    asgi_http: httpx.AsyncClient,
+    database: Database,
+    user_token: str,
+    upstream: ChatOpenAI,
+    recorder: UsageRecorder,
+) -> None:
+    await with_budget(app, database, user_token)
+    upstream.fail_with(500)
+    with pytest.raises(openai.APIStatusError) as failed:
+        await sdk.embeddings.create(model="text-embedding-3-small", input=["a b c", "d e"])
+    response = await asgi_http.get("/v2/users/me/limits", headers=bearer(user_token))
+    usage = response.json()["user"]["usage"]
+    assert usage["in_flight"] == 0  # the failure settled the reservation
+    assert Decimal(usage["spent_usd"]) == 0
+    [record] = await records(recorder)
+    assert record.endpoint == "embeddings" and record.model == "text-embedding-3-small"
+    assert record.status == failed.value.status_code >= 500 and record.error_code
+    assert (record.input_tokens, record.output_tokens, record.cost_usd) == (0, 0, Decimal(0))
+    assert record.provider == "openai" and record.attempts == len(upstream.requests) >= 1

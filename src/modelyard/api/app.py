@@ -39,7 +39,9 @@ from modelyard.api.state import AppState
 from modelyard.config import Settings
 from modelyard.db.engine import create_database
 from modelyard.finetune.sync import start_finetune, stop_finetune
+from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.metrics import GatewayMetrics
+from modelyard.gateway.redis_client import create_redis
 from modelyard.gateway.service import Gateway
 from modelyard.limits.enforcer import LimitEnforcer
 from modelyard.providers.file_config import apply_config_file
@@ -95,18 +97,29 @@ def create_app(
     system_keys = load_system_keys() if system_keys is None else system_keys
     database = create_database(settings, keyring)
     registry = CollectorRegistry()
-    gateway = Gateway(settings, database, system_keys, metrics=GatewayMetrics(registry))
+    upstream_http = UpstreamHttp()
+    redis = create_redis(settings.redis_url) if settings.redis_url else None
+    gateway = Gateway(
+        settings,
+        database,
+        system_keys,
+        metrics=GatewayMetrics(registry),
+        http=upstream_http,
+        redis=redis,
+    )
     state = AppState(
         settings=settings,
         database=database,
         keyring=keyring,
         gateway=gateway,
         usage=UsageRecorder(database, flush_interval=settings.usage_flush_seconds),
-        limits=LimitEnforcer(database, redis=gateway.redis, prefix=settings.redis_prefix),
+        limits=LimitEnforcer(database, redis=redis, prefix=settings.redis_prefix),
         system_keys=system_keys,
         token_cache=TTLCache(ttl=settings.auth_cache_seconds),
         metrics_registry=registry,
-        login_throttle=LoginThrottle(gateway.redis, settings.redis_prefix),
+        login_throttle=LoginThrottle(redis, settings.redis_prefix),
+        upstream_http=upstream_http,
+        redis=redis,
     )
     registry.register(UsageRecorderCollector(state.usage))
 

@@ -1,4 +1,8 @@
-"""What one running application holds: settings, database, keys and metrics."""
+"""What one running application holds: settings, database, keys, connections and metrics.
+
+The application owns its connections: the upstream HTTP session and the Redis client are
+made here (or given) and handed to the gateway and the limits, and closed by :meth:`aclose`.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,20 @@ from dataclasses import dataclass, field
 
 import httpx
 from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
 
 from modelyard.accounts.access_changes import forget_cached_tokens, watch_access_changes
 from modelyard.accounts.login_throttle import LoginThrottle
 from modelyard.config import Settings
 from modelyard.db.engine import Database
 from modelyard.db.models import ApiToken
+from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.service import Gateway
 from modelyard.limits.enforcer import LimitEnforcer
 from modelyard.providers.kinds import ProviderKind
 from modelyard.security.encryption import Keyring
 from modelyard.ttl_cache import TTLCache
+from modelyard.usage.metering import Metering
 from modelyard.usage.recorder import UsageRecorder
 
 __all__ = ["AppState"]
@@ -40,13 +47,25 @@ class AppState:
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     #: For calls to providers made by the service itself (connection tests, …).
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
+    #: The session for upstream calls (the gateway's, fine-tuning, the training advisor).
+    upstream_http: UpstreamHttp = field(default_factory=UpstreamHttp)
+    #: Shared state across processes (limits, cooldowns, cache); ``None``: in memory.
+    redis: Redis | None = None
+    #: Admits, calls and records gateway requests (see :mod:`modelyard.usage.metering`).
+    metering: Metering = field(init=False)
 
     def __post_init__(self) -> None:
         watch_access_changes(self.database.engine, forget_cached_tokens(self.token_cache))
+        self.metering = Metering(
+            self.gateway, self.limits, self.usage, self.settings.default_prices
+        )
 
     async def aclose(self) -> None:
-        """Release connections: HTTP clients and the database pool."""
+        """Release connections: HTTP clients, Redis and the database pool."""
         await self.http.aclose()
         await self.usage.aclose()
         await self.gateway.aclose()
+        await self.upstream_http.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.database.dispose()

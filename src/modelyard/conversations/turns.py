@@ -1,6 +1,7 @@
 """One chat turn of the web app: the conversation it belongs to and how it is stored.
 
-The flow around a gateway call (see ``api/routes/v2_llm.py``):
+The flow around a gateway call, the same for every route that keeps a turn (``/v2/llm``
+and the web chat's, see ``api/chat_completion.py``):
 
 1. :meth:`ChatTurn.begin` checks the ``conversation_id`` (another user's or an unknown
    id is a 404, before anything is called upstream), or creates a new conversation in
@@ -16,13 +17,16 @@ The flow around a gateway call (see ``api/routes/v2_llm.py``):
    created by this turn that still has no message is deleted again. An existing
    conversation is left as it was, so a failed turn leaves nothing half-written: the
    client still has its message and simply sends it again.
+
+:meth:`ChatTurn.answer` runs a metered call that way: it abandons the turn when the call
+fails, and once a streamed answer is closed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 import anyio
 from sqlalchemy import delete
@@ -43,9 +47,8 @@ from modelyard.db.types import utcnow
 from modelyard.errors import InternalServerError, ModelyardError
 from modelyard.gateway.schemas import ChatMessage
 from modelyard.gateway.sse import encode_event
-
-if TYPE_CHECKING:
-    from modelyard.api.metering import Completion
+from modelyard.usage.completion import Completion
+from modelyard.usage.metering import MeteredChunks
 
 __all__ = ["STOPPED", "ChatTurn", "last_user_text"]
 
@@ -118,6 +121,21 @@ class ChatTurn:
             created=created,
             question=last_user_text(messages),
         )
+
+    async def answer(
+        self, answering: Callable[[], Awaitable[dict[str, Any] | MeteredChunks]]
+    ) -> dict[str, Any] | MeteredChunks:
+        """The answer from ``answering`` (a metered call whose ``on_complete`` is
+        :meth:`store`): a failure abandons the turn at once; a streamed answer abandons it,
+        if it is still not stored, once the stream is closed."""
+        try:
+            answer = await answering()
+        except BaseException:
+            await self.abandon()
+            raise
+        if isinstance(answer, MeteredChunks):
+            answer.closers.append(self.abandon)
+        return answer
 
     async def store(self, completion: Completion) -> None:
         """Store the user message and the answer together (the ``on_complete`` hook).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
@@ -19,7 +20,6 @@ from modelyard.gateway.cooldown import CooldownStore, MemoryCooldowns, RedisCool
 from modelyard.gateway.dispatch import Dispatcher, Outcome
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.metrics import GatewayMetrics
-from modelyard.gateway.redis_client import create_redis
 from modelyard.gateway.response_cache import (
     MemoryResponseCache,
     RedisResponseCache,
@@ -79,7 +79,8 @@ def _label(resolution: Resolution) -> str:
 
 
 class Gateway:
-    """One per application: the model index, the adapters and their HTTP client."""
+    """One per application: the model index and the adapters, on the HTTP session and the
+    Redis client (optional) it is given."""
 
     def __init__(
         self,
@@ -88,20 +89,22 @@ class Gateway:
         system_keys: dict[ProviderKind, list[str]],
         *,
         metrics: GatewayMetrics,
-        http: UpstreamHttp | None = None,
+        http: UpstreamHttp,
+        redis: Redis | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
         self.system_keys = system_keys
         self.metrics = metrics
-        self.http = http or UpstreamHttp()
+        #: The upstream HTTP session and the Redis client: the application's, not closed here.
+        self.http = http
+        self.redis = redis
         self.adapters = AdapterRegistry(self.http)
         #: Local models, loaded on demand and shared by every request of this app.
         self.local_models = ModelManager.from_settings(settings)
         local = self.adapters.get(LocalAdapter.api) if LocalAdapter.api in self.adapters else None
         if isinstance(local, LocalAdapter):
             local.manager = self.local_models
-        self.redis: Redis | None = create_redis(settings.redis_url) if settings.redis_url else None
         self.cooldowns: CooldownStore = (
             RedisCooldowns(self.redis, settings.redis_prefix)
             if self.redis is not None
@@ -125,10 +128,8 @@ class Gateway:
         )
 
     async def aclose(self) -> None:
+        """Unload the local models (the HTTP session and Redis are the caller's to close)."""
         await self.local_models.aclose()
-        await self.http.aclose()
-        if self.redis is not None:
-            await self.redis.aclose()
 
     def invalidate(self) -> None:
         """Forget cached credentials and models (after keys or providers changed here)."""
@@ -280,8 +281,15 @@ class Gateway:
         await self.cache.put(shared if shared and paid_by_all else own, entry, ttl)
         return outcome.result, served
 
-    def account(self, served: Served, usage: Mapping[str, Any] | None, status: str) -> None:
-        """Count the request, its tokens and its cost (from the catalog's prices)."""
+    def account(
+        self,
+        served: Served,
+        usage: Mapping[str, Any] | None,
+        status: str,
+        *,
+        cost_usd: Decimal = Decimal(0),
+    ) -> None:
+        """Count the request, its tokens and its cost (priced by the caller's metering)."""
         route = served.resolution.route or ""
         self.metrics.requests.labels(route, served.provider, served.model, status).inc()
         if served.cache == "hit":
@@ -293,10 +301,7 @@ class Gateway:
         completion = int(usage.get("completion_tokens") or 0)
         self.metrics.tokens.labels(served.provider, served.model, "input").inc(prompt)
         self.metrics.tokens.labels(served.provider, served.model, "output").inc(completion)
-        price = self.index.price(served.provider, served.model)
-        if price is not None:
-            cost = (prompt * price[0] + completion * price[1]) / 1_000_000
-            self.metrics.cost.labels(served.provider, served.model).inc(float(cost))
+        self.metrics.cost.labels(served.provider, served.model).inc(float(cost_usd))
 
     async def stream(
         self, user: User | None, request: ChatCompletionRequest

@@ -21,8 +21,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from modelyard.api.chat_completion import AppChatRequest, complete_chat
 from modelyard.api.deps import CurrentUser, SessionDep, SubscribedUser, app_state
-from modelyard.api.routes.v2_llm import AppChatRequest, answer_turn
 from modelyard.conversations import service
 from modelyard.conversations.turns import ChatTurn
 from modelyard.db.models import ConversationMessage
@@ -149,4 +149,4 @@ async def chat_replacing(
     await _check_replaced(session, turn.conversation_id, replace_from)
     await session.close()
     turn.replace_from = replace_from
-    return await answer_turn(request, user, body, turn)
+    return await complete_chat(request, user, body, turn=turn)

@@ -13,8 +13,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from modelyard.api.deps import CurrentUser, SessionDep, SettingsDep, app_state
-from modelyard.api.metering import Metering, answer_text
+from modelyard.api.deps import CurrentUser, SessionDep, SettingsDep, app_state, metered_call
 from modelyard.errors import BadRequestError
 from modelyard.gateway.schemas import ChatCompletionRequest
 from modelyard.training import jobs
@@ -25,8 +24,8 @@ from modelyard.training.advice import (
     rule_based_advice,
 )
 from modelyard.training.advisor import ask_groq, ask_model, facts_for
-from modelyard.training.config import TaskName
 from modelyard.training.keys import saved_key, valid_key
+from modelyard.usage.completion import answer_text
 
 __all__ = ["AdviceRequest", "router"]
 
@@ -36,7 +35,7 @@ router = APIRouter(prefix="/v2/training", tags=["training"])
 class AdviceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    task: TaskName
+    task: Literal["classification", "sft"]
     #: What the model should do, in the user's words.
     description: str = Field(default="", max_length=4000)
     dataset_id: int | None = Field(default=None, ge=1)
@@ -82,7 +81,7 @@ async def advise(
             )
     timeout = settings.advice_timeout_seconds
     if key is not None:
-        answer = ask_groq(app_state(request).gateway.http, settings, key, facts)
+        answer = ask_groq(app_state(request).upstream_http, settings, key, facts)
         model = settings.advice_model
     elif body.model is not None:
         answer = _through_gateway(request, user, body.model, advice_messages(facts))
@@ -99,8 +98,7 @@ async def _through_gateway(
     chat = ChatCompletionRequest.model_validate(
         {"model": model, "messages": messages, "response_format": {"type": "json_object"}}
     )
-    metering = Metering(request, user, endpoint="training.advice", model=model, messages=messages)
-    answer = await metering.complete(chat, cache_ttl=0)
-    content = answer_text(answer)
-    await metering.succeed(usage=answer.get("usage"), content=content)
-    return content
+    call = await metered_call(
+        request, user, endpoint="training.advice", model=model, messages=messages
+    )
+    return answer_text(await call.complete(chat, cache_ttl=0))

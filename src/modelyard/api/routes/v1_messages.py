@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from modelyard.api.deps import SubscribedUser
-from modelyard.api.metering import MeteredStream, Metering, answer_text
-from modelyard.api.routes.v1_openai import gateway_headers, json_response, requested_cache_ttl
+from modelyard.api.deps import SubscribedUser, metered_call
+from modelyard.api.gateway_responses import gateway_headers, json_response, requested_cache_ttl
+from modelyard.api.metered_stream import MeteredStream
 from modelyard.gateway.inbound.anthropic_messages import (
     MessagesRequest,
     anthropic_sse,
@@ -29,21 +29,20 @@ async def messages(body: MessagesRequest, request: Request, user: SubscribedUser
     """Anthropic's Messages API, as JSON or as a stream of named events."""
     chat = to_chat_request(body)
     stops = chat.stop_list()
-    meter = Metering(request, user, endpoint="messages", model=chat.model, messages=chat.messages)
+    call = await metered_call(
+        request, user, endpoint="messages", model=chat.model, messages=chat.messages
+    )
     if not chat.stream:
-        answer = await meter.complete(chat, cache_ttl=requested_cache_ttl(request))
-        await meter.succeed(usage=answer.get("usage"), content=answer_text(answer))
-        headers = gateway_headers(request, meter.served)
+        answer = await call.complete(chat, cache_ttl=requested_cache_ttl(request))
+        headers = gateway_headers(request, call.served)
         return json_response(
             to_message(answer, model=headers["x-modelyard-model"], stops=stops), headers
         )
-    first, rest = await meter.open_stream(chat)
-    headers = gateway_headers(request, meter.served)
+    chunks = await call.stream(chat)
+    headers = gateway_headers(request, call.served)
     return MeteredStream(
-        anthropic_sse(
-            None, meter.stream(first, rest), model=headers["x-modelyard-model"], stops=stops
-        ),
-        meter=meter,
+        anthropic_sse(None, chunks, model=headers["x-modelyard-model"], stops=stops),
+        chunks=chunks,
         media_type="text/event-stream",
         headers={**headers, "cache-control": "no-cache"},
     )

@@ -1,5 +1,9 @@
 """One gateway request's bookkeeping, around the upstream call.
 
+:meth:`Metering.call` starts a :class:`MeteredCall`; each of its entry points —
+:meth:`~MeteredCall.complete`, :meth:`~MeteredCall.embed`, :meth:`~MeteredCall.stream` —
+admits, calls and records in one step, so no caller can forget a record.
+
 Before: a caller with a USD budget is refused a model that has no price (402
 ``model_not_priced``, see :mod:`modelyard.usage.pricing`), then the caller's limits admit
 the request (or refuse it with 429 / 402). After — at once for JSON answers, when the
@@ -16,8 +20,8 @@ its prompt and for the tokens relayed so far:
   stopped it (the web chat's Stop). ``on_complete`` is called too, with this status;
 - ``502`` (``stream_interrupted``): the upstream failed midway.
 
-:class:`MeteredStream` is the streaming response that guarantees the end is recorded,
-even when the client leaves before the first chunk is sent.
+:class:`MeteredChunks` is the stream: its end is recorded when it runs out, fails, or is
+closed — also when it is closed before its first chunk was read.
 """
 
 from __future__ import annotations
@@ -25,78 +29,83 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import anyio
-from fastapi import Request
-from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
-from modelyard.api.deps import app_state, identify_caller
-from modelyard.db.models import User
 from modelyard.errors import InternalServerError, ModelyardError
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
-from modelyard.gateway.service import Served
-from modelyard.limits.enforcer import Admission
+from modelyard.gateway.service import Gateway, Served
+from modelyard.limits.enforcer import Admission, LimitEnforcer
+from modelyard.usage.completion import (
+    CLIENT_CLOSED_STATUS,
+    STREAM_FAILED_STATUS,
+    CallOrigin,
+    Completion,
+    OnComplete,
+    answer_text,
+)
 from modelyard.usage.events import UsageEvent
 from modelyard.usage.pricing import Pricing, unpriced_refusal
+from modelyard.usage.recorder import UsageRecorder
 from modelyard.usage.tokens import count_message_tokens, count_tokens
 
-__all__ = [
-    "CLIENT_CLOSED_STATUS",
-    "STREAM_FAILED_STATUS",
-    "Completion",
-    "MeteredStream",
-    "Metering",
-    "OnComplete",
-]
+__all__ = ["Closer", "MeteredCall", "MeteredChunks", "Metering"]
 
 logger = logging.getLogger("modelyard.usage")
 
 T = TypeVar("T")
 
-#: Status recorded for a stream that failed after it started (the client got 200).
-STREAM_FAILED_STATUS = 502
-#: Status recorded for a request the client abandoned (nginx's "client closed request").
-CLIENT_CLOSED_STATUS = 499
-
-
-@dataclass(frozen=True)
-class Completion:
-    """What a finished gateway call produced (``status`` 499: cut by the client)."""
-
-    content: str
-    input_tokens: int
-    output_tokens: int
-    estimated: bool
-    cost_usd: Decimal
-    model: str | None
-    latency_ms: int
-    status: int
-
-    @property
-    def stopped(self) -> bool:
-        return self.status == CLIENT_CLOSED_STATUS
-
-
-OnComplete = Callable[[Completion], Awaitable[None]]
+Chunk = dict[str, Any]
 Closer = Callable[[], Awaitable[None]]
 
 
-def answer_text(answer: dict[str, Any]) -> str:
-    """The first choice's text of an OpenAI completion."""
-    choices = answer.get("choices") or [{}]
-    return str((choices[0].get("message") or {}).get("content") or "")
-
-
 class Metering:
+    """One per application: the gateway, the limits, the usage recorder and the prices."""
+
     def __init__(
         self,
-        request: Request,
-        user: User,
+        gateway: Gateway,
+        limits: LimitEnforcer,
+        usage: UsageRecorder,
+        default_prices: Mapping[str, tuple[Decimal, Decimal]] | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.limits = limits
+        self.usage = usage
+        self.pricing = Pricing(gateway.index.price, default_prices)
+
+    def call(
+        self,
+        origin: CallOrigin,
+        *,
+        endpoint: str,
+        model: str,
+        messages: Sequence[Any] = (),
+        conversation_id: int | None = None,
+        on_complete: OnComplete | None = None,
+    ) -> MeteredCall:
+        """One gateway call by ``origin`` to ``model``, recorded under ``endpoint``."""
+        return MeteredCall(
+            self,
+            origin,
+            endpoint=endpoint,
+            model=model,
+            messages=messages,
+            conversation_id=conversation_id,
+            on_complete=on_complete,
+        )
+
+
+class MeteredCall:
+    """One gateway call: admitted, made and recorded by one of its entry points."""
+
+    def __init__(
+        self,
+        metering: Metering,
+        origin: CallOrigin,
         *,
         endpoint: str,
         model: str,
@@ -104,15 +113,15 @@ class Metering:
         conversation_id: int | None = None,
         on_complete: OnComplete | None = None,
     ) -> None:
-        self.state = app_state(request)
-        self.request = request
-        self.user = user
+        self.metering = metering
+        self.gateway = metering.gateway
+        self.origin = origin
+        self.user = origin.user
         self.endpoint = endpoint
         self.model = model
         self.messages = messages
         self.conversation_id = conversation_id
         self.on_complete = on_complete
-        self.pricing = Pricing(self.state.gateway.index.price, self.state.settings.default_prices)
         self.started = time.perf_counter()
         self.admission: Admission | None = None
         self.served: Served | None = None
@@ -120,39 +129,36 @@ class Metering:
         self.failed_attempts = 0
         self.failed_provider: str | None = None
         #: A stream's state: the upstream iterator, what was relayed, whether it ended.
-        self._rest: AsyncIterator[dict[str, Any]] | None = None
+        self._rest: AsyncIterator[Chunk] | None = None
         self._relayed: list[str] = []
         self._stream_usage: dict[str, Any] | None = None
         self._ended = False
 
-    async def _api_token_id(self) -> int | None:
-        caller = await identify_caller(self.request)
-        return caller.api_token.id if caller is not None and caller.api_token else None
-
     def prompt_tokens(self) -> int:
         return count_message_tokens(self.model, self.messages)
 
-    async def _check_priced(self, api_token_id: int | None) -> None:
+    async def _check_priced(self) -> None:
         """Refuse (402) a model without a price to a caller with a USD budget."""
-        if not await self.state.limits.has_budget(self.user.id, api_token_id):
+        if not await self.metering.limits.has_budget(self.user.id, self.origin.api_token_id):
             return
-        resolution = await self.state.gateway.index.resolve(self.state.database, self.model)
-        unpriced = self.pricing.unpriced(
+        resolution = await self.gateway.index.resolve(self.gateway.database, self.model)
+        unpriced = self.metering.pricing.unpriced(
             (step.kind.value, step.upstream_model) for step in resolution.steps
         )
         if unpriced:
             raise unpriced_refusal(self.model, unpriced)
 
-    async def admit(self, estimated_tokens: int) -> None:
+    async def _admit(self, estimated_tokens: int) -> None:
         """Check the price, reserve against the limits, or record the refusal and raise it."""
         try:
-            api_token_id = await self._api_token_id()
-            await self._check_priced(api_token_id)
-            self.admission = await self.state.limits.admit(
-                user=self.user, api_token_id=api_token_id, estimated_tokens=estimated_tokens
+            await self._check_priced()
+            self.admission = await self.metering.limits.admit(
+                user=self.user,
+                api_token_id=self.origin.api_token_id,
+                estimated_tokens=estimated_tokens,
             )
         except ModelyardError as error:
-            await self.fail(error)
+            await self._fail(error)
             raise
 
     async def _call(self, call: Awaitable[T]) -> T:
@@ -160,7 +166,7 @@ class Metering:
         try:
             return await call
         except ModelyardError as error:
-            await self.fail(error)
+            await self._fail(error)
             raise
         except BaseException as error:
             cut = isinstance(error, asyncio.CancelledError)
@@ -176,29 +182,29 @@ class Metering:
     async def complete(
         self, body: ChatCompletionRequest, *, cache_ttl: int | None
     ) -> dict[str, Any]:
-        """Admit, then answer ``body`` as JSON through the gateway (a failure is recorded)."""
-        await self.admit(self.prompt_tokens() + (body.output_limit() or 0))
+        """Admit, answer ``body`` as JSON through the gateway, and record it (a failure too)."""
+        await self._admit(self.prompt_tokens() + (body.output_limit() or 0))
         answer, self.served = await self._call(
-            self.state.gateway.chat(self.user, body, cache_ttl=cache_ttl)
+            self.gateway.chat(self.user, body, cache_ttl=cache_ttl)
         )
+        await self._finish(status=200, usage=answer.get("usage"), content=answer_text(answer))
         return answer
 
     async def embed(self, body: EmbeddingRequest) -> dict[str, Any]:
-        """Admit, embed ``body`` through the gateway and record it (a failure too)."""
+        """Admit, embed ``body`` through the gateway, and record it (a failure too)."""
         texts = [body.input] if isinstance(body.input, str) else body.input
-        await self.admit(sum(count_tokens(body.model, t) for t in texts if isinstance(t, str)))
-        answer, self.served = await self._call(self.state.gateway.embed(self.user, body))
-        await self.succeed(usage=answer.get("usage"), content="")
+        await self._admit(sum(count_tokens(body.model, t) for t in texts if isinstance(t, str)))
+        answer, self.served = await self._call(self.gateway.embed(self.user, body))
+        await self._finish(status=200, usage=answer.get("usage"), content="")
         return answer
 
-    async def open_stream(
-        self, body: ChatCompletionRequest
-    ) -> tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]:
-        """Admit, then start streaming ``body`` (a failure before the first chunk is recorded)."""
-        await self.admit(self.prompt_tokens() + (body.output_limit() or 0))
-        first, rest, self.served = await self._call(self.state.gateway.stream(self.user, body))
+    async def stream(self, body: ChatCompletionRequest) -> MeteredChunks:
+        """Admit, then start streaming ``body``; a failure before the first chunk is recorded,
+        the stream's end when the returned chunks end or are closed."""
+        await self._admit(self.prompt_tokens() + (body.output_limit() or 0))
+        first, rest, self.served = await self._call(self.gateway.stream(self.user, body))
         self._rest = rest
-        return first, rest
+        return MeteredChunks(self, self._relay(first, rest))
 
     def _tokens(
         self, status: int, usage: dict[str, Any] | None, content: str, *, ran: bool
@@ -231,7 +237,9 @@ class Metering:
         cached = served is not None and served.cache == "hit"
         cost = Decimal(0)
         if served is not None and not cached:
-            cost = self.pricing.cost(served.provider, served.model, input_tokens, output_tokens)
+            cost = self.metering.pricing.cost(
+                served.provider, served.model, input_tokens, output_tokens
+            )
         latency_ms = round((time.perf_counter() - self.started) * 1000)
         completion = Completion(
             content,
@@ -243,14 +251,14 @@ class Metering:
             latency_ms,
             status,
         )
-        self.state.usage.record(
+        self.metering.usage.record(
             UsageEvent(
                 endpoint=self.endpoint,
                 model=self.model,
                 status=status,
                 user_id=self.user.id,
-                api_token_id=await self._api_token_id(),
-                request_id=self.request.scope.get("state", {}).get("request_id"),
+                api_token_id=self.origin.api_token_id,
+                request_id=self.origin.request_id,
                 route=served.resolution.route if served else None,
                 provider=served.provider if served else self.failed_provider,
                 upstream_model=served.model if served else None,
@@ -267,9 +275,11 @@ class Metering:
         )
         if served is not None:
             usage_for_metrics = {"prompt_tokens": input_tokens, "completion_tokens": output_tokens}
-            self.state.gateway.account(served, usage_for_metrics, "ok" if status < 400 else "error")
+            self.gateway.account(
+                served, usage_for_metrics, "ok" if status < 400 else "error", cost_usd=cost
+            )
         if self.admission is not None:
-            await self.state.limits.settle(
+            await self.metering.limits.settle(
                 self.admission, tokens=input_tokens + output_tokens, cost_usd=cost
             )
             self.admission = None
@@ -277,10 +287,7 @@ class Metering:
             await self.on_complete(completion)
         return completion
 
-    async def succeed(self, *, usage: dict[str, Any] | None, content: str) -> Completion:
-        return await self._finish(status=200, usage=usage, content=content)
-
-    async def fail(self, error: ModelyardError) -> None:
+    async def _fail(self, error: ModelyardError) -> None:
         self.failed_attempts = int(getattr(error, "attempts", 0))
         self.failed_provider = getattr(error, "provider", None)
         await self._finish(status=error.status_code, usage=None, content="", error_code=error.code)
@@ -313,18 +320,17 @@ class Metering:
             if closer is not None:
                 await closer()
 
-    def _note(self, chunk: dict[str, Any]) -> None:
+    def _note(self, chunk: Chunk) -> None:
         self._stream_usage = chunk.get("usage") or self._stream_usage
         for choice in chunk.get("choices") or ():
             text = (choice.get("delta") or {}).get("content")
             if text:
                 self._relayed.append(text)
 
-    async def stream(
-        self, first: dict[str, Any] | None, rest: AsyncIterator[dict[str, Any]]
-    ) -> AsyncIterator[dict[str, Any]]:
+    async def _relay(
+        self, first: Chunk | None, rest: AsyncIterator[Chunk]
+    ) -> AsyncGenerator[Chunk, None]:
         """The stream's chunks (the first included); its end is recorded when it ends."""
-        self._rest = rest
         status: int = CLIENT_CLOSED_STATUS
         code: str | None = "client_closed_request"
         try:
@@ -344,26 +350,37 @@ class Metering:
                 await self.end_stream(status, code)
 
 
-class MeteredStream(StreamingResponse):
-    """A streamed answer whose end is always recorded, and its ``closers`` always run.
+class MeteredChunks:
+    """A metered stream's chunks; closing it records its end and then runs its ``closers``.
 
-    When the client goes away (or presses Stop), Starlette cancels the stream wherever it
-    waits — possibly before the body was ever started, so no ``finally`` of the body would
-    run. This response closes its body and runs ``meter.end_stream`` and then each closer
-    (in order, shielded from the cancellation) once it is done, however it ended.
+    When the client goes away, the stream may be cancelled before it was ever iterated, so
+    no ``finally`` of the relay would run: whoever serves the chunks must :meth:`aclose`
+    them however it ended (the API's ``MeteredStream`` does). Closing twice does nothing.
     """
 
-    def __init__(self, content: AsyncIterator[Any], *, meter: Metering, **kwargs: Any) -> None:
-        super().__init__(content, **kwargs)
-        self.closers: list[Closer] = [meter.end_stream]
+    def __init__(self, call: MeteredCall, chunks: AsyncGenerator[Chunk, None]) -> None:
+        self.call = call
+        self._chunks = chunks
+        #: Run once the end is recorded, in order (e.g. a chat turn's clean-up).
+        self.closers: list[Closer] = []
+        self._closed = False
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                closer = getattr(self.body_iterator, "aclose", None)
-                if closer is not None:
-                    await closer()
+    def __aiter__(self) -> MeteredChunks:
+        return self
+
+    async def __anext__(self) -> Chunk:
+        return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        """Close the relay, record the end (the client left, unless it ended already), then
+        run the closers; shielded from the cancellation that may have caused it."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._chunks.aclose()
+                await self.call.end_stream()
+            finally:
                 for close in self.closers:
                     await close()

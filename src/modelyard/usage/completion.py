@@ -1,0 +1,60 @@
+"""The plain values around one metered gateway call: who made it and what it produced."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from modelyard.db.models import User
+
+__all__ = [
+    "CLIENT_CLOSED_STATUS",
+    "STREAM_FAILED_STATUS",
+    "CallOrigin",
+    "Completion",
+    "OnComplete",
+    "answer_text",
+]
+
+#: Status recorded for a stream that failed after it started (the client got 200).
+STREAM_FAILED_STATUS = 502
+#: Status recorded for a request the client abandoned (nginx's "client closed request").
+CLIENT_CLOSED_STATUS = 499
+
+
+@dataclass(frozen=True)
+class CallOrigin:
+    """Who makes a gateway call: the user, the API token used (if any), the request id."""
+
+    user: User
+    api_token_id: int | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a finished gateway call produced (``status`` 499: cut by the client)."""
+
+    content: str
+    input_tokens: int
+    output_tokens: int
+    estimated: bool
+    cost_usd: Decimal
+    model: str | None
+    latency_ms: int
+    status: int
+
+    @property
+    def stopped(self) -> bool:
+        return self.status == CLIENT_CLOSED_STATUS
+
+
+OnComplete = Callable[[Completion], Awaitable[None]]
+
+
+def answer_text(answer: dict[str, Any]) -> str:
+    """The first choice's text of an OpenAI completion."""
+    choices = answer.get("choices") or [{}]
+    return str((choices[0].get("message") or {}).get("content") or "")
