@@ -302,7 +302,8 @@ async def test_quota_and_invalid_file_errors_are_stored(
     fake_ft.fail_with(429, quota)
     body = {"training_file_id": record["id"]}
     response = await client.post("/v2/finetune/commands", headers=staff_headers, json=body)
-    assert response.status_code == 502
+    assert response.status_code == 429  # as the gateway answers an upstream 429
+    assert response.headers["retry-after"] == "1"
     error = response.json()["error"]
     assert (error["code"], error["provider_status"]) == ("insufficient_quota", 429)
     assert "rate limit or quota" in error["message"]

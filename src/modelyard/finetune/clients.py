@@ -1,10 +1,13 @@
-"""The fine-tuning clients per provider kind, and :func:`client_for` to pick one.
+"""The fine-tuning clients per fine-tuning API, and :func:`client_for` to pick one.
 
-* :class:`OpenAIFineTuning` — OpenAI and OpenAI-compatible services: the Files API
-  (``POST /files``, multipart, purpose ``fine-tune``) and ``/fine_tuning/jobs``.
-* :class:`CustomFineTuning` — the custom REST contract (``docs/custom-provider.md``):
-  ``POST /files``, ``POST /fine-tune``, ``GET /fine-tune/{id}`` (with its events) and
-  ``POST /fine-tune/{id}/cancel``.
+A kind's spec names the API it offers
+(:attr:`~modelyard.providers.kinds.ProviderKindSpec.fine_tuning`):
+
+* ``openai``: :class:`OpenAIFineTuning` — OpenAI and OpenAI-compatible services: the
+  Files API (``POST /files``, multipart, purpose ``fine-tune``) and ``/fine_tuning/jobs``.
+* ``custom``: :class:`CustomFineTuning` — the custom REST contract
+  (``docs/custom-provider.md``): ``POST /files``, ``POST /fine-tune``,
+  ``GET /fine-tune/{id}`` (with its events) and ``POST /fine-tune/{id}/cancel``.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from modelyard.finetune.remote import (
     parse_job,
 )
 from modelyard.gateway.http import UpstreamHttp
-from modelyard.providers.kinds import ProviderKind, kind_info
+from modelyard.providers.kinds import all_kinds, kind_info
 
 __all__ = [
-    "FINE_TUNING_KINDS",
+    "FINE_TUNING_APIS",
     "CustomFineTuning",
     "OpenAIFineTuning",
     "client_for",
@@ -58,12 +61,6 @@ def _remote_file(answer: Any, client: FineTuneClient) -> RemoteFile:
 
 class OpenAIFineTuning(FineTuneClient):
     """OpenAI's Files and fine-tuning APIs (any OpenAI-compatible base URL)."""
-
-    def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        if self.organization:
-            headers["OpenAI-Organization"] = self.organization
-        return headers
 
     async def upload_file(self, path: Path, filename: str) -> RemoteFile:
         answer = await self.call(
@@ -141,11 +138,10 @@ class CustomFineTuning(FineTuneClient):
         return list((await self.get_job(job_id)).events or ())
 
 
-#: The kinds whose API can fine-tune, with their client.
-FINE_TUNING_KINDS: dict[ProviderKind, type[FineTuneClient]] = {
-    ProviderKind.OPENAI: OpenAIFineTuning,
-    ProviderKind.OPENAI_COMPATIBLE: OpenAIFineTuning,
-    ProviderKind.CUSTOM: CustomFineTuning,
+#: The fine-tuning APIs a kind's spec may name, with their client.
+FINE_TUNING_APIS: dict[str, type[FineTuneClient]] = {
+    "openai": OpenAIFineTuning,
+    "custom": CustomFineTuning,
 }
 
 
@@ -157,12 +153,13 @@ def provider_label(provider: Provider) -> str:
 def client_for(provider: Provider, *, http: UpstreamHttp, timeout: float) -> FineTuneClient:
     """The client for ``provider``; a 400 when its kind cannot fine-tune or it lacks a
     key or base URL."""
-    kind = ProviderKind(provider.kind)
-    info = kind_info(kind)
+    info = kind_info(provider.kind)
     label = provider_label(provider)
-    client_class = FINE_TUNING_KINDS.get(kind)
+    client_class = FINE_TUNING_APIS.get(info.fine_tuning or "")
     if client_class is None:
-        names = ", ".join(kind_info(k).label for k in FINE_TUNING_KINDS)
+        names = ", ".join(
+            spec.label for spec in all_kinds() if spec.fine_tuning in FINE_TUNING_APIS
+        )
         raise BadRequestError(
             f"{label} cannot fine-tune through its API here; fine-tuning works with {names} "
             "providers: make one of those the default in /admin (Providers, Set as default) "
@@ -187,4 +184,5 @@ def client_for(provider: Provider, *, http: UpstreamHttp, timeout: float) -> Fin
         organization=provider.organization_id,
         http=http,
         timeout=timeout,
+        auth=info.auth,
     )

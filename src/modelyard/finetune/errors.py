@@ -3,14 +3,16 @@
 ::
 
     ProviderFailure (mixin: the provider's status, code, message and parameter)
-    ├── ProviderRejectedError   400  the provider refused what was sent (a bad file, an
-    │                                unknown model, a finished job): fix it and run again
-    └── ProviderFailedError     502  the provider refused the key (401/403), is out of
-                                     quota or rate limited (429), failed (5xx), timed out
-                                     or could not be reached
-    NoActiveProviderError       409  no active provider to run on
+    ├── ProviderRejectedError     400  the provider refused what was sent (a bad file, an
+    │                                  unknown model, a finished job): fix it and run again
+    ├── ProviderRateLimitedError  429  the provider is out of quota or rate limited (as
+    │                                  the gateway answers it, with ``Retry-After``)
+    └── ProviderFailedError       502  the provider refused the key (401/403), failed
+                                       (5xx), timed out or could not be reached
+    NoActiveProviderError         409  no active provider to run on
 
-:func:`provider_error` picks the class from the provider's HTTP status. Messages pass
+:func:`provider_error` picks the class from the category of the provider's HTTP status
+(:func:`~modelyard.gateway.upstream_errors.classify_status`, the gateway's). Messages pass
 through :func:`clean_text`, which masks the key and anything shaped like one.
 """
 
@@ -19,13 +21,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from modelyard.errors import BadGatewayError, BadRequestError, ConflictError, ModelyardError
+from modelyard.errors import (
+    BadGatewayError,
+    BadRequestError,
+    ConflictError,
+    ModelyardError,
+    RateLimitError,
+)
+from modelyard.gateway.upstream_errors import classify_status
 from modelyard.security.redaction import MASK, redact
 
 __all__ = [
     "NoActiveProviderError",
     "ProviderFailedError",
     "ProviderFailure",
+    "ProviderRateLimitedError",
     "ProviderRejectedError",
     "clean_text",
     "provider_error",
@@ -84,8 +94,15 @@ class ProviderRejectedError(ProviderFailure, BadRequestError):
     """The provider refused the request itself (HTTP 400, 404, 409, 422, …)."""
 
 
+class ProviderRateLimitedError(ProviderFailure):
+    """The provider is rate limited or out of quota (HTTP 429)."""
+
+    status_code = RateLimitError.status_code
+    error_type = RateLimitError.error_type
+
+
 class ProviderFailedError(ProviderFailure, BadGatewayError):
-    """The provider refused the key, is rate limited, failed or did not answer."""
+    """The provider refused the key, failed or did not answer."""
 
 
 def provider_error(
@@ -95,6 +112,7 @@ def provider_error(
     code: str | None,
     message: str,
     param: str | None = None,
+    retry_after: float | None = None,
 ) -> ProviderFailure:
     """The error for a provider's answer: ``label`` names the provider (never the key)."""
     if status is None:
@@ -107,15 +125,22 @@ def provider_error(
     if hint is None and status is not None:
         hint = "fix the file or parameters it names and run the command again"
     text = f"{what.rstrip('.')}. {hint[0].upper()}{hint[1:]}." if hint else what
-    rejected = status is not None and 400 <= status < 500 and status not in (401, 403, 429)
-    cls = ProviderRejectedError if rejected else ProviderFailedError
-    return cls(
+    category = classify_status(status) if status is not None else None
+    cls: type[ProviderFailure] = ProviderFailedError
+    if category in ("client", "not_found"):
+        cls = ProviderRejectedError
+    elif category == "rate_limited":
+        cls = ProviderRateLimitedError
+    failure = cls(
         text,
         provider_status=status,
         provider_code=code,
         provider_message=message,
         provider_param=param,
     )
+    if category == "rate_limited":
+        failure.headers["Retry-After"] = str(max(1, round(retry_after or 1)))
+    return failure
 
 
 class NoActiveProviderError(ConflictError):

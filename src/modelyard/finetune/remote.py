@@ -1,14 +1,16 @@
-"""What a provider's fine-tuning API answers, and the HTTP plumbing every client shares.
+"""What a provider's fine-tuning API answers, and the call every client makes.
 
-A client speaks one provider's wire format over the app's aiohttp session
-(:class:`~modelyard.gateway.http.UpstreamHttp`), with a total timeout per call. Every
-failure becomes a :class:`~modelyard.finetune.errors.ProviderFailure` carrying the
-provider's status, code, message and parameter, with the key masked.
+A client speaks one provider's wire format through the gateway's upstream layer
+(:func:`~modelyard.gateway.adapters.wire.send` over the app's
+:class:`~modelyard.gateway.http.UpstreamHttp`), with a total timeout per call and the
+kind's auth headers. Every failure, classified like the gateway's
+(:class:`~modelyard.gateway.upstream_errors.UpstreamError`), becomes a
+:class:`~modelyard.finetune.errors.ProviderFailure` carrying the provider's status, code,
+message and parameter, with the key masked.
 """
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +22,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from modelyard.finetune.errors import ProviderFailure, clean_text, provider_error
+from modelyard.gateway.adapters.wire import answer_error, send
 from modelyard.gateway.http import UpstreamHttp
+from modelyard.gateway.upstream_errors import UpstreamError
+from modelyard.providers.kinds import AuthHeaders
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -161,29 +166,6 @@ def parse_job(value: Any, *, label: str) -> RemoteJob:
     )
 
 
-def _error_fields(body: bytes) -> tuple[str | None, str, str | None]:
-    """The code, message and parameter of an error body (OpenAI's shape, or a plain
-    ``{"message"}``/``{"detail"}``, or text)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None, body.decode(errors="replace").strip()[:300] or "(empty body)", None
-    if isinstance(data, dict):
-        error = data.get("error", data)
-        if isinstance(error, dict):
-            message = error.get("message") or error.get("detail") or json.dumps(error)[:300]
-            code = error.get("code") or error.get("type")
-            param = error.get("param")
-            return (
-                str(code) if code else None,
-                str(message),
-                str(param) if param else None,
-            )
-        if isinstance(error, str):
-            return None, error, None
-    return None, str(data)[:300], None
-
-
 class FineTuneClient(ABC):
     """One provider's files and fine-tuning API, for one provider record."""
 
@@ -195,6 +177,7 @@ class FineTuneClient(ABC):
         api_key: str | None,
         http: UpstreamHttp,
         timeout: float,
+        auth: AuthHeaders,
         organization: str | None = None,
     ) -> None:
         self.label = label
@@ -203,15 +186,20 @@ class FineTuneClient(ABC):
         self.organization = organization
         self.http = http
         self.timeout = timeout
+        self.auth = auth
 
     def headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        return headers
+        """The kind's auth headers (its spec's ``auth``), asking for JSON."""
+        return {"accept": "application/json", **self.auth(self.api_key, self.organization)}
 
     def failure(
-        self, status: int | None, code: str | None, message: str, param: str | None = None
+        self,
+        status: int | None,
+        code: str | None,
+        message: str,
+        param: str | None = None,
+        *,
+        retry_after: float | None = None,
     ) -> ProviderFailure:
         return provider_error(
             self.label,
@@ -219,6 +207,23 @@ class FineTuneClient(ABC):
             code=code,
             message=clean_text(message, self.api_key),
             param=param,
+            retry_after=retry_after,
+        )
+
+    def _unanswered(self, error: UpstreamError, host: str) -> ProviderFailure:
+        """The failure for a call that got no answer (``timeout`` or ``connection``)."""
+        if error.category == "timeout":
+            return self.failure(
+                None,
+                "provider_timeout",
+                f"no answer from {host} within {self.timeout:g} s; try again later "
+                "(or raise MODELYARD_FINETUNE_TIMEOUT_SECONDS)",
+            )
+        return self.failure(
+            None,
+            "provider_unreachable",
+            f"could not reach {host} ({error.message}); check the provider's base URL and "
+            "that the service is up",
         )
 
     async def call(
@@ -245,40 +250,35 @@ class FineTuneClient(ABC):
                 form.add_field(name, value)
             form.add_field("file", handle, filename=upload[0], content_type="application/jsonl")
         try:
-            async with self.http.session.request(
+            answer = await send(
+                self.http,
                 method,
                 url,
-                json=json_body,
-                data=form,
-                params=params,
                 headers=self.headers(),
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-            ) as response:
-                status, body = response.status, await response.read()
-        except TimeoutError:
-            raise self.failure(
-                None,
-                "provider_timeout",
-                f"no answer from {host} within {self.timeout:g} s; try again later "
-                "(or raise MODELYARD_FINETUNE_TIMEOUT_SECONDS)",
-            ) from None
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            raise self.failure(
-                None,
-                "provider_unreachable",
-                f"could not reach {host} ({type(exc).__name__}: {exc}); check the provider's "
-                "base URL and that the service is up",
-            ) from None
+                timeout=self.timeout,
+                json_body=json_body,
+                form=form,
+                params=params,
+            )
+        except UpstreamError as error:
+            raise self._unanswered(error, host) from None
         finally:
             if handle is not None:
                 handle.close()
-        if status >= 400:
-            code, message, param = _error_fields(body)
-            raise self.failure(status, code, message, param)
+        refused = answer_error(answer)
+        if refused is not None:
+            raise self.failure(
+                answer.status,
+                refused.code,
+                refused.detail,
+                refused.param,
+                retry_after=refused.retry_after,
+            )
+        status, body = answer.status, answer.body
         if not body.strip():
             return {}
         try:
-            return json.loads(body)
+            return answer.json()
         except ValueError:
             raise self.failure(
                 None,
