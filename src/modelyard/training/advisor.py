@@ -11,9 +11,13 @@ from collections.abc import Awaitable
 
 from modelyard.config import Settings
 from modelyard.db.models import TrainingDataset
-from modelyard.gateway.adapters.wire import post_json
+from modelyard.gateway.adapters.base import Target
+from modelyard.gateway.adapters.openai import OpenAIAdapter
 from modelyard.gateway.http import UpstreamHttp
+from modelyard.gateway.schemas import ChatCompletionRequest
 from modelyard.gateway.upstream_errors import UpstreamError
+from modelyard.providers.credentials import Credential
+from modelyard.providers.kinds import ProviderKind
 from modelyard.training.advice import (
     AdviceRequestFacts,
     AdviceResult,
@@ -70,19 +74,25 @@ async def ask_model(
 async def ask_groq(
     http: UpstreamHttp, settings: Settings, key: str, facts: AdviceRequestFacts
 ) -> str:
-    """The text of Groq's answer (``advice_base_url``, ``advice_model``), strict JSON asked."""
-    answer = await post_json(
-        http,
-        f"{settings.advice_base_url.rstrip('/')}/chat/completions",
-        headers={"authorization": f"Bearer {key}"},
-        body={
+    """The text of Groq's answer (``advice_base_url``, ``advice_model``), strict JSON asked:
+    one chat completion sent as the gateway sends it to a Groq key."""
+    base_url = settings.advice_base_url.rstrip("/")
+    target = Target(
+        "openai",
+        base_url,
+        settings.advice_model,
+        Credential(ProviderKind.GROQ, "user", key, base_url, label="the Groq key"),
+        settings.advice_timeout_seconds,
+    )
+    request = ChatCompletionRequest.model_validate(
+        {
             "model": settings.advice_model,
             "messages": advice_messages(facts),
             "response_format": {"type": "json_object"},
             "temperature": 0.2,
-        },
-        timeout=settings.advice_timeout_seconds,
+        }
     )
+    answer = await OpenAIAdapter(http).chat(request, target)
     choices = answer.get("choices") or [{}]
     return str((choices[0].get("message") or {}).get("content") or "")
 
