@@ -19,6 +19,7 @@ built-in ones are class attributes, a plugin's exist once its spec is installed.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -82,10 +83,19 @@ class ProviderKind(str, metaclass=_KindNames):
     def __new__(cls, value: object) -> ProviderKind:
         if isinstance(value, ProviderKind):
             return value
+        installed = _registry()  # loading the specs declares their names
         kind = _NAMES.get(value) if isinstance(value, str) else None
-        if kind is None or kind not in _registry():
+        if kind is None or kind not in installed:
             raise ValueError(f"{value!r} is not a valid ProviderKind")
         return kind
+
+    @classmethod
+    def declare(cls, name: str) -> ProviderKind:
+        """The kind called ``name``, for the spec that declares it (a plugin's new kind):
+        lowercase letters, digits and ``_``, at most 40 characters."""
+        if not _KIND_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} cannot name a provider kind: use a-z, 0-9 and _")
+        return _name(name)
 
     @property
     def value(self) -> str:
@@ -113,6 +123,7 @@ class ProviderKind(str, metaclass=_KindNames):
 
 
 _NAMES: dict[str, ProviderKind] = {}
+_KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 def _name(value: str) -> ProviderKind:
@@ -192,7 +203,7 @@ class ProviderKindSpec:
     user_keys: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", _name(str(self.kind)))
+        object.__setattr__(self, "kind", ProviderKind.declare(str(self.kind)))
 
     def endpoint_names(self) -> tuple[str, ...]:
         """The endpoint names a route target may pin (none when the kind has one)."""
