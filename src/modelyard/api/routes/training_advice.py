@@ -24,6 +24,7 @@ from modelyard.training.advice import (
     rule_based_advice,
 )
 from modelyard.training.advisor import ask_groq, ask_model, facts_for
+from modelyard.training.config import TaskName
 from modelyard.training.keys import saved_key, valid_key
 from modelyard.usage.completion import answer_text
 
@@ -35,7 +36,7 @@ router = APIRouter(prefix="/v2/training", tags=["training"])
 class AdviceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    task: Literal["classification", "sft"]
+    task: TaskName
     #: What the model should do, in the user's words.
     description: str = Field(default="", max_length=4000)
     dataset_id: int | None = Field(default=None, ge=1)
