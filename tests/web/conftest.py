@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,6 @@ from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_pla
 
 from modelyard.api.app import create_app
 from modelyard.config import Settings
-from modelyard.providers.kinds import KIND_INFO, ProviderKind
 from tests.web.live import LiveServer, SlowChatOpenAI
 
 #: The OpenAI key the tests' user sets in the profile; a canary no page may ever show.
@@ -40,13 +39,9 @@ def upstream() -> Iterator[SlowChatOpenAI]:
 
 
 @pytest.fixture
-def openai_upstream(upstream: SlowChatOpenAI, monkeypatch: pytest.MonkeyPatch) -> SlowChatOpenAI:
-    """OpenAI's default base URL points at the fake, so the key a user sets in the profile
-    is sent there (as it would be to api.openai.com)."""
-    info = KIND_INFO[ProviderKind.OPENAI]
-    monkeypatch.setitem(
-        KIND_INFO, ProviderKind.OPENAI, replace(info, default_base_url=upstream.base_url)
-    )
+def openai_upstream(upstream: SlowChatOpenAI) -> SlowChatOpenAI:
+    """The fake that stands in for api.openai.com: the live server's OpenAI base URL
+    points at it, so the key a user sets in the profile is sent there."""
     return upstream
 
 
@@ -58,7 +53,10 @@ def live_settings(settings: Settings) -> Settings:
 @pytest.fixture
 def live(live_settings: Settings, openai_upstream: SlowChatOpenAI) -> Iterator[LiveServer]:
     """The app on a free port of 127.0.0.1, lifespan included."""
-    with LiveServer(create_app(live_settings, system_keys={})) as server:
+    settings = live_settings.model_copy(
+        update={"provider_base_urls": {"openai": openai_upstream.base_url}}
+    )
+    with LiveServer(create_app(settings, system_keys={})) as server:
         yield server
 
 
