@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from html import unescape
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -43,15 +42,6 @@ async def staff(client: httpx.AsyncClient, database: Database) -> User:
     user = await make_user(database, "staff@example.com", staff=True)
     await login(client, "staff@example.com")
     return user
-
-
-@pytest.fixture
-async def real_http(app: FastAPI) -> AsyncIterator[None]:
-    """Connection tests reach the fakes on 127.0.0.1 directly, whatever the proxy settings."""
-    state = app.state.modelyard
-    await state.http.aclose()
-    state.http = httpx.AsyncClient(trust_env=False)
-    yield
 
 
 def provider_form(**overrides: str) -> dict[str, str]:
@@ -343,7 +333,6 @@ async def test_test_connection_stores_each_result(
     database: Database,
     staff: User,
     fake_openai: FakeOpenAI,
-    real_http: None,
 ) -> None:
     good = await add_provider(database, "good", base_url=fake_openai.base_url)
     bad = await add_provider(database, "bad", base_url=fake_openai.base_url, api_key=WRONG_KEY)

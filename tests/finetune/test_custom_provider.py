@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 
 from modelyard.db.engine import Database
@@ -32,14 +31,6 @@ async def custom_provider(database: Database, fake_custom_ft: FineTuneCustom) ->
     )
 
 
-@pytest.fixture
-async def real_http(app: FastAPI) -> None:
-    """Connection tests use the app's httpx client; reach 127.0.0.1 whatever the proxy."""
-    state = app.state.modelyard
-    await state.http.aclose()
-    state.http = httpx.AsyncClient(trust_env=False)
-
-
 async def test_custom_provider_end_to_end(
     client: httpx.AsyncClient,
     database: Database,
@@ -49,7 +40,6 @@ async def test_custom_provider_end_to_end(
     training_jsonl: Path,
     sync: FineTuneSync,
     sdk: openai.AsyncOpenAI,
-    real_http: None,
 ) -> None:
     tested = await client.post(
         "/v2/admin/providers/actions/test", headers=staff_headers, json={"ids": [custom_provider]}

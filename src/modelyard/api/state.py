@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import httpx
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -45,8 +44,6 @@ class AppState:
     token_cache: TTLCache[str, ApiToken] = field(default_factory=lambda: TTLCache(ttl=0))
     #: Failed sign-ins per account and address (shared through Redis when configured).
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
-    #: For calls to providers made by the service itself (connection tests, …).
-    http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
     #: The session for upstream calls (the gateway's, fine-tuning, the training advisor).
     upstream_http: UpstreamHttp = field(default_factory=UpstreamHttp)
     #: Shared state across processes (limits, cooldowns, cache); ``None``: in memory.
@@ -62,7 +59,6 @@ class AppState:
 
     async def aclose(self) -> None:
         """Release connections: HTTP clients, Redis and the database pool."""
-        await self.http.aclose()
         await self.usage.aclose()
         await self.gateway.aclose()
         await self.upstream_http.aclose()

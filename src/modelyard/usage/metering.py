@@ -288,8 +288,8 @@ class MeteredCall:
         return completion
 
     async def _fail(self, error: ModelyardError) -> None:
-        self.failed_attempts = int(getattr(error, "attempts", 0))
-        self.failed_provider = getattr(error, "provider", None)
+        self.failed_attempts = error.attempts
+        self.failed_provider = error.provider
         await self._finish(status=error.status_code, usage=None, content="", error_code=error.code)
 
     async def end_stream(
