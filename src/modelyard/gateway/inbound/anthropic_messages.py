@@ -31,8 +31,8 @@ from modelyard.gateway.upstream_errors import UpstreamError
 
 __all__ = [
     "AnthropicMessage",
+    "MessagesEventWriter",
     "MessagesRequest",
-    "StreamTranslator",
     "anthropic_sse",
     "stop_reason",
     "to_chat_request",
@@ -420,7 +420,7 @@ def to_message(completion: dict[str, Any], *, model: str, stops: list[str]) -> d
     }
 
 
-class StreamTranslator:
+class MessagesEventWriter:
     """Turns OpenAI chunks into Anthropic events, one content block open at a time."""
 
     def __init__(self, *, model: str, stops: list[str]) -> None:
@@ -543,7 +543,7 @@ async def anthropic_sse(
     stops: list[str],
 ) -> AsyncIterator[bytes]:
     """The Messages API's SSE stream for an OpenAI chunk stream."""
-    translator = StreamTranslator(model=model, stops=stops)
+    translator = MessagesEventWriter(model=model, stops=stops)
     try:
         for event in translator.start(first):
             yield event
