@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from modelyard.accounts.api_tokens import revoke_all_api_tokens
 from modelyard.accounts.web_sessions import end_user_sessions
 from modelyard.api.deps import OptionalCaller, SessionDep, SettingsDep, app_state
-from modelyard.api.routes.me import PasswordChange, change_own_password
+from modelyard.api.password_change import PasswordChange, change_own_password
 from modelyard.api.session_cookies import clear_session_cookies
 from modelyard.errors import BadRequestError, RateLimitError
 from modelyard.providers.credentials import usable_kinds

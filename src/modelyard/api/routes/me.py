@@ -9,22 +9,18 @@ use them). Both take effect on the next request.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from modelyard.accounts.api_tokens import revoke_all_api_tokens
-from modelyard.accounts.errors import InvalidCredentials, WeakPassword
-from modelyard.accounts.login_throttle import authenticate_throttled
-from modelyard.accounts.users import change_password
 from modelyard.accounts.web_sessions import end_user_sessions
 from modelyard.api.deps import (
     CurrentCaller,
     CurrentUser,
     SessionDep,
     SettingsDep,
-    app_state,
-    client_address,
     refresh_gateway_caches,
 )
+from modelyard.api.password_change import PasswordChange, change_own_password
 from modelyard.api.schemas.accounts import UserPublic
 from modelyard.api.schemas.keys import UserKeyUpdate, UserProfile
 from modelyard.api.session_cookies import clear_session_cookies
@@ -32,7 +28,7 @@ from modelyard.errors import BadRequestError, NotFoundError
 from modelyard.providers.key_format import InvalidKeyFormat
 from modelyard.providers.user_keys import delete_user_key, set_user_key, user_key_kinds
 
-__all__ = ["PasswordChange", "SessionsRevoke", "change_own_password", "router"]
+__all__ = ["SessionsRevoke", "router"]
 
 router = APIRouter(tags=["profile"])
 _KEYS = [Depends(refresh_gateway_caches)]
@@ -40,11 +36,6 @@ _KEYS = [Depends(refresh_gateway_caches)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class PasswordChange(_Strict):
-    current_password: str = Field(max_length=256)
-    new_password: str = Field(max_length=256)
 
 
 class PasswordChanged(BaseModel):
@@ -60,32 +51,6 @@ class SessionsRevoke(_Strict):
 class SessionsRevoked(BaseModel):
     sessions_ended: int
     api_tokens_revoked: int
-
-
-async def change_own_password(
-    request: Request, session: SessionDep, caller: CurrentCaller, body: PasswordChange
-) -> int:
-    """Check the current password (throttled like sign-in), set the new one and end the
-    caller's other web sessions; returns how many ended. Raises 400 or 429."""
-    try:
-        await authenticate_throttled(
-            session,
-            app_state(request).login_throttle,
-            email=caller.user.email,
-            password=body.current_password,
-            address=client_address(request),
-        )
-    except InvalidCredentials:
-        raise BadRequestError(
-            "The current password is wrong.", param="current_password", code="wrong_password"
-        ) from None
-    keep = caller.web_session.id if caller.web_session is not None else None
-    try:
-        return await change_password(
-            session, user_id=caller.user.id, new_password=body.new_password, keep_session_id=keep
-        )
-    except WeakPassword as exc:
-        raise BadRequestError(str(exc), param="new_password", code="weak_password") from None
 
 
 @router.post("/v2/me/password")
