@@ -39,9 +39,12 @@ def upstream() -> Iterator[SlowChatOpenAI]:
 
 
 @pytest.fixture
-def openai_upstream(upstream: SlowChatOpenAI) -> SlowChatOpenAI:
-    """The fake that stands in for api.openai.com: the live server's OpenAI base URL
-    points at it, so the key a user sets in the profile is sent there."""
+def openai_upstream(
+    upstream: SlowChatOpenAI, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> SlowChatOpenAI:
+    """The fake that stands in for api.openai.com: the app's OpenAI base URL points at it,
+    so the key a user sets in the profile is sent there."""
+    monkeypatch.setattr(settings, "provider_base_urls", {"openai": upstream.base_url})
     return upstream
 
 
