@@ -22,6 +22,7 @@ from modelyard.db.models import User
 from modelyard.gateway.schemas import ChatCompletionRequest
 from modelyard.gateway.sse import DONE, encode_event
 from modelyard.gateway.upstream_errors import UpstreamError
+from modelyard.usage.completion import CallDetails
 from modelyard.usage.metering import MeteredChunks
 
 __all__ = ["CONVERSATION_HEADER", "AppChatRequest", "complete_chat", "openai_sse"]
@@ -74,11 +75,13 @@ async def complete_chat(
     call = await metered_call(
         request,
         user,
-        endpoint="chat",
-        model=body.model,
-        messages=body.messages,
-        conversation_id=turn.conversation_id if turn else None,
-        on_complete=turn.store if turn else None,
+        CallDetails(
+            endpoint="chat",
+            model=body.model,
+            messages=body.messages,
+            conversation_id=turn.conversation_id if turn else None,
+            on_complete=turn.store if turn else None,
+        ),
     )
 
     async def answering() -> dict[str, Any] | MeteredChunks:

@@ -8,9 +8,9 @@ session's CSRF token (``X-CSRF-Token`` header or ``csrf_token`` form field).
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,7 @@ from modelyard.db.types import utcnow
 from modelyard.errors import AuthenticationError, PaymentRequiredError, PermissionDeniedError
 from modelyard.security import proxies
 from modelyard.security.tokens import digest
-from modelyard.usage.completion import CallOrigin, OnComplete
+from modelyard.usage.completion import CallDetails, CallOrigin
 from modelyard.usage.metering import MeteredCall
 
 __all__ = [
@@ -214,16 +214,7 @@ async def refresh_gateway_caches(request: Request) -> AsyncIterator[None]:
     app_state(request).gateway.invalidate()
 
 
-async def metered_call(
-    request: Request,
-    user: User,
-    *,
-    endpoint: str,
-    model: str,
-    messages: Sequence[Any] = (),
-    conversation_id: int | None = None,
-    on_complete: OnComplete | None = None,
-) -> MeteredCall:
+async def metered_call(request: Request, user: User, details: CallDetails) -> MeteredCall:
     """A gateway call by ``user`` for this request, metered (see ``usage.metering``): the
     request's API token and id are passed on as plain values."""
     caller = await identify_caller(request)
@@ -232,11 +223,4 @@ async def metered_call(
         api_token_id=caller.api_token.id if caller is not None and caller.api_token else None,
         request_id=request.scope.get("state", {}).get("request_id"),
     )
-    return app_state(request).metering.call(
-        origin,
-        endpoint=endpoint,
-        model=model,
-        messages=messages,
-        conversation_id=conversation_id,
-        on_complete=on_complete,
-    )
+    return app_state(request).metering.call(origin, details)

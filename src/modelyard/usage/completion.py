@@ -1,8 +1,9 @@
-"""The plain values around one metered gateway call: who made it and what it produced."""
+"""The plain values around one metered gateway call: who made it, what for, and what it
+produced."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,7 @@ from modelyard.db.models import User
 __all__ = [
     "CLIENT_CLOSED_STATUS",
     "STREAM_FAILED_STATUS",
+    "CallDetails",
     "CallOrigin",
     "Completion",
     "OnComplete",
@@ -31,6 +33,19 @@ class CallOrigin:
     user: User
     api_token_id: int | None = None
     request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CallDetails:
+    """What a gateway call is for: the endpoint it is recorded under, the model asked for,
+    the prompt (to count tokens the provider does not report), and the chat history it
+    belongs to, with the hook that keeps its answer there."""
+
+    endpoint: str
+    model: str
+    messages: Sequence[Any] = ()
+    conversation_id: int | None = None
+    on_complete: OnComplete | None = None
 
 
 @dataclass(frozen=True)

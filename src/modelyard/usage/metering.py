@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -42,9 +42,9 @@ from modelyard.limits.enforcer import Admission, LimitEnforcer
 from modelyard.usage.completion import (
     CLIENT_CLOSED_STATUS,
     STREAM_FAILED_STATUS,
+    CallDetails,
     CallOrigin,
     Completion,
-    OnComplete,
     answer_text,
 )
 from modelyard.usage.events import UsageEvent
@@ -77,51 +77,24 @@ class Metering:
         self.usage = usage
         self.pricing = Pricing(gateway.index.price, default_prices)
 
-    def call(
-        self,
-        origin: CallOrigin,
-        *,
-        endpoint: str,
-        model: str,
-        messages: Sequence[Any] = (),
-        conversation_id: int | None = None,
-        on_complete: OnComplete | None = None,
-    ) -> MeteredCall:
-        """One gateway call by ``origin`` to ``model``, recorded under ``endpoint``."""
-        return MeteredCall(
-            self,
-            origin,
-            endpoint=endpoint,
-            model=model,
-            messages=messages,
-            conversation_id=conversation_id,
-            on_complete=on_complete,
-        )
+    def call(self, origin: CallOrigin, details: CallDetails) -> MeteredCall:
+        """One gateway call by ``origin``, for what ``details`` say."""
+        return MeteredCall(self, origin, details)
 
 
 class MeteredCall:
     """One gateway call: admitted, made and recorded by one of its entry points."""
 
-    def __init__(
-        self,
-        metering: Metering,
-        origin: CallOrigin,
-        *,
-        endpoint: str,
-        model: str,
-        messages: Sequence[Any] = (),
-        conversation_id: int | None = None,
-        on_complete: OnComplete | None = None,
-    ) -> None:
+    def __init__(self, metering: Metering, origin: CallOrigin, details: CallDetails) -> None:
         self.metering = metering
         self.gateway = metering.gateway
         self.origin = origin
         self.user = origin.user
-        self.endpoint = endpoint
-        self.model = model
-        self.messages = messages
-        self.conversation_id = conversation_id
-        self.on_complete = on_complete
+        self.endpoint = details.endpoint
+        self.model = details.model
+        self.messages = details.messages
+        self.conversation_id = details.conversation_id
+        self.on_complete = details.on_complete
         self.started = time.perf_counter()
         self.admission: Admission | None = None
         self.served: Served | None = None
@@ -365,8 +338,9 @@ class MeteredChunks:
         self.closers: list[Closer] = []
         self._closed = False
 
-    def __aiter__(self) -> MeteredChunks:
-        return self
+    def __aiter__(self) -> AsyncIterator[Chunk]:
+        # The relay itself, so ``async for`` costs no extra await per chunk.
+        return self._chunks
 
     async def __anext__(self) -> Chunk:
         return await self._chunks.__anext__()

@@ -26,7 +26,7 @@ from modelyard.training.advice import (
 from modelyard.training.advisor import ask_groq, ask_model, facts_for
 from modelyard.training.config import TaskName
 from modelyard.training.keys import saved_key, valid_key
-from modelyard.usage.completion import answer_text
+from modelyard.usage.completion import CallDetails, answer_text
 
 __all__ = ["AdviceRequest", "router"]
 
@@ -100,6 +100,8 @@ async def _through_gateway(
         {"model": model, "messages": messages, "response_format": {"type": "json_object"}}
     )
     call = await metered_call(
-        request, user, endpoint="training.advice", model=model, messages=messages
+        request,
+        user,
+        CallDetails(endpoint="training.advice", model=model, messages=messages),
     )
     return answer_text(await call.complete(chat, cache_ttl=0))

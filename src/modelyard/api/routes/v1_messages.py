@@ -18,6 +18,7 @@ from modelyard.gateway.inbound.anthropic_messages import (
     to_chat_request,
     to_message,
 )
+from modelyard.usage.completion import CallDetails
 
 __all__ = ["router"]
 
@@ -30,7 +31,9 @@ async def messages(body: MessagesRequest, request: Request, user: SubscribedUser
     chat = to_chat_request(body)
     stops = chat.stop_list()
     call = await metered_call(
-        request, user, endpoint="messages", model=chat.model, messages=chat.messages
+        request,
+        user,
+        CallDetails(endpoint="messages", model=chat.model, messages=chat.messages),
     )
     if not chat.stream:
         answer = await call.complete(chat, cache_ttl=requested_cache_ttl(request))

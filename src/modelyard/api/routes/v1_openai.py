@@ -15,6 +15,7 @@ from modelyard.errors import BadRequestError
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
 from modelyard.providers.credentials import usable_kinds
 from modelyard.training.models import list_visible
+from modelyard.usage.completion import CallDetails
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -32,7 +33,7 @@ async def embeddings(body: EmbeddingRequest, request: Request, user: CurrentUser
     """OpenAI's embeddings."""
     if isinstance(body.input, list) and not body.input:
         raise BadRequestError("input must not be empty.", param="input")
-    call = await metered_call(request, user, endpoint="embeddings", model=body.model)
+    call = await metered_call(request, user, CallDetails(endpoint="embeddings", model=body.model))
     answer = await call.embed(body)
     return json_response(answer, gateway_headers(request, call.served))
 
