@@ -226,6 +226,9 @@ class GatewayRoute(TimestampMixin, Base):
     #: Cached answers are shared by every user (only those paid by an admin or system key);
     #: otherwise each user has cached answers of their own.
     cache_shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: What to do with a request parameter a target cannot honour: ``error`` (a 400 naming
+    #: it) or ``drop`` (leave it out, named in the ``x-modelyard-dropped-params`` header).
+    unsupported_params: Mapped[str] = mapped_column(String(10), default="error")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     managed_by_file: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -444,6 +447,24 @@ class TrainedModel(TimestampMixin, Base):
     )
     #: The model's directory, relative to the data directory.
     path: Mapped[str] = mapped_column(String(500))
+
+
+class StoredResponse(Base):
+    """A Responses API answer kept for its user (``store``), until ``expires_at``.
+
+    ``response`` is the Response object as returned; ``context`` the conversation in chat
+    form up to and including this answer, which a later ``previous_response_id`` continues.
+    """
+
+    __tablename__ = "stored_responses"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(300))
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    context: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True), index=True)
 
 
 class TrainingEvent(Base):
