@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     #: Seconds resolved provider credentials are reused (changes made through another
     #: process are seen within this time; this process sees its own at once).
     credentials_cache_seconds: float = Field(default=5.0, ge=0)
+    #: Days a Responses API answer created with ``store`` is kept (for
+    #: ``previous_response_id`` and ``GET /v1/responses/{id}``); expired ones are purged.
+    responses_retention_days: int = Field(default=30, ge=1, le=3650)
     #: Usage records are written in batches at least this often (a crash loses at most
     #: this much; a clean shutdown loses nothing).
     usage_flush_seconds: float = Field(default=1.0, gt=0, le=60)

@@ -33,6 +33,7 @@ from modelyard.api.routes import (
     users,
     v1_messages,
     v1_openai,
+    v1_responses,
     v2_llm,
 )
 from modelyard.api.state import AppState
@@ -68,6 +69,7 @@ ROUTERS = (
     admin_gateway_routes.router,
     v1_openai.router,
     v1_messages.router,
+    v1_responses.router,
     v2_llm.router,
     conversations.router,
     limits.router,
