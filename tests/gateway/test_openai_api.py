@@ -171,7 +171,7 @@ async def test_embeddings_and_models(sdk: openai.AsyncOpenAI) -> None:
     assert [item.index for item in embedded.data] == [0, 1]
     assert embedded.data[1].embedding[0] == float(len("beta gamma"))
     models = [model.id async for model in sdk.models.list()]
-    assert "gpt-4o-mini" in models and "all-MiniLM-L6-v2" in models
+    assert "gpt-4o-mini" in models and "local/all-MiniLM-L6-v2" in models
     assert "claude-sonnet-4-5" not in models
 
 

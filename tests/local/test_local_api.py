@@ -81,7 +81,7 @@ async def test_models_list_has_minilm_without_any_key(
 ) -> None:
     listed = (await asgi_http.get("/v1/models", headers=bearer(user_token))).json()["data"]
     local = {m["id"] for m in listed if m["owned_by"] == "local"}
-    assert "all-MiniLM-L6-v2" in local
+    assert "local/all-MiniLM-L6-v2" in local
     assert all(m["owned_by"] == "local" for m in listed)  # no provider key: nothing else
 
 

@@ -388,10 +388,11 @@ async def test_catalog_text_is_escaped(open_client: httpx.AsyncClient, database:
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
     assert "<img src=x" not in page and "<script>alert" not in page
-    assert 'href="/language-models/evil%3Cscript%3E"' in page
-    chat = (await open_client.get("/language-models/evil%3Cscript%3E")).text
-    assert '<option value="evil&lt;script&gt;" selected>' in chat
-    assert "<script>alert" not in chat
+    assert 'href="/language-models/local/evil%3Cscript%3E"' in page
+    for path in ("/language-models/local/evil%3Cscript%3E", "/language-models/evil%3Cscript%3E"):
+        chat = (await open_client.get(path)).text
+        assert '<option value="local/evil&lt;script&gt;" selected>' in chat
+        assert "<script>alert" not in chat
 
 
 # -- the chat and profile pages --------------------------------------------------------------

@@ -10,7 +10,7 @@ The result is the ordered list the gateway rotates through. With nothing usable,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,6 +24,7 @@ from modelyard.providers.kinds import KIND_INFO, ProviderKind, kind_info
 __all__ = [
     "Credential",
     "MissingCredentialsError",
+    "kinds_with_credentials",
     "resolve_credentials",
     "usable_kinds",
 ]
@@ -134,6 +135,25 @@ async def resolve_credentials(
     return credentials
 
 
+def kinds_with_credentials(
+    *,
+    own: Iterable[str],
+    providers: Iterable[tuple[str, bool]],
+    system_keys: Mapping[ProviderKind, Sequence[str]],
+) -> set[ProviderKind]:
+    """The kinds with a credential, from rows already read: the user's own key kinds
+    and the active admin providers as (kind, has a key); kinds no longer installed are
+    left out."""
+    kinds = {ProviderKind.LOCAL} | {kind for kind, keys in system_keys.items() if keys}
+    kinds |= {ProviderKind(value) for value in own if value in ProviderKind}
+    for kind_value, has_key in providers:
+        if kind_value in ProviderKind:
+            kind = ProviderKind(kind_value)
+            if has_key or KIND_INFO[kind].key_optional:
+                kinds.add(kind)
+    return kinds
+
+
 async def usable_kinds(
     session: AsyncSession,
     *,
@@ -141,17 +161,17 @@ async def usable_kinds(
     system_keys: Mapping[ProviderKind, Sequence[str]],
 ) -> set[ProviderKind]:
     """Every kind ``user`` has at least one credential for (one query per source)."""
-    kinds = {ProviderKind.LOCAL} | {kind for kind, keys in system_keys.items() if keys}
+    own: Sequence[str] = ()
     if user is not None:
-        own = await session.execute(
+        rows = await session.execute(
             select(UserProviderKey.provider).where(UserProviderKey.user_id == user.id)
         )
-        kinds |= {ProviderKind(value) for value in own.scalars()}
+        own = rows.scalars().all()
     providers = await session.execute(
         select(Provider.kind, Provider.api_key.isnot(None)).where(Provider.is_active.is_(True))
     )
-    for kind_value, has_key in providers.all():
-        kind = ProviderKind(kind_value)
-        if has_key or KIND_INFO[kind].key_optional:
-            kinds.add(kind)
-    return kinds
+    return kinds_with_credentials(
+        own=own,
+        providers=[(kind, bool(has_key)) for kind, has_key in providers.all()],
+        system_keys=system_keys,
+    )

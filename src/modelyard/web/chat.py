@@ -11,8 +11,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 
-from modelyard.api.deps import OptionalCaller, SessionDep, app_state
-from modelyard.web.catalog import load_catalog
+from modelyard.api.deps import OptionalCaller, SessionDep
+from modelyard.api.model_lists import model_list
 from modelyard.web.rendering import redirect, render, sign_in_redirect, signed_in
 
 __all__ = ["router"]
@@ -28,14 +28,11 @@ def _conversation_id(value: str | None) -> int | None:
 
 @router.get("/chat", response_model=None)
 async def chat_shortcut(request: Request, caller: OptionalCaller, session: SessionDep) -> Response:
-    """To the chat with the first chat model the user can use (or to the models page)."""
+    """To the chat with the first chat model of the user's list (or to the models page)."""
     page = signed_in(caller)
     if page is None:
         return sign_in_redirect(request)
-    catalog = await load_catalog(
-        session, user=page.user, system_keys=app_state(request).system_keys
-    )
-    first = next((entry for entry in catalog if entry.usable and entry.chat), None)
+    first = next(iter((await model_list(request, session, page.user)).chat), None)
     return redirect(f"/language-models/{quote(first.name)}" if first else "/language-models")
 
 
@@ -47,16 +44,15 @@ async def chat_page(
     session: SessionDep,
     c: str | None = None,
 ) -> Response:
-    """Chat with ``model`` (a catalog model or any name the gateway knows)."""
+    """Chat with ``model`` (any name of the model list, or any name the gateway knows);
+    the switcher offers the chat models of the list, routes included."""
     page = signed_in(caller)
     if page is None:
         return sign_in_redirect(request)
-    catalog = await load_catalog(
-        session, user=page.user, system_keys=app_state(request).system_keys
-    )
-    current = next((entry for entry in catalog if entry.matches(model)), None)
+    listed = await model_list(request, session, page.user)
+    current = listed.entry(model)
     name = current.name if current else model[:300]
-    choices = [entry for entry in catalog if entry.usable and entry.chat]
+    choices = listed.chat
     return render(
         request,
         "chat.html",

@@ -1,12 +1,13 @@
-"""The language models page: the models the user can use, as cards with prices and
-context length; the others are listed apart, with where to add a key for them."""
+"""The language models page: every model the user can use (routes, catalog and provider
+models, trained and built-in local models), as cards with prices and context length; the
+catalog models that need a key are listed apart, with where to add one."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from modelyard.api.deps import OptionalCaller, SessionDep, app_state
-from modelyard.web.catalog import load_catalog
+from modelyard.api.deps import OptionalCaller, SessionDep
+from modelyard.api.model_lists import model_list
 from modelyard.web.rendering import render, sign_in_redirect, signed_in
 
 __all__ = ["router"]
@@ -22,18 +23,13 @@ async def language_models(
     page = signed_in(caller)
     if page is None:
         return sign_in_redirect(request)
-    catalog = await load_catalog(
-        session, user=page.user, system_keys=app_state(request).system_keys
-    )
-    usable = [model for model in catalog if model.usable]
-    locked = [model for model in catalog if not model.usable]
-    providers = sorted({model.provider_label for model in usable})
+    listed = await model_list(request, session, page.user)
     return render(
         request,
         "models.html",
         page=page,
         nav="models",
-        usable=usable,
-        locked=locked,
-        providers=providers,
+        usable=listed.usable,
+        locked=listed.locked,
+        providers=sorted({model.provider_label for model in listed.usable}),
     )

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 
 from modelyard.api.chat_completion import complete_chat
-from modelyard.api.deps import CurrentUser, SessionDep, SubscribedUser, app_state, metered_call
+from modelyard.api.deps import CurrentUser, SessionDep, SubscribedUser, metered_call
 from modelyard.api.gateway_responses import gateway_headers, json_response
-from modelyard.db.models import LlmModel
+from modelyard.api.model_lists import find_model, model_list
+from modelyard.api.schemas.models import ModelListObject, ModelObject
 from modelyard.errors import BadRequestError
 from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
-from modelyard.providers.credentials import usable_kinds
-from modelyard.training.models import list_visible
 from modelyard.usage.completion import CallDetails
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -38,31 +34,20 @@ async def embeddings(body: EmbeddingRequest, request: Request, user: CurrentUser
     return json_response(answer, gateway_headers(request, call.served))
 
 
-@router.get("/models")
-async def models(request: Request, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    """The models the caller can use, in OpenAI's list format (trained models: the
-    caller's own and those shared with everyone, as ``local/<name>``)."""
-    usable = await usable_kinds(session, user=user, system_keys=app_state(request).system_keys)
-    rows = await session.execute(
-        select(LlmModel).where(LlmModel.is_active.is_(True)).order_by(LlmModel.id)
-    )
-    data = [
-        {
-            "id": model.model_id,
-            "object": "model",
-            "created": int(model.created_at.timestamp()),
-            "owned_by": model.provider_kind,
-        }
-        for model in rows.scalars()
-        if model.provider_kind in usable
-    ]
-    data += [
-        {
-            "id": f"local/{model.name}",
-            "object": "model",
-            "created": int(model.created_at.timestamp()),
-            "owned_by": "local",
-        }
-        for model in await list_visible(session, user)
-    ]
-    return {"object": "list", "data": data}
+@router.get("/models", response_model=ModelListObject)
+async def models(request: Request, session: SessionDep, user: CurrentUser) -> ModelListObject:
+    """Every name the caller may send as ``model``, in OpenAI's list format with
+    modelyard's fields (``name``, ``kind``, ``context_length``, ``pricing``, ``source``):
+    routes, catalog and admin-provider models it has a credential for, its own and shared
+    trained models, and the local built-in models."""
+    listed = await model_list(request, session, user)
+    return ModelListObject(data=[ModelObject.of(model) for model in listed.usable])
+
+
+@router.get("/models/{model_id:path}", response_model=ModelObject)
+async def model(
+    model_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> ModelObject:
+    """One entry of ``GET /v1/models``, also under another name that means the same model
+    (``openai/gpt-4o`` for ``gpt-4o``); a 404 ``model_not_found`` otherwise."""
+    return ModelObject.of(await find_model(request, session, user, model_id))
