@@ -2,12 +2,13 @@
 ``batchEmbedContents``, in Google's wire format.
 
 Replies are deterministic: ``"Echo: <last user text>"`` (set ``parts`` to answer with
-other parts, e.g. a ``functionCall``), cut to ``maxOutputTokens`` words with
-``finishReason: MAX_TOKENS``. ``finish_reason`` overrides the reason, ``block_reason``
-blocks the prompt (no candidates, ``promptFeedback.blockReason``). Usage counts words.
-Like the real API, a body with an unknown field (function parameter schemas included: the
-message quotes the field's name), a ``system`` role in ``contents`` or a wrong embedding
-model name is answered with a 400 ``INVALID_ARGUMENT``.
+other parts, e.g. a ``functionCall``), once per ``candidateCount`` candidate, cut to
+``maxOutputTokens`` words with ``finishReason: MAX_TOKENS``. ``finish_reason`` overrides
+the reason, ``block_reason`` blocks the prompt (no candidates,
+``promptFeedback.blockReason``). Usage counts words. Like the real API, a body with an
+unknown field (function parameter schemas and ``responseSchema`` included: the message
+quotes the field's name), a ``system`` role in ``contents`` or a wrong embedding model name
+is answered with a 400 ``INVALID_ARGUMENT``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ _CONFIG_FIELDS = frozenset(
         "seed",
         "candidateCount",
         "responseMimeType",
+        "responseSchema",
+        "thinkingConfig",
         "presencePenalty",
         "frequencyPenalty",
     }
@@ -61,6 +64,9 @@ _SCHEMA_FIELDS = frozenset(
         "items",
         "anyOf",
         "propertyOrdering",
+        "minProperties",
+        "maxProperties",
+        "example",
         "minimum",
         "maximum",
         "minLength",
@@ -83,11 +89,20 @@ def _unknown_schema_field(schema: Any, at: str) -> tuple[str, str] | None:
         found = _unknown_schema_field(value, f"{at}.properties[{name}].value")
         if found is not None:
             return found
+    for number, option in enumerate(schema.get("anyOf") or []):
+        found = _unknown_schema_field(option, f"{at}.any_of[{number}]")
+        if found is not None:
+            return found
     return _unknown_schema_field(schema.get("items"), f"{at}.items")
 
 
 def _words(text: str) -> int:
     return len(text.split())
+
+
+def _candidate_count(body: dict[str, Any]) -> int:
+    """``generationConfig.candidateCount``: every candidate gets the same answer."""
+    return int(body.get("generationConfig", {}).get("candidateCount") or 1)
 
 
 def _texts(contents: list[dict[str, Any]]) -> list[str]:
@@ -147,6 +162,14 @@ class ChatGemini(FakeGemini):
             return self.error(
                 400, f'Invalid JSON payload received. Unknown name "{sorted(names)[0]}".'
             )
+        schema = body.get("generationConfig", {}).get("responseSchema")
+        found = _unknown_schema_field(schema, "generation_config.response_schema")
+        if found is not None:
+            return self.error(
+                400,
+                f'Invalid JSON payload received. Unknown name "{found[0]}" at '
+                f"'{found[1]}': Cannot find field.",
+            )
         for t, tool in enumerate(body.get("tools", [])):
             for d, declaration in enumerate(tool.get("functionDeclarations", [])):
                 at = f"tools[{t}].function_declarations[{d}].parameters"
@@ -195,9 +218,10 @@ class ChatGemini(FakeGemini):
                 }
             )
         candidate = {"content": {"role": "model", "parts": parts}, "finishReason": reason}
+        count = _candidate_count(body)
         return JSONResponse(
             {
-                "candidates": [{**candidate, "index": 0}],
+                "candidates": [{**candidate, "index": index} for index in range(count)],
                 "usageMetadata": usage,
                 "modelVersion": "gemini-2.5-flash",
                 "responseId": "fake-response-1",
@@ -224,6 +248,7 @@ class ChatGemini(FakeGemini):
                 text = " ".join(words[start : start + size])
                 pieces.append({"text": text if start == 0 else " " + text})
         partial = {"promptTokenCount": usage["promptTokenCount"]}
+        count = _candidate_count(body)
         for position, piece in enumerate(pieces):
             last = position == len(pieces) - 1
             candidate: dict[str, Any] = {"content": {"role": "model", "parts": [piece]}}
@@ -231,7 +256,7 @@ class ChatGemini(FakeGemini):
                 candidate["finishReason"] = reason
             yield event(
                 {
-                    "candidates": [{**candidate, "index": 0}],
+                    "candidates": [{**candidate, "index": index} for index in range(count)],
                     "usageMetadata": usage if last else partial,
                     "modelVersion": "gemini-2.5-flash",
                     "responseId": "fake-stream-1",

@@ -383,7 +383,7 @@ async def test_resource_exhausted_is_a_rate_limit(
     ("extra", "param"),
     [
         ({"presence_penalty": 0.5}, "presence_penalty"),
-        ({"n": 2}, "n"),
+        ({"reasoning_effort": "extreme"}, "reasoning_effort"),
         ({"logprobs": True}, "logprobs"),
         ({"response_format": {"type": "json_schema", "json_schema": {}}}, "response_format"),
     ],

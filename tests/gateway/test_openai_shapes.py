@@ -31,7 +31,7 @@ def test_completion_has_one_choice_and_no_empty_tool_calls() -> None:
     assert answer["choices"] == [
         {
             "index": 0,
-            "message": {"role": "assistant", "content": "Hi"},
+            "message": {"role": "assistant", "content": "Hi", "refusal": None},
             "finish_reason": "stop",
             "logprobs": None,
         }

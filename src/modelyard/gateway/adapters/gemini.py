@@ -8,18 +8,22 @@ Requests: system/developer messages become ``systemInstruction``; user turns kee
 ``user``, assistant turns become ``model``; consecutive turns of one role are merged. Text
 parts map to ``text``, ``data:`` image URLs to ``inlineData``, assistant ``tool_calls`` to
 ``functionCall`` parts and ``tool`` messages to user-role ``functionResponse`` parts (named
-after the earlier call with that id). ``temperature``, ``top_p``, ``max_tokens`` /
-``max_completion_tokens``, ``stop``, ``seed``, ``n=1`` and ``response_format`` ``text`` /
-``json_object`` go into ``generationConfig``; ``tools`` into ``functionDeclarations`` and
-``tool_choice`` into ``toolConfig``. Refused with a 400: any other parameter, ``n`` > 1,
-image URLs that are not ``data:`` URLs (Gemini needs uploaded files for those), audio and
-file parts, ``json_schema`` response formats, token-id embedding input.
+after the earlier call with that id). ``generationConfig`` takes ``temperature``,
+``top_p``, ``max_tokens`` / ``max_completion_tokens``, ``stop``, ``seed``, ``n``
+(``candidateCount``), ``reasoning_effort`` (a ``thinkingConfig.thinkingBudget``, see
+:data:`THINKING_BUDGETS`) and ``response_format``: ``json_object`` sets
+``responseMimeType: application/json``, ``json_schema`` also sets ``responseSchema``
+(converted by :mod:`~modelyard.gateway.adapters.gemini_schema`: ``responseSchema`` works
+on every model of ``v1beta``, unlike ``responseJsonSchema``). ``tools`` go into
+``functionDeclarations`` and ``tool_choice`` into ``toolConfig``. Refused with a 400: any
+other parameter, image URLs that are not ``data:`` URLs (Gemini needs uploaded files for
+those), audio and file parts, token-id embedding input.
 
-Answers: the first candidate's text parts are joined, ``functionCall`` parts become
-``tool_calls`` (ids ``call_0``, ``call_1``… unless Gemini gives one), ``finishReason`` maps
-to ``finish_reason`` and ``usageMetadata`` to ``usage`` (thinking tokens count as
-completion tokens, as OpenAI counts reasoning tokens). A prompt Gemini blocks comes back as
-an empty completion with ``finish_reason: "content_filter"``.
+Answers: each candidate is a choice (its ``index``): its text parts joined,
+``functionCall`` parts as ``tool_calls`` (ids ``call_0``, ``call_1``… unless Gemini gives
+one), ``finishReason`` as ``finish_reason``; ``usageMetadata`` becomes ``usage`` (thinking
+tokens count as completion tokens, as OpenAI counts reasoning tokens). A prompt Gemini
+blocks comes back as an empty completion with ``finish_reason: "content_filter"``.
 
 Model ids: ``name``, ``models/name`` or ``tunedModels/name`` (tuned models are called at
 ``v1beta/tunedModels/name``); anything else is a 400 before any call (see
@@ -46,6 +50,7 @@ import orjson
 from modelyard.errors import BadRequestError
 from modelyard.gateway.adapters import openai_shapes
 from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported
+from modelyard.gateway.adapters.gemini_schema import to_gemini_schema
 from modelyard.gateway.adapters.model_ids import model_path
 from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
@@ -60,8 +65,10 @@ __all__ = [
     "to_openai_completion",
 ]
 
-#: OpenAI parameters this adapter translates (``n`` is accepted only when it is 1).
+#: OpenAI parameters this adapter translates.
 SUPPORTED_PARAMETERS = (
+    "n",
+    "reasoning_effort",
     "temperature",
     "top_p",
     "max_tokens",
@@ -83,6 +90,10 @@ _FINISH_REASONS = {
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
 }
+
+#: ``reasoning_effort`` → ``thinkingConfig.thinkingBudget`` (tokens; 0 turns thinking off,
+#: which some models refuse). The steps follow Google's own OpenAI-compatible endpoint.
+THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 
 _TOOL_CHOICE_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
 
@@ -278,6 +289,39 @@ def _tool_config(choice: str | dict[str, Any]) -> dict[str, Any]:
     return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
 
 
+def _response_format(response_format: Any) -> dict[str, Any]:
+    """The ``generationConfig`` fields of an OpenAI ``response_format``."""
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "text":
+        return {}
+    if kind == "json_object":
+        return {"responseMimeType": "application/json"}
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise BadRequestError(
+                "response_format json_schema needs json_schema.schema, the JSON Schema the "
+                "answer must follow (or use type json_object).",
+                param="response_format",
+            )
+        return {"responseMimeType": "application/json", "responseSchema": to_gemini_schema(schema)}
+    raise BadRequestError(
+        "response_format.type must be 'text', 'json_object' or 'json_schema'.",
+        param="response_format",
+        code="unsupported_parameter",
+    )
+
+
+def _thinking_config(effort: Any) -> dict[str, Any]:
+    if effort not in THINKING_BUDGETS:
+        raise BadRequestError(
+            f"reasoning_effort must be one of {', '.join(THINKING_BUDGETS)}.",
+            param="reasoning_effort",
+        )
+    return {"thinkingBudget": THINKING_BUDGETS[effort]}
+
+
 def _generation_config(request: ChatCompletionRequest) -> dict[str, Any]:
     config: dict[str, Any] = {}
     if request.temperature is not None:
@@ -290,17 +334,13 @@ def _generation_config(request: ChatCompletionRequest) -> dict[str, Any]:
         config["stopSequences"] = request.stop_list()
     if request.seed is not None:
         config["seed"] = request.seed
-    response_format = request.extra_params().get("response_format")
-    if response_format is not None:
-        kind = response_format.get("type") if isinstance(response_format, dict) else None
-        if kind == "json_object":
-            config["responseMimeType"] = "application/json"
-        elif kind != "text":
-            raise BadRequestError(
-                "The Gemini adapter supports response_format types 'text' and 'json_object'.",
-                param="response_format",
-                code="unsupported_parameter",
-            )
+    if request.n is not None and request.n > 1:
+        config["candidateCount"] = request.n
+    extra = request.extra_params()
+    if extra.get("response_format") is not None:
+        config.update(_response_format(extra["response_format"]))
+    if extra.get("reasoning_effort") is not None:
+        config["thinkingConfig"] = _thinking_config(extra["reasoning_effort"])
     return config
 
 
@@ -345,14 +385,23 @@ def _usage(metadata: Any) -> dict[str, Any]:
     )
 
 
-def _candidate(answer: dict[str, Any]) -> dict[str, Any] | None:
-    """The first candidate, ``None`` for a blocked prompt; a protocol error otherwise."""
+def _candidates(answer: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """The candidates in ``index`` order, ``[None]`` for a blocked prompt; a protocol
+    error otherwise."""
     candidates = answer.get("candidates")
-    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
-        return candidates[0]
+    if isinstance(candidates, list) and candidates:
+        found = [candidate for candidate in candidates if isinstance(candidate, dict)]
+        if found:
+            ordered = sorted(found, key=_index)
+            return [*ordered]
     if (answer.get("promptFeedback") or {}).get("blockReason"):
-        return None
+        return [None]
     raise UpstreamError("protocol", "Gemini's answer has no candidates")
+
+
+def _index(candidate: dict[str, Any]) -> int:
+    index = candidate.get("index")
+    return index if isinstance(index, int) and index >= 0 else 0
 
 
 def _parts(candidate: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -374,42 +423,56 @@ def _completion_id(answer: dict[str, Any]) -> str:
     return openai_shapes.completion_id(str(response_id) if response_id else None)
 
 
-def to_openai_completion(answer: Any, model: str) -> dict[str, Any]:
-    """A ``GenerateContentResponse`` as an OpenAI ``chat.completion``."""
-    if not isinstance(answer, dict):
-        raise UpstreamError("protocol", "Gemini's answer is not a JSON object")
-    candidate = _candidate(answer)
+def _choice(candidate: dict[str, Any] | None, index: int) -> dict[str, Any]:
     parts = _parts(candidate)
     text = "".join(str(part["text"]) for part in parts if "text" in part)
     calls = [part for part in parts if isinstance(part.get("functionCall"), dict)]
     message = openai_shapes.assistant_message(
         text if text or not calls else None,
-        [_tool_call(part, index) for index, part in enumerate(calls)],
+        [_tool_call(part, number) for number, part in enumerate(calls)],
     )
     reason = (
         "content_filter"
         if candidate is None
         else finish_reason(candidate.get("finishReason"), tool_calls=bool(calls))
     )
-    return openai_shapes.completion(
+    return openai_shapes.choice(message, reason, index)
+
+
+def to_openai_completion(answer: Any, model: str) -> dict[str, Any]:
+    """A ``GenerateContentResponse`` as an OpenAI ``chat.completion``, a choice per
+    candidate."""
+    if not isinstance(answer, dict):
+        raise UpstreamError("protocol", "Gemini's answer is not a JSON object")
+    candidates = _candidates(answer)
+    return openai_shapes.completion_of(
         id=_completion_id(answer),
         model=str(answer.get("modelVersion") or model),
-        message=message,
-        finish_reason=reason,
+        choices=[_choice(candidate, index) for index, candidate in enumerate(candidates)],
         usage=_usage(answer.get("usageMetadata")),
     )
 
 
 class _StreamTranslator:
-    """Turns the events of one ``streamGenerateContent`` call into OpenAI chunks."""
+    """Turns the events of one ``streamGenerateContent`` call into OpenAI chunks, one
+    choice per candidate ``index`` (several when ``candidateCount`` asked for them)."""
 
     def __init__(self, model: str) -> None:
         #: Its id and model are learnt from the first event.
         self.envelope = openai_shapes.ChunkEnvelope(id="", model=model)
-        self.tool_calls = 0
-        self.reason: str | None = None
+        #: Per choice: the tool calls so far and the finish reason.
+        self.tool_calls: dict[int, int] = {}
+        self.reasons: dict[int, str | None] = {}
         self.blocked = False
         self.usage: Any = None
+
+    def _started(self, index: int) -> list[dict[str, Any]]:
+        """The role chunk of a choice not seen before (nothing for a known one)."""
+        if index in self.tool_calls:
+            return []
+        self.tool_calls[index] = 0
+        self.reasons[index] = None
+        return [self.envelope.chunk({"role": "assistant", "content": ""}, index=index)]
 
     def feed(self, event: Any) -> list[dict[str, Any]]:
         if not isinstance(event, dict):
@@ -421,7 +484,7 @@ class _StreamTranslator:
         if not envelope.id:
             envelope.id = _completion_id(event)
             envelope.model = str(event.get("modelVersion") or envelope.model)
-            chunks.append(envelope.chunk({"role": "assistant", "content": ""}))
+            chunks += self._started(0)
         if event.get("usageMetadata"):
             self.usage = event["usageMetadata"]
         candidates = event.get("candidates")
@@ -429,26 +492,37 @@ class _StreamTranslator:
             if (event.get("promptFeedback") or {}).get("blockReason"):
                 self.blocked = True
             return chunks
-        candidate = candidates[0] if isinstance(candidates[0], dict) else {}
+        for candidate in candidates:
+            if isinstance(candidate, dict):
+                chunks += self._candidate(candidate)
+        return chunks
+
+    def _candidate(self, candidate: dict[str, Any]) -> list[dict[str, Any]]:
+        index = _index(candidate)
+        chunks = self._started(index)
         for part in _parts(candidate):
             if part.get("text"):
-                chunks.append(envelope.chunk({"content": str(part["text"])}))
+                chunks.append(self.envelope.chunk({"content": str(part["text"])}, index=index))
             elif isinstance(part.get("functionCall"), dict):
-                call = _tool_call(part, self.tool_calls)
-                chunks.append(envelope.chunk({"tool_calls": [{"index": self.tool_calls, **call}]}))
-                self.tool_calls += 1
-        self.reason = candidate.get("finishReason") or self.reason
+                number = self.tool_calls[index]
+                call = {"index": number, **_tool_call(part, number)}
+                chunks.append(self.envelope.chunk({"tool_calls": [call]}, index=index))
+                self.tool_calls[index] = number + 1
+        self.reasons[index] = candidate.get("finishReason") or self.reasons[index]
         return chunks
 
     def finish(self) -> list[dict[str, Any]]:
         if not self.envelope.id:
             raise UpstreamError("protocol", "Gemini's stream ended without any event")
-        reason = (
-            "content_filter"
-            if self.blocked and not self.reason
-            else finish_reason(self.reason, tool_calls=self.tool_calls > 0)
-        )
-        chunks = [self.envelope.chunk({}, reason)]
+        chunks = []
+        for index in sorted(self.tool_calls):
+            reason = self.reasons[index]
+            openai_reason = (
+                "content_filter"
+                if self.blocked and not reason
+                else finish_reason(reason, tool_calls=self.tool_calls[index] > 0)
+            )
+            chunks.append(self.envelope.chunk({}, openai_reason, index=index))
         if self.usage is not None:
             chunks.append(self.envelope.usage_chunk(_usage(self.usage)))
         return chunks

@@ -2,7 +2,8 @@
 
 The gateway's canonical answers are OpenAI's: a ``chat.completion``, a stream of
 ``chat.completion.chunk`` objects ending with a usage chunk (``choices: []``), a ``usage``
-object and an embedding ``list``. Adapters build them only with these functions.
+object, an embedding ``list`` and a legacy ``text_completion`` (the same shape streamed).
+Adapters build them only with these functions.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ __all__ = [
     "completion",
     "completion_id",
     "embedding_list",
+    "text_choice",
+    "text_completion",
+    "text_completion_id",
     "tool_call",
     "usage",
 ]
@@ -49,6 +53,18 @@ def usage(
     return counts
 
 
+def summed_usage(counts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``usage`` object adding up several (every count, the details' included)."""
+    total: dict[str, Any] = {}
+    for one in counts:
+        for name, value in one.items():
+            if isinstance(value, dict):
+                total[name] = summed_usage([total.get(name) or {}, value])
+            elif isinstance(value, int | float):
+                total[name] = (total.get(name) or 0) + value
+    return total
+
+
 def tool_call(call_id: str | None, name: str | None, arguments: str) -> dict[str, Any]:
     """One function call of an assistant message (``arguments`` is JSON text)."""
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
@@ -57,11 +73,31 @@ def tool_call(call_id: str | None, name: str | None, arguments: str) -> dict[str
 def assistant_message(
     content: str | None, tool_calls: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """An assistant message; ``tool_calls`` is left out when there are none."""
-    message: dict[str, Any] = {"role": "assistant", "content": content}
+    """An assistant message (``refusal`` null, as the spec requires); ``tool_calls`` is
+    left out when there are none."""
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
     if tool_calls:
         message["tool_calls"] = tool_calls
     return message
+
+
+def choice(message: dict[str, Any], finish_reason: str, index: int = 0) -> dict[str, Any]:
+    """One choice of a ``chat.completion`` (``logprobs`` null: no adapter translates them)."""
+    return {"index": index, "message": message, "finish_reason": finish_reason, "logprobs": None}
+
+
+def completion_of(
+    *, id: str, model: str | None, choices: list[dict[str, Any]], usage: dict[str, Any]
+) -> dict[str, Any]:
+    """A ``chat.completion`` of ``choices`` (see :func:`choice`) created now."""
+    return {
+        "id": id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": usage,
+    }
 
 
 def completion(
@@ -73,16 +109,7 @@ def completion(
     usage: dict[str, Any],
 ) -> dict[str, Any]:
     """A one-choice ``chat.completion`` created now."""
-    return {
-        "id": id,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}
-        ],
-        "usage": usage,
-    }
+    return completion_of(id=id, model=model, choices=[choice(message, finish_reason)], usage=usage)
 
 
 @dataclass
@@ -103,10 +130,13 @@ class ChunkEnvelope:
             "choices": choices,
         }
 
-    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        """A chunk of the one choice: a delta, and the finish reason on the last."""
-        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
-        return self._chunk([choice])
+    def chunk(
+        self, delta: dict[str, Any], finish_reason: str | None = None, *, index: int = 0
+    ) -> dict[str, Any]:
+        """A chunk of one choice (the first unless ``index`` says otherwise): a delta, and
+        the finish reason on the choice's last."""
+        one = {"index": index, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+        return self._chunk([one])
 
     def usage_chunk(self, counts: dict[str, Any]) -> dict[str, Any]:
         """The stream's closing chunk: no choices, the usage."""
@@ -125,3 +155,34 @@ def embedding_list(embeddings: list[Any], *, model: str, prompt_tokens: int) -> 
         "model": model,
         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
     }
+
+
+def text_completion_id() -> str:
+    """``cmpl-`` and a random suffix."""
+    return f"cmpl-{uuid.uuid4().hex}"
+
+
+def text_choice(index: int, text: str, finish_reason: str | None) -> dict[str, Any]:
+    """One choice of a ``text_completion`` (``finish_reason`` ``None`` mid-stream)."""
+    return {"text": text, "index": index, "logprobs": None, "finish_reason": finish_reason}
+
+
+def text_completion(
+    *,
+    id: str,
+    model: str,
+    choices: list[dict[str, Any]],
+    usage: dict[str, Any] | None = None,
+    created: int | None = None,
+) -> dict[str, Any]:
+    """A ``text_completion``: a whole answer, or one event of a stream (same shape)."""
+    answer: dict[str, Any] = {
+        "id": id,
+        "object": "text_completion",
+        "created": int(time.time()) if created is None else created,
+        "model": model,
+        "choices": choices,
+    }
+    if usage is not None:
+        answer["usage"] = usage
+    return answer
