@@ -15,7 +15,13 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
-__all__ = ["SPEC_PATH", "assert_valid", "assert_valid_stream_event", "spec_errors"]
+__all__ = [
+    "SPEC_PATH",
+    "assert_valid",
+    "assert_valid_completion_event",
+    "assert_valid_stream_event",
+    "spec_errors",
+]
 
 SPEC_PATH = Path(__file__).parent / "specs" / "openai-openapi.yaml"
 
@@ -90,3 +96,23 @@ def assert_valid_stream_event(event: dict[str, Any]) -> None:
     schema = _event_schemas().get(event.get("type", ""))
     assert schema, f"{event.get('type')!r} is not a Responses stream event type"
     assert_valid(schema, event)
+
+
+def assert_valid_completion_event(event: dict[str, Any]) -> None:
+    """Fail unless ``event`` is a valid ``CreateCompletionResponse`` — one deviation
+    allowed: a choice's ``finish_reason`` may be null in a stream until that choice ends.
+
+    The spec shares one schema between the answer and its stream events and requires a
+    reason; OpenAI's own streams (and the openai SDK's handling of them) send null.
+    """
+    open_choices = [
+        ["choices", i, "finish_reason"]
+        for i, choice in enumerate(event.get("choices") or [])
+        if choice.get("finish_reason") is None
+    ]
+    errors = [
+        f"{error.instance_path}: {error.message}"
+        for error in _validator("CreateCompletionResponse").iter_errors(event)
+        if list(error.instance_path) not in open_choices
+    ]
+    assert not errors, "not a valid CreateCompletionResponse:\n" + "\n".join(errors[:20])

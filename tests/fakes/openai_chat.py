@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from tests.fakes.openai_completions import OpenAICompletionsMixin
 from tests.fakes.providers import FakeGroq, FakeHuggingFace, FakeOpenAI
 
 __all__ = ["ChatGroq", "ChatHuggingFace", "ChatOpenAI", "last_user_text", "reply_for"]
@@ -47,8 +48,8 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-class OpenAIChatMixin:
-    """Chat and embeddings routes for any OpenAI-format fake."""
+class OpenAIChatMixin(OpenAICompletionsMixin):
+    """Chat, embeddings and legacy completions routes for any OpenAI-format fake."""
 
     stream_chunks: int = 4
     drop_after: int | None = None
@@ -64,6 +65,7 @@ class OpenAIChatMixin:
         return [
             Route("/chat/completions", self.chat_completions, methods=["POST"]),  # type: ignore[attr-defined]
             Route("/embeddings", self.embeddings, methods=["POST"]),  # type: ignore[attr-defined]
+            Route("/completions", self.text_completions, methods=["POST"]),
         ]
 
     def usage(self, body: dict[str, Any], reply: str) -> dict[str, int]:

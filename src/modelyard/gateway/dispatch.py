@@ -42,7 +42,7 @@ from modelyard.gateway.cooldown import (
     target_id,
 )
 from modelyard.gateway.metrics import GatewayMetrics
-from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
+from modelyard.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from modelyard.gateway.upstream_errors import CLIENT_CATEGORIES, UpstreamError, client_error
 
 __all__ = ["Attempt", "Dispatcher", "Outcome", "breaker_id", "should_failover"]
@@ -269,15 +269,46 @@ class Dispatcher:
             targets, provider, lambda target: self.adapters.get(target.api).embed(request, target)
         )
 
+    async def complete_text(
+        self, request: CompletionRequest, targets: Sequence[Target], provider: str
+    ) -> Outcome[dict[str, Any]]:
+        """A legacy text completion, failing over as chat does."""
+        return await self._first_success(
+            targets,
+            provider,
+            lambda target: self.adapters.get(target.api).complete_text(request, target),
+        )
+
     async def open_stream(
         self, request: ChatCompletionRequest, targets: Sequence[Target], provider: str
     ) -> Outcome[tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]]:
         """Start a stream, failing over until a first chunk arrives (or the stream ends)."""
+        return await self._open(
+            targets,
+            provider,
+            lambda target: self.adapters.get(target.api).stream_chat(request, target),
+        )
 
+    async def open_text_stream(
+        self, request: CompletionRequest, targets: Sequence[Target], provider: str
+    ) -> Outcome[tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]]:
+        """Start a streamed text completion, failing over as :meth:`open_stream` does."""
+        return await self._open(
+            targets,
+            provider,
+            lambda target: self.adapters.get(target.api).stream_text(request, target),
+        )
+
+    async def _open(
+        self,
+        targets: Sequence[Target],
+        provider: str,
+        start: Callable[[Target], AsyncIterator[dict[str, Any]]],
+    ) -> Outcome[tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]]:
         async def first_chunk(
             target: Target,
         ) -> tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]:
-            stream = aiter(self.adapters.get(target.api).stream_chat(request, target))
+            stream = aiter(start(target))
             try:
                 return await anext(stream), stream
             except StopAsyncIteration:

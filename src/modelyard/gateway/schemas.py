@@ -9,9 +9,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ChatCompletionRequest", "ChatMessage", "EmbeddingRequest", "StreamOptions"]
+__all__ = [
+    "DEFAULT_COMPLETION_MAX_TOKENS",
+    "ChatCompletionRequest",
+    "ChatMessage",
+    "CompletionRequest",
+    "EmbeddingRequest",
+    "StreamOptions",
+]
 
 
 class ChatMessage(BaseModel):
@@ -54,6 +61,68 @@ class ChatCompletionRequest(BaseModel):
 
     def output_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
+
+    def stop_list(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+#: OpenAI's ``max_tokens`` for a legacy completion that sets none.
+DEFAULT_COMPLETION_MAX_TOKENS = 16
+
+
+class CompletionRequest(BaseModel):
+    """A legacy text completion (``POST /v1/completions``): one or more prompts continued.
+
+    Prompts are text: token-id arrays are refused (400, ``param="prompt"``).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=300)
+    prompt: str | list[str]
+    suffix: str | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(default=None, ge=0, le=10_000_000)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    n: int | None = Field(default=None, ge=1, le=128)
+    best_of: int | None = Field(default=None, ge=0, le=20)
+    stop: str | list[str] | None = None
+    echo: bool | None = None
+    logprobs: int | None = Field(default=None, ge=0, le=5)
+    seed: int | None = None
+    user: str | None = None
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _text_prompts(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("the prompt list is empty; send at least one prompt")
+            if not all(isinstance(item, str) for item in value):
+                raise ValueError(
+                    "prompts of token ids are not supported; send the prompt as text "
+                    "(a string or a list of strings)"
+                )
+        return value
+
+    def extra_params(self) -> dict[str, Any]:
+        """Parameters beyond the typed ones (``logit_bias``, ``presence_penalty``, …)."""
+        return dict(self.__pydantic_extra__ or {})
+
+    def prompts(self) -> list[str]:
+        """The prompts in order (one choice per prompt and ``n``)."""
+        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+
+    def choices_per_prompt(self) -> int:
+        return self.n or 1
+
+    def output_limit(self) -> int:
+        """``max_tokens``, or OpenAI's default for completions."""
+        return DEFAULT_COMPLETION_MAX_TOKENS if self.max_tokens is None else self.max_tokens
 
     def stop_list(self) -> list[str]:
         if self.stop is None:

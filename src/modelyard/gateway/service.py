@@ -26,7 +26,7 @@ from modelyard.gateway.response_cache import (
     ResponseCache,
     cache_key,
 )
-from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
+from modelyard.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from modelyard.gateway.targets import ModelIndex, Resolution, build_targets
 from modelyard.local.access import LocalCaller, resolve_local
 from modelyard.local.errors import ModelNotFoundError
@@ -308,6 +308,23 @@ class Gateway:
     ) -> tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]], Served]:
         resolution, targets = await self._targets(user, request.model)
         outcome = await self.dispatcher.open_stream(request, targets, _label(resolution))
+        first, rest = outcome.result
+        return first, rest, self._served(resolution, outcome)
+
+    async def complete_text(
+        self, user: User | None, request: CompletionRequest
+    ) -> tuple[dict[str, Any], Served]:
+        """Answer a legacy text completion (never cached)."""
+        resolution, targets = await self._targets(user, request.model)
+        outcome = await self.dispatcher.complete_text(request, targets, _label(resolution))
+        return outcome.result, self._served(resolution, outcome)
+
+    async def stream_text(
+        self, user: User | None, request: CompletionRequest
+    ) -> tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]], Served]:
+        """Start streaming a legacy text completion: its first event, the rest, who serves."""
+        resolution, targets = await self._targets(user, request.model)
+        outcome = await self.dispatcher.open_text_stream(request, targets, _label(resolution))
         first, rest = outcome.result
         return first, rest, self._served(resolution, outcome)
 

@@ -1,6 +1,7 @@
 """Text generation with a causal LM or a seq2seq model: prompts, batched and streamed runs.
 
-Prompts: a causal LM with a chat template gets ``apply_chat_template(…,
+Prompts: raw text (a legacy completion's prompt) is tokenized as it is. Chat messages: a
+causal LM with a chat template gets ``apply_chat_template(…,
 add_generation_prompt=True)``; one without gets a plain transcript (``System: …`` /
 ``User: …`` lines ending with ``Assistant:``). A seq2seq model (flan-t5) gets the user's
 text as is (after any system text) for a single turn, the transcript otherwise.
@@ -226,8 +227,10 @@ class TextGenerator:
         lines = [f"{_SPEAKERS.get(role, role.title())}: {text}" for role, text in messages]
         return "\n".join([*lines, "Assistant:"])
 
-    def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
-        """The prompt's token ids (chat template, transcript or plain text)."""
+    def prompt_ids(self, messages: Sequence[Message] | str) -> list[int]:
+        """The prompt's token ids (raw text, chat template, transcript or plain text)."""
+        if isinstance(messages, str):
+            return list(self.tokenizer(messages)["input_ids"])
         if self.task == "seq2seq":
             turns = [text for role, text in messages if role != "system"]
             system = [text for role, text in messages if role == "system"]
@@ -275,8 +278,9 @@ class TextGenerator:
 
     def _job(self, request: GenerationRequest) -> _Job:
         ids = self.prompt_ids(request.messages)
+        param = "prompt" if isinstance(request.messages, str) else "messages"
         if not ids:
-            raise BadRequestError("The prompt is empty.", param="messages")
+            raise BadRequestError("The prompt is empty.", param=param)
         limit = request.params.max_tokens or DEFAULT_MAX_TOKENS
         if self.context is not None and self.task == "causal":
             room = self.context - len(ids)
@@ -284,7 +288,7 @@ class TextGenerator:
                 raise BadRequestError(
                     f"The prompt has {len(ids)} tokens; this model's context window is "
                     f"{self.context}. Shorten the conversation.",
-                    param="messages",
+                    param=param,
                     code="context_length_exceeded",
                 )
             limit = min(limit, room)

@@ -39,6 +39,7 @@ from modelyard.local.types import (
     GenerationParams,
     GenerationRequest,
     Message,
+    Prompt,
 )
 from modelyard.security.tokens import digest
 
@@ -56,6 +57,11 @@ T = TypeVar("T")
 #: Threads that load models (each loaded model then has one thread of its own: torch's
 #: thread pool is per calling thread, and one steady thread per model keeps it warm).
 LOADER_THREADS = 2
+
+
+def _prompt(messages: Sequence[Message] | str) -> Prompt:
+    """Raw text as it is, chat messages as a tuple (requests are hashable values)."""
+    return messages if isinstance(messages, str) else tuple(messages)
 
 
 class LoadFailedError(RuntimeError):
@@ -167,16 +173,18 @@ class LoadedModel:
         async with self._lock:
             return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
-    async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
+    async def complete(
+        self, messages: Sequence[Message] | str, params: GenerationParams
+    ) -> Completion:
         """Generate one answer; requests arriving together are batched."""
         generator = self.generator()
         assert self._batcher is not None
         self.last_used = time.time()
-        request = GenerationRequest(tuple(messages), params)
+        request = GenerationRequest(_prompt(messages), params)
         return await self._batcher.submit(request, generator.batch_key(params))
 
     async def stream(
-        self, messages: Sequence[Message], params: GenerationParams
+        self, messages: Sequence[Message] | str, params: GenerationParams
     ) -> AsyncGenerator[str | Completion, None]:
         """Text pieces as they are generated, then the :class:`Completion` (whole text,
         finish reason, usage). Streams of one model run one at a time.
@@ -197,7 +205,7 @@ class LoadedModel:
 
         def work() -> None:
             try:
-                emit(generator.stream(GenerationRequest(tuple(messages), params), emit, halt))
+                emit(generator.stream(GenerationRequest(_prompt(messages), params), emit, halt))
             except BaseException as error:  # handed to the consumer, raised there
                 emit(error)
 

@@ -15,11 +15,14 @@ __all__ = [
     "GenerationParams",
     "GenerationRequest",
     "Message",
+    "Prompt",
 ]
 
 FinishReason = Literal["stop", "length"]
 #: A chat message reduced to its role (``system``, ``user``, ``assistant``) and text.
 Message = tuple[str, str]
+#: Chat messages (formatted by the model's chat template), or raw text continued as it is.
+Prompt = tuple[Message, ...] | str
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class GenerationParams:
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    messages: tuple[Message, ...]
+    messages: Prompt
     params: GenerationParams
 
 

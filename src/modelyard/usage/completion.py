@@ -18,6 +18,8 @@ __all__ = [
     "Completion",
     "OnComplete",
     "answer_text",
+    "choice_text",
+    "completion_text",
 ]
 
 #: Status recorded for a stream that failed after it started (the client got 200).
@@ -46,6 +48,8 @@ class CallDetails:
     messages: Sequence[Any] = ()
     conversation_id: int | None = None
     on_complete: OnComplete | None = None
+    #: A legacy text completion's prompts (counted when the provider reports no usage).
+    prompts: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,15 @@ def answer_text(answer: dict[str, Any]) -> str:
     """The first choice's text of an OpenAI completion."""
     choices = answer.get("choices") or [{}]
     return str((choices[0].get("message") or {}).get("content") or "")
+
+
+def completion_text(answer: dict[str, Any]) -> str:
+    """Every choice's text of a legacy text completion, in order."""
+    return "".join(str(choice.get("text") or "") for choice in answer.get("choices") or ())
+
+
+def choice_text(choice: dict[str, Any]) -> str:
+    """The text a stream chunk's choice adds: a chat delta's content or a completion's text."""
+    if "text" in choice:
+        return str(choice.get("text") or "")
+    return str((choice.get("delta") or {}).get("content") or "")

@@ -1,8 +1,10 @@
 """One gateway request's bookkeeping, around the upstream call.
 
 :meth:`Metering.call` starts a :class:`MeteredCall`; each of its entry points —
-:meth:`~MeteredCall.complete`, :meth:`~MeteredCall.embed`, :meth:`~MeteredCall.stream` —
-admits, calls and records in one step, so no caller can forget a record.
+:meth:`~MeteredCall.complete`, :meth:`~MeteredCall.embed`, :meth:`~MeteredCall.stream`,
+and for legacy text completions :meth:`~MeteredCall.complete_text` and
+:meth:`~MeteredCall.stream_text` — admits, calls and records in one step, so no caller
+can forget a record.
 
 Before: a caller with a USD budget is refused a model that has no price (402
 ``model_not_priced``, see :mod:`modelyard.usage.pricing`), then the caller's limits admit
@@ -36,7 +38,7 @@ from typing import Any, TypeVar
 import anyio
 
 from modelyard.errors import InternalServerError, ModelyardError
-from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
+from modelyard.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from modelyard.gateway.service import Gateway, Served
 from modelyard.limits.enforcer import Admission, LimitEnforcer
 from modelyard.usage.completion import (
@@ -46,6 +48,8 @@ from modelyard.usage.completion import (
     CallOrigin,
     Completion,
     answer_text,
+    choice_text,
+    completion_text,
 )
 from modelyard.usage.events import UsageEvent
 from modelyard.usage.pricing import Pricing, unpriced_refusal
@@ -93,6 +97,7 @@ class MeteredCall:
         self.endpoint = details.endpoint
         self.model = details.model
         self.messages = details.messages
+        self.prompts = details.prompts
         self.conversation_id = details.conversation_id
         self.on_complete = details.on_complete
         self.started = time.perf_counter()
@@ -108,7 +113,8 @@ class MeteredCall:
         self._ended = False
 
     def prompt_tokens(self) -> int:
-        return count_message_tokens(self.model, self.messages)
+        texts = sum(count_tokens(self.model, prompt) for prompt in self.prompts)
+        return count_message_tokens(self.model, self.messages) + texts
 
     async def _check_priced(self) -> None:
         """Refuse (402) a model without a price to a caller with a USD budget."""
@@ -175,7 +181,28 @@ class MeteredCall:
         """Admit, then start streaming ``body``; a failure before the first chunk is recorded,
         the stream's end when the returned chunks end or are closed."""
         await self._admit(self.prompt_tokens() + (body.output_limit() or 0))
-        first, rest, self.served = await self._call(self.gateway.stream(self.user, body))
+        return await self._open(self.gateway.stream(self.user, body))
+
+    async def complete_text(self, body: CompletionRequest) -> dict[str, Any]:
+        """Admit, answer a legacy text completion through the gateway, and record it."""
+        await self._admit(self._text_estimate(body))
+        answer, self.served = await self._call(self.gateway.complete_text(self.user, body))
+        await self._finish(status=200, usage=answer.get("usage"), content=completion_text(answer))
+        return answer
+
+    async def stream_text(self, body: CompletionRequest) -> MeteredChunks:
+        """Admit, then start streaming a legacy text completion, recorded as :meth:`stream`."""
+        await self._admit(self._text_estimate(body))
+        return await self._open(self.gateway.stream_text(self.user, body))
+
+    def _text_estimate(self, body: CompletionRequest) -> int:
+        choices = len(body.prompts()) * body.choices_per_prompt()
+        return self.prompt_tokens() + body.output_limit() * choices
+
+    async def _open(
+        self, opening: Awaitable[tuple[Chunk | None, AsyncIterator[Chunk], Served]]
+    ) -> MeteredChunks:
+        first, rest, self.served = await self._call(opening)
         self._rest = rest
         return MeteredChunks(self, self._relay(first, rest))
 
@@ -296,7 +323,7 @@ class MeteredCall:
     def _note(self, chunk: Chunk) -> None:
         self._stream_usage = chunk.get("usage") or self._stream_usage
         for choice in chunk.get("choices") or ():
-            text = (choice.get("delta") or {}).get("content")
+            text = choice_text(choice)
             if text:
                 self._relayed.append(text)
 

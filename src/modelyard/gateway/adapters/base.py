@@ -19,9 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from modelyard.errors import BadRequestError
+from modelyard.gateway.adapters import text_completions
 from modelyard.gateway.adapters.model_ids import check_model_id
 from modelyard.gateway.http import UpstreamHttp
-from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
+from modelyard.gateway.schemas import (
+    ChatCompletionRequest,
+    ChatMessage,
+    CompletionRequest,
+    EmbeddingRequest,
+)
 from modelyard.local.sources import LocalRef
 from modelyard.providers.credentials import Credential
 
@@ -78,8 +84,21 @@ class Adapter:
             f"Model {target.model} ({self.api} API) does not offer embeddings.", param="model"
         )
 
+    async def complete_text(self, request: CompletionRequest, target: Target) -> dict[str, Any]:
+        """A legacy text completion; by default each prompt answered through :meth:`chat`
+        (see :mod:`~modelyard.gateway.adapters.text_completions`)."""
+        return await text_completions.complete_through_chat(self, request, target)
 
-def refuse_unsupported(request: ChatCompletionRequest, api: str, supported: Iterable[str]) -> None:
+    def stream_text(
+        self, request: CompletionRequest, target: Target
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A streamed text completion; by default through :meth:`stream_chat`."""
+        return text_completions.stream_through_chat(self, request, target)
+
+
+def refuse_unsupported(
+    request: ChatCompletionRequest | CompletionRequest, api: str, supported: Iterable[str]
+) -> None:
     """Raise a 400 naming the first parameter the target cannot honour."""
     # conversation_id belongs to the app's own chat route and never goes upstream.
     allowed = set(supported) | {

@@ -10,7 +10,9 @@ Chat (JSON and streaming) with causal LMs and seq2seq models: ``temperature``, `
 ``max_tokens`` / ``max_completion_tokens``, ``stop`` and ``seed`` are honoured; usage is
 counted by the model's tokenizer; ``finish_reason`` is ``stop`` or ``length``. Refused
 with a 400: tools and tool messages, non-text content, ``n`` > 1 and every other
-parameter. Embeddings with sentence-transformers models (``float`` or ``base64``).
+parameter. Legacy text completions with the same models: each prompt continued as raw
+text (no chat template), ``echo`` too; ``suffix``, ``logprobs`` and ``best_of`` are
+refused. Embeddings with sentence-transformers models (``float`` or ``base64``).
 
 Non-streaming requests that arrive together are batched; streams of one model run one at
 a time. A model that does not exist, is gated or has an unsupported architecture is a
@@ -22,14 +24,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 from modelyard.errors import BadRequestError, ModelyardError
 from modelyard.gateway.adapters import openai_shapes
 from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported, text_only
+from modelyard.gateway.adapters.text_completions import (
+    COMPLETIONS_ONLY_PARAMETERS,
+    refuse_completions_only,
+)
 from modelyard.gateway.http import UpstreamHttp
-from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest
+from modelyard.gateway.schemas import (
+    ChatCompletionRequest,
+    ChatMessage,
+    CompletionRequest,
+    EmbeddingRequest,
+)
 from modelyard.gateway.upstream_errors import UpstreamError
 from modelyard.local.errors import ModelNotFoundError
 from modelyard.local.manager import LoadedModel, LoadFailedError, ModelManager
@@ -46,6 +58,8 @@ SUPPORTED_PARAMETERS = (
     "stop",
     "seed",
 )
+
+T = TypeVar("T")
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
@@ -71,6 +85,25 @@ def _prepare(request: ChatCompletionRequest) -> tuple[list[Message], GenerationP
         stop=tuple(request.stop_list()),
     )
     return [_message(message) for message in request.messages], params
+
+
+def _text_params(request: CompletionRequest) -> GenerationParams:
+    refuse_completions_only(request, "local", allowed=("echo",))
+    refuse_unsupported(
+        request, "local", (*SUPPORTED_PARAMETERS, "prompt", "echo", *COMPLETIONS_ONLY_PARAMETERS)
+    )
+    if request.max_tokens == 0:
+        raise BadRequestError(
+            "Local models generate at least 1 token; set max_tokens to 1 or more.",
+            param="max_tokens",
+        )
+    return GenerationParams(
+        max_tokens=request.output_limit(),
+        temperature=request.temperature,
+        top_p=request.top_p,
+        seed=request.seed,
+        stop=tuple(request.stop_list()),
+    )
 
 
 def _usage(completion: Completion) -> dict[str, int]:
@@ -101,19 +134,24 @@ class LocalAdapter(Adapter):
         except LoadFailedError as error:
             raise UpstreamError("server", str(error)) from None
 
-    async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
-        messages, params = _prepare(request)
-        model = await self._model(target)
-        model.generator()  # a 400 for an embedding model, before anything runs
+    @staticmethod
+    async def _run(target: Target, work: Awaitable[T]) -> T:
+        """``work`` within the target's timeout; a failure is an upstream error."""
         try:
             async with asyncio.timeout(target.timeout):
-                completion = await model.complete(messages, params)
+                return await work
         except TimeoutError:
             raise UpstreamError("timeout", f"{target.model} did not answer in time") from None
         except ModelyardError:
             raise
         except Exception as error:
             raise UpstreamError("server", f"{target.model} failed: {error}") from None
+
+    async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
+        messages, params = _prepare(request)
+        model = await self._model(target)
+        model.generator()  # a 400 for an embedding model, before anything runs
+        completion = await self._run(target, model.complete(messages, params))
         return openai_shapes.completion(
             id=openai_shapes.completion_id(),
             model=target.model,
@@ -149,6 +187,63 @@ class LocalAdapter(Adapter):
             raise UpstreamError("server", f"{target.model} failed: {error}") from None
         finally:
             await pieces.aclose()
+
+    async def complete_text(self, request: CompletionRequest, target: Target) -> dict[str, Any]:
+        """Every prompt continued as raw text; prompts sent together share a batch."""
+        params = _text_params(request)
+        model = await self._model(target)
+        model.generator()
+        prompts = request.prompts()
+        completions = await self._run(
+            target, asyncio.gather(*(model.complete(prompt, params) for prompt in prompts))
+        )
+        echo = bool(request.echo)
+        choices = [
+            openai_shapes.text_choice(
+                index, (prompt if echo else "") + completion.text, completion.finish_reason
+            )
+            for index, (prompt, completion) in enumerate(zip(prompts, completions, strict=True))
+        ]
+        return openai_shapes.text_completion(
+            id=openai_shapes.text_completion_id(),
+            model=target.model,
+            choices=choices,
+            usage=openai_shapes.summed_usage([_usage(c) for c in completions]),
+        )
+
+    async def stream_text(
+        self, request: CompletionRequest, target: Target
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every prompt continued as raw text and streamed, one after the other."""
+        params = _text_params(request)
+        model = await self._model(target)
+        model.generator()
+        completion_id, created = openai_shapes.text_completion_id(), int(time.time())
+
+        def event(choices: list[dict[str, Any]], **usage: Any) -> dict[str, Any]:
+            return openai_shapes.text_completion(
+                id=completion_id, model=target.model, choices=choices, created=created, **usage
+            )
+
+        usages = []
+        for index, prompt in enumerate(request.prompts()):
+            pieces = model.stream(prompt, params)
+            try:
+                item = await anext(pieces)
+                if request.echo:
+                    yield event([openai_shapes.text_choice(index, prompt, None)])
+                while not isinstance(item, Completion):
+                    yield event([openai_shapes.text_choice(index, item, None)])
+                    item = await anext(pieces)
+                yield event([openai_shapes.text_choice(index, "", item.finish_reason)])
+                usages.append(_usage(item))
+            except ModelyardError:
+                raise
+            except Exception as error:
+                raise UpstreamError("server", f"{target.model} failed: {error}") from None
+            finally:
+                await pieces.aclose()
+        yield event([], usage=openai_shapes.summed_usage(usages))
 
     async def embed(self, request: EmbeddingRequest, target: Target) -> dict[str, Any]:
         texts = [request.input] if isinstance(request.input, str) else request.input

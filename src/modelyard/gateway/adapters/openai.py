@@ -8,7 +8,7 @@ from typing import Any
 
 from modelyard.gateway.adapters.base import Adapter, Target
 from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
-from modelyard.gateway.schemas import ChatCompletionRequest, EmbeddingRequest
+from modelyard.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from modelyard.gateway.upstream_errors import UpstreamError
 from modelyard.providers.kinds import ConnectionCheck, Endpoint, ProviderKind, ProviderKindSpec
 
@@ -66,6 +66,42 @@ class OpenAIAdapter(Adapter):
         async for chunk in post_sse(
             self.http,
             f"{target.base_url}/chat/completions",
+            headers=_headers(target),
+            body=body,
+            timeout=target.timeout,
+        ):
+            if isinstance(chunk, dict) and "error" in chunk:
+                raise stream_error(chunk)
+            yield chunk
+
+    async def complete_text(self, request: CompletionRequest, target: Target) -> dict[str, Any]:
+        """Passed through to ``{base_url}/completions``, the answer relayed as it is."""
+        body = request.model_dump(exclude_none=True)
+        body["model"] = target.model
+        body["stream"] = False
+        body.pop("stream_options", None)
+        answer = await post_json(
+            self.http,
+            f"{target.base_url}/completions",
+            headers=_headers(target),
+            body=body,
+            timeout=target.timeout,
+        )
+        if not isinstance(answer, dict) or "choices" not in answer:
+            raise UpstreamError("protocol", "the provider's answer has no choices")
+        return answer
+
+    async def stream_text(
+        self, request: CompletionRequest, target: Target
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Streamed from ``{base_url}/completions``, always asking for usage."""
+        body = request.model_dump(exclude_none=True)
+        body["model"] = target.model
+        body["stream"] = True
+        body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
+        async for chunk in post_sse(
+            self.http,
+            f"{target.base_url}/completions",
             headers=_headers(target),
             body=body,
             timeout=target.timeout,
