@@ -4,6 +4,10 @@ one modelyard worker, side by side in one run (issue: gateway API and adapters).
 Targets: added latency at concurrency 1 ≤ 1 ms p50 and ≤ 5 ms p99 (non-streaming),
 time to first chunk added ≤ 2 ms; one worker ≥ 1,000 requests/s and ≥ 500 streams/s
 (16 chunks each) at 16 to 64 concurrent clients.
+
+``/v1/responses`` (translated to chat) is measured in the same run and compared with the
+chat figures: without ``store`` (the translation alone) and, at 16 clients, with it (one
+row written per answer).
 """
 
 from __future__ import annotations
@@ -65,6 +69,24 @@ def _modelyard(env: dict[str, str], *args: str) -> str:
     ).stdout
 
 
+def _responses(url: str, token: str, scale: float) -> dict[str, dict[str, Any]]:
+    """``/v1/responses`` at the chat rows' settings (``store`` off unless named)."""
+    n, heavy = int(3000 * scale) or 50, int(8000 * scale) or 100
+    unstored = {"store": False}
+
+    def measure(**kwargs: Any) -> dict[str, Any]:
+        return load(url, token=token, model=MODEL, **kwargs)
+
+    measure(requests=200, concurrency=1, extra=unstored)  # warm-up
+    return {
+        "latency": measure(requests=n, concurrency=1, extra=unstored),
+        "streaming": measure(requests=n // 2, concurrency=1, stream=True, extra=unstored),
+        "throughput": measure(requests=heavy, concurrency=16, extra=unstored),
+        "streams": measure(requests=heavy // 2, concurrency=16, stream=True, extra=unstored),
+        "stored": measure(requests=heavy, concurrency=16),
+    }
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """Measure and return the figures (``quick`` for a smoke run)."""
     scale = 0.1 if quick else 1.0
@@ -109,6 +131,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 name: load(gateway, token=token, model=name, requests=n, concurrency=1)
                 for name in (HEALTHY_FIRST, COOLING_FIRST)
             }
+            responses = _responses(f"http://127.0.0.1:{app_port}/v1/responses", token, scale)
             routed_load = {
                 name: load(
                     gateway,
@@ -120,6 +143,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 for name in (HEALTHY_FIRST, COOLING_FIRST)
             }
     return {
+        "responses": responses,
         "routed": routed,
         "routed_load": routed_load,
         "latency": latency,
@@ -172,4 +196,30 @@ def report(figures: dict[str, Any]) -> str:
             f"| {label} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | "
             f"{r['p50_ms'] - direct['p50_ms']:.2f} ms | {heavy['rps']:.0f} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *_responses_report(figures)]) + "\n"
+
+
+def _responses_report(figures: dict[str, Any]) -> list[str]:
+    """The ``/v1/responses`` rows, each beside the chat figure of the same run."""
+    responses = figures["responses"]
+    chat_c1, chat_stream = figures["latency"][1], figures["streaming"][1]
+    chat_rps, chat_streams = figures["throughput"][16][1], figures["streams"][16][1]
+    rows = (  # label, chat figure, responses run, its figure's key, unit
+        ("p50 latency, concurrency 1", chat_c1["p50_ms"], "latency", "p50_ms", "ms"),
+        ("p99 latency, concurrency 1", chat_c1["p99_ms"], "latency", "p99_ms", "ms"),
+        ("time to first chunk p50", chat_stream["ttfc_p50_ms"], "streaming", "ttfc_p50_ms", "ms"),
+        ("non-streaming, 16 clients", chat_rps["rps"], "throughput", "rps", "/s"),
+        ("streams, 16 clients", chat_streams["rps"], "streams", "rps", "/s"),
+        ("non-streaming + store, 16 clients", chat_rps["rps"], "stored", "rps", "/s"),
+    )
+    lines = [
+        "",
+        "| /v1/responses vs /v1/chat/completions (same run) | chat | responses | ratio | errors |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, chat, run_name, key, unit in rows:
+        value = responses[run_name][key]
+        shown = f"{chat:.2f} ms | {value:.2f} ms" if unit == "ms" else f"{chat:.0f} | {value:.0f}"
+        errors = responses[run_name]["errors"]
+        lines.append(f"| {label} | {shown} | {value / chat:.2f} | {errors} |")
+    return lines

@@ -5,7 +5,8 @@ of what it measures; it prints one JSON object with the figures: ``errors`` (ans
 were not 200, plus requests that got no answer), ``statuses`` (answers by status code),
 ``transport_errors`` (no answer: connection refused or reset, timeout). With
 ``--request-id-prefix P`` request ``i`` carries ``x-request-id: P`` + ``i`` (8 digits), so
-what the server recorded can be matched request by request.
+what the server recorded can be matched request by request. A URL ending in ``/responses``
+gets a Responses API body (``input``) instead of a chat one; ``--extra`` adds fields.
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ async def run(
     stream: bool,
     model: str = "bench-model",
     request_id_prefix: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    body = json.dumps(
-        {
-            "model": model,
-            "messages": [{"role": "user", "content": "Say something short."}],
-            "stream": stream,
-        }
-    ).encode()
+    prompt: Any = [{"role": "user", "content": "Say something short."}]
+    key = "messages"
+    if url.endswith("/responses"):  # OpenAI's Responses API
+        key, prompt = "input", prompt[0]["content"]
+    fields = {"model": model, key: prompt, "stream": stream, **(extra or {})}
+    body = json.dumps(fields).encode()
     headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
     latencies: list[float] = []
     first_chunks: list[float] = []
@@ -109,6 +110,7 @@ def main() -> None:
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--model", default="bench-model")
     parser.add_argument("--request-id-prefix", default=None)
+    parser.add_argument("--extra", default=None, help="JSON fields added to every body")
     args = parser.parse_args()
     result = asyncio.run(
         run(
@@ -119,6 +121,7 @@ def main() -> None:
             args.stream,
             args.model,
             args.request_id_prefix,
+            json.loads(args.extra) if args.extra else None,
         )
     )
     print(json.dumps(result))

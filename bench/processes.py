@@ -63,8 +63,10 @@ def load(
     concurrency: int,
     stream: bool = False,
     model: str = "bench-model",
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the load generator in its own process and return its figures."""
+    """Run the load generator in its own process and return its figures (``extra``: fields
+    added to every request body)."""
     args = [
         sys.executable,
         "-m",
@@ -81,6 +83,8 @@ def load(
     ]
     if stream:
         args.append("--stream")
+    if extra:
+        args += ["--extra", json.dumps(extra)]
     output = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(output)
     return result
