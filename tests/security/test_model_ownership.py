@@ -146,6 +146,12 @@ async def _call(
     if probe == "stream":
         body = _chat(f"local/{name}", stream=True)
         return await http.post("/v1/chat/completions", headers=auth, json=body)
+    if probe == "completions":
+        body = {"model": f"local/{name}", "prompt": "hello", "max_tokens": 2}
+        return await http.post("/v1/completions", headers=auth, json=body)
+    if probe == "completions-stream":
+        body = {"model": f"local/{name}", "prompt": "hello", "max_tokens": 2, "stream": True}
+        return await http.post("/v1/completions", headers=auth, json=body)
     if probe == "embeddings":
         body = {"model": f"local/{name}", "input": "x"}
         return await http.post("/v1/embeddings", headers=auth, json=body)
@@ -169,11 +175,22 @@ def _anonymised(response: httpx.Response, name: str) -> str:
     return response.text.replace(name, "NAME")
 
 
-PROBES = ("chat", "stream", "embeddings", "messages", "v2-chat", "advice", "classify")
+PROBES = (
+    "chat",
+    "stream",
+    "completions",
+    "completions-stream",
+    "embeddings",
+    "messages",
+    "v2-chat",
+    "advice",
+    "classify",
+)
 
 #: Every route of the API that takes a model name and is open to users, by probe.
 PROBED_ROUTES = {
     ("POST", "/v1/chat/completions"): "chat",
+    ("POST", "/v1/completions"): "completions",
     ("POST", "/v1/embeddings"): "embeddings",
     ("POST", "/v1/messages"): "messages",
     ("POST", "/v2/llm/chat/completions"): "v2-chat",
@@ -231,6 +248,9 @@ async def test_b_gets_for_a_private_model_what_a_missing_model_gets_on_every_pat
     chat = await _call(client, world.a, "chat", "secret-chat")
     assert chat.status_code == 200, chat.text
     assert chat.json()["model"] == "secret-chat"
+    completed = await _call(client, world.a, "completions", "secret-chat")
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["object"] == "text_completion"
     classified = await _call(client, world.a, "classify", "secret-clf")
     assert classified.status_code == 200, classified.text
     assert classified.json()["data"][0]["label"] in ("negative", "positive")
