@@ -24,7 +24,7 @@ from modelyard.db.models import (
     User,
     UserProviderKey,
 )
-from modelyard.model_list.built_in import built_in_models
+from modelyard.model_list.built_in import BuiltInModel, built_in_models
 from modelyard.model_list.entries import ListedModel, ModelList
 from modelyard.model_list.names import GatewayNames
 from modelyard.providers.credentials import kinds_with_credentials
@@ -239,6 +239,12 @@ class _Builder:
             for model in self.rows.trained
         ]
 
+    def _local_aliases(self, model: BuiltInModel) -> tuple[str, ...]:
+        """``local/<alias>``, and each bare name the gateway resolves to local."""
+        names = (model.name, *model.aliases)
+        bare = [alias for name in names for alias in self.names.listed(ProviderKind.LOCAL, name)[1]]
+        return (*(f"local/{alias}" for alias in model.aliases), *bare)
+
     def built_in_models(self) -> list[ListedModel]:
         label = kind_info(ProviderKind.LOCAL).label
         models = []
@@ -267,7 +273,7 @@ class _Builder:
                     context_length=model.context_length,
                     description=(listed.description if listed else None)
                     or "Built into modelyard: runs on this server, no key needed.",
-                    aliases=tuple(f"local/{alias}" for alias in model.aliases),
+                    aliases=self._local_aliases(model),
                 )
             )
         return models
