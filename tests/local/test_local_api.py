@@ -315,9 +315,6 @@ async def test_tools_are_refused(sdk: openai.AsyncOpenAI, causal_dir: Path) -> N
         )
     assert isinstance(refused.value.body, dict) and refused.value.body["param"] == "tools"
     assert "tools" in refused.value.message
-    with pytest.raises(openai.BadRequestError) as n:
-        await sdk.chat.completions.create(model=f"local/{causal_dir}", messages=HELLO, n=2)
-    assert isinstance(n.value.body, dict) and n.value.body["param"] == "n"
 
 
 async def test_directory_errors(sdk: openai.AsyncOpenAI, tmp_path: Path, causal_dir: Path) -> None:

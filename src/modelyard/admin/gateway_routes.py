@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from wtforms import BooleanField, Form, IntegerField, StringField, TextAreaField
+from wtforms import BooleanField, Form, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from modelyard.admin.base import StaffView, clean_text, validated
@@ -66,6 +66,15 @@ class RouteForm(Form):
         default=False,
         render_kw={"class": "form-check-input"},
     )
+    unsupported_params = SelectField(
+        "Parameters a target cannot honour",
+        choices=[
+            ("error", "Refuse the request (400 naming the parameter)"),
+            ("drop", "Leave them out (named in x-modelyard-dropped-params)"),
+        ],
+        default="error",
+        render_kw={"class": "form-select"},
+    )
     is_active = BooleanField("Active", default=True, render_kw={"class": "form-check-input"})
 
 
@@ -76,6 +85,7 @@ def _values(data: dict[str, Any]) -> dict[str, Any]:
         "targets": parse_targets(str(data.get("targets") or "")),
         "cache_ttl_seconds": data.get("cache_ttl_seconds"),
         "cache_shared": bool(data.get("cache_shared")),
+        "unsupported_params": data.get("unsupported_params") or "error",
         "is_active": bool(data.get("is_active")),
     }
 
@@ -92,6 +102,7 @@ class GatewayRouteAdmin(StaffView, model=GatewayRoute):
         GatewayRoute.name,
         GatewayRoute.targets,
         GatewayRoute.cache_ttl_seconds,
+        GatewayRoute.unsupported_params,
         GatewayRoute.is_active,
         GatewayRoute.managed_by_file,
     ]
@@ -106,6 +117,7 @@ class GatewayRouteAdmin(StaffView, model=GatewayRoute):
         "targets",
         "cache_ttl_seconds",
         "cache_shared",
+        "unsupported_params",
         "is_active",
     ]
 

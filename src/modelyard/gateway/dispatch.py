@@ -33,8 +33,10 @@ from modelyard.errors import (
     ModelyardError,
     ServiceUnavailableError,
 )
+from modelyard.gateway import fan_out
 from modelyard.gateway.adapters.base import Target
 from modelyard.gateway.adapters.registry import AdapterRegistry
+from modelyard.gateway.anthropic_native import request_for
 from modelyard.gateway.cooldown import (
     CooldownStore,
     MemoryCooldowns,
@@ -42,6 +44,7 @@ from modelyard.gateway.cooldown import (
     target_id,
 )
 from modelyard.gateway.metrics import GatewayMetrics
+from modelyard.gateway.parameter_policy import ParameterPolicy
 from modelyard.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from modelyard.gateway.upstream_errors import CLIENT_CATEGORIES, UpstreamError, client_error
 
@@ -113,6 +116,8 @@ class Outcome(Generic[T]):
     target: Target
     attempts: list[Attempt] = field(default_factory=list)
     upstream_seconds: float = 0.0
+    #: Parameters left out for the target that answered (a route's ``drop`` policy).
+    dropped_params: tuple[str, ...] = ()
 
 
 def _describe(target: Target) -> str:
@@ -256,10 +261,41 @@ class Dispatcher:
         raise _exhausted(attempts, last, provider, targets[-1] if targets else None)
 
     async def chat(
-        self, request: ChatCompletionRequest, targets: Sequence[Target], provider: str
+        self,
+        request: ChatCompletionRequest,
+        targets: Sequence[Target],
+        provider: str,
+        *,
+        unsupported_params: str = "error",
     ) -> Outcome[dict[str, Any]]:
+        """The first target's answer (``n`` choices: :mod:`~modelyard.gateway.fan_out`),
+        parameters it cannot honour handled by the route's ``unsupported_params``."""
+        policy = ParameterPolicy(unsupported_params)
+        outcome = await self._first_success(
+            targets,
+            provider,
+            lambda target: policy.call(
+                lambda sent: fan_out.chat(
+                    self.adapters.get(target.api), request_for(sent, target.api), target
+                ),
+                request,
+            ),
+        )
+        outcome.dropped_params = policy.dropped
+        return outcome
+
+    async def count_tokens(
+        self, request: ChatCompletionRequest, targets: Sequence[Target], provider: str
+    ) -> Outcome[int | None] | None:
+        """Input tokens as the first target's provider counts them, failing over among the
+        targets whose adapters can count; ``None`` when the first cannot (estimate them)."""
+        counting = [t for t in targets if self.adapters.get(t.api).counts_tokens]
+        if not targets or targets[0] not in counting:
+            return None
         return await self._first_success(
-            targets, provider, lambda target: self.adapters.get(target.api).chat(request, target)
+            counting,
+            provider,
+            lambda target: self.adapters.get(target.api).count_tokens(request, target),
         )
 
     async def embed(
@@ -280,14 +316,27 @@ class Dispatcher:
         )
 
     async def open_stream(
-        self, request: ChatCompletionRequest, targets: Sequence[Target], provider: str
+        self,
+        request: ChatCompletionRequest,
+        targets: Sequence[Target],
+        provider: str,
+        *,
+        unsupported_params: str = "error",
     ) -> Outcome[tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]]:
         """Start a stream, failing over until a first chunk arrives (or the stream ends)."""
-        return await self._open(
+        policy = ParameterPolicy(unsupported_params)
+        outcome = await self._open(
             targets,
             provider,
-            lambda target: self.adapters.get(target.api).stream_chat(request, target),
+            lambda target: policy.stream(
+                lambda sent: fan_out.stream(
+                    self.adapters.get(target.api), request_for(sent, target.api), target
+                ),
+                request,
+            ),
         )
+        outcome.dropped_params = policy.dropped
+        return outcome
 
     async def open_text_stream(
         self, request: CompletionRequest, targets: Sequence[Target], provider: str

@@ -95,6 +95,7 @@ async def update_route(
         "targets": route.targets,
         "cache_ttl_seconds": route.cache_ttl_seconds,
         "cache_shared": route.cache_shared,
+        "unsupported_params": route.unsupported_params,
         "is_active": route.is_active,
     }
     try:

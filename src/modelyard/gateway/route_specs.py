@@ -14,6 +14,11 @@ The example from the routing issue::
           - {provider: huggingface, endpoint: direct, model: HuggingFaceH4/zephyr-7b-beta}
           - {provider: huggingface, endpoint: direct, model: facebook/bart-large-cnn}
         cache_ttl_seconds: 300
+        unsupported_params: drop   # or error (the default)
+
+``unsupported_params`` says what a parameter a target cannot honour does: ``error``, a 400
+naming it, or ``drop``, left out (named in the ``x-modelyard-dropped-params`` header); see
+:mod:`~modelyard.gateway.parameter_policy`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from modelyard.gateway.parameter_policy import UnsupportedParams
 from modelyard.providers.kinds import ProviderKind, kind_info
 
 __all__ = ["RouteSpec", "RouteTargetSpec"]
@@ -59,6 +65,8 @@ class RouteSpec(BaseModel):
     cache_ttl_seconds: int | None = Field(default=None, ge=1, le=30 * 24 * 3600)
     #: Share cached answers across users (only answers paid by an admin or system key).
     cache_shared: bool = False
+    #: A parameter a target cannot honour: ``error`` (a 400) or ``drop`` (left out).
+    unsupported_params: UnsupportedParams = "error"
     is_active: bool = True
 
     @field_validator("name")

@@ -59,6 +59,9 @@ class Served:
     upstream_seconds: float
     #: ``hit``, ``miss`` or ``off`` (the request was not cacheable).
     cache: str = "off"
+    #: Parameters left out because the route's policy is ``drop`` and the target could
+    #: not honour them.
+    dropped_params: tuple[str, ...] = ()
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -69,6 +72,8 @@ class Served:
         }
         if self.resolution.route:
             headers["x-modelyard-route"] = self.resolution.route
+        if self.dropped_params:
+            headers["x-modelyard-dropped-params"] = ",".join(self.dropped_params)
         return headers
 
 
@@ -240,6 +245,7 @@ class Gateway:
             called,
             outcome.upstream_seconds,
             cache,
+            outcome.dropped_params,
         )
 
     async def chat(
@@ -258,9 +264,16 @@ class Gateway:
         resolution, targets = await self._targets(user, request.model)
         ttl = resolution.cache_ttl_seconds if cache_ttl is None else cache_ttl
         if not ttl:
-            outcome = await self.dispatcher.chat(request, targets, _label(resolution))
+            outcome = await self.dispatcher.chat(
+                request,
+                targets,
+                _label(resolution),
+                unsupported_params=resolution.unsupported_params,
+            )
             return outcome.result, self._served(resolution, outcome)
         body = request.model_dump(exclude_none=True, exclude={"conversation_id"})
+        if request.anthropic_native is not None:  # its native parts shape the answer too
+            body["anthropic_native"] = request.anthropic_native.model_dump()
         own = cache_key(body, namespace=f"chat.completions/user:{user.id if user else 0}")
         shared = (
             cache_key(body, namespace="chat.completions/shared")
@@ -271,13 +284,31 @@ class Gateway:
             hit = await self.cache.get(key) if key else None
             if hit is not None:
                 self.metrics.cache.labels("hit").inc()
-                served = Served(resolution, hit["provider"], hit["model"], 0, 0.0, "hit")
+                served = Served(
+                    resolution,
+                    hit["provider"],
+                    hit["model"],
+                    0,
+                    0.0,
+                    "hit",
+                    tuple(hit.get("dropped_params") or ()),
+                )
                 return hit["response"], served
         self.metrics.cache.labels("miss").inc()
-        outcome = await self.dispatcher.chat(request, targets, _label(resolution))
+        outcome = await self.dispatcher.chat(
+            request,
+            targets,
+            _label(resolution),
+            unsupported_params=resolution.unsupported_params,
+        )
         served = self._served(resolution, outcome, "miss")
         paid_by_all = outcome.target.credential.source in SHARED_CREDENTIALS
-        entry = {"response": outcome.result, "provider": served.provider, "model": served.model}
+        entry = {
+            "response": outcome.result,
+            "provider": served.provider,
+            "model": served.model,
+            "dropped_params": list(served.dropped_params),
+        }
         await self.cache.put(shared if shared and paid_by_all else own, entry, ttl)
         return outcome.result, served
 
@@ -307,7 +338,9 @@ class Gateway:
         self, user: User | None, request: ChatCompletionRequest
     ) -> tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]], Served]:
         resolution, targets = await self._targets(user, request.model)
-        outcome = await self.dispatcher.open_stream(request, targets, _label(resolution))
+        outcome = await self.dispatcher.open_stream(
+            request, targets, _label(resolution), unsupported_params=resolution.unsupported_params
+        )
         first, rest = outcome.result
         return first, rest, self._served(resolution, outcome)
 
@@ -338,6 +371,18 @@ class Gateway:
             credentials = []
         token = next((c.api_key for c in credentials if c.api_key), None)
         return await self.local_models.classify(ref, texts, token=token)
+
+    async def count_tokens(
+        self, user: User | None, request: ChatCompletionRequest
+    ) -> tuple[int | None, Served | None]:
+        """``request``'s input tokens as its first target's provider counts them, and who
+        counted; ``(None, None)`` when that provider cannot count (the caller estimates).
+        Counting generates nothing: no usage is recorded for it."""
+        resolution, targets = await self._targets(user, request.model)
+        outcome = await self.dispatcher.count_tokens(request, targets, _label(resolution))
+        if outcome is None or outcome.result is None:
+            return None, None
+        return outcome.result, self._served(resolution, outcome)
 
     async def embed(
         self, user: User | None, request: EmbeddingRequest

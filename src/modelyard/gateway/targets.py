@@ -49,6 +49,9 @@ class Resolution:
     cache_ttl_seconds: int | None = None
     #: Cached answers are shared across users (those paid by admin or system keys).
     cache_shared: bool = False
+    #: A parameter a target cannot honour: ``error`` (a 400) or ``drop`` (left out);
+    #: see :mod:`~modelyard.gateway.parameter_policy`.
+    unsupported_params: str = "error"
 
 
 class ModelIndex:
@@ -103,6 +106,7 @@ class ModelIndex:
                 route=route.name,
                 cache_ttl_seconds=route.cache_ttl_seconds,
                 cache_shared=route.cache_shared,
+                unsupported_params=route.unsupported_params or "error",
             )
             for route in routes.scalars()
         }

@@ -82,7 +82,8 @@ class FileConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     providers: list[DeclaredProvider] = Field(default_factory=list)
-    #: Named gateway routes: name → {targets, description, cache_ttl_seconds, is_active}.
+    #: Named gateway routes: name → {targets, description, cache_ttl_seconds, cache_shared,
+    #: unsupported_params, is_active} (see :mod:`modelyard.gateway.route_specs`).
     routes: dict[str, Any] = Field(default_factory=dict)
 
 

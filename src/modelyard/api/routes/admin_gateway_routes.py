@@ -12,6 +12,7 @@ from sqlalchemy import select
 from modelyard.api.deps import SessionDep, StaffUser, refresh_gateway_caches
 from modelyard.db.models import GatewayRoute
 from modelyard.gateway import route_records
+from modelyard.gateway.parameter_policy import UnsupportedParams
 from modelyard.gateway.route_specs import RouteSpec
 
 router = APIRouter(
@@ -28,6 +29,7 @@ class RoutePublic(BaseModel):
     targets: list[dict[str, Any]]
     cache_ttl_seconds: int | None
     cache_shared: bool
+    unsupported_params: str
     is_active: bool
     managed_by_file: bool
     created_at: datetime
@@ -44,6 +46,8 @@ class RouteUpdate(BaseModel):
     targets: list[dict[str, Any]] | None = None
     cache_ttl_seconds: int | None = None
     cache_shared: bool | None = None
+    #: ``error`` (a 400 for a parameter a target cannot honour) or ``drop`` (left out).
+    unsupported_params: UnsupportedParams | None = None
     is_active: bool | None = None
 
 

@@ -59,6 +59,12 @@ class Adapter:
     supports_streaming: ClassVar[bool] = True
     supports_tools: ClassVar[bool] = False
     supports_embeddings: ClassVar[bool] = False
+    #: Whether the API answers ``n`` > 1 choices in one call; when not, the gateway calls
+    #: the adapter ``n`` times (without ``n``) and merges the choices
+    #: (:mod:`~modelyard.gateway.fan_out`).
+    supports_n: ClassVar[bool] = True
+    #: Whether :meth:`count_tokens` asks the provider (``POST /v1/messages/count_tokens``).
+    counts_tokens: ClassVar[bool] = False
 
     def __init__(self, http: UpstreamHttp) -> None:
         self.http = http
@@ -83,6 +89,11 @@ class Adapter:
         raise BadRequestError(
             f"Model {target.model} ({self.api} API) does not offer embeddings.", param="model"
         )
+
+    async def count_tokens(self, request: ChatCompletionRequest, target: Target) -> int | None:
+        """The request's input tokens as the provider counts them (see
+        :attr:`counts_tokens`); ``None``: the provider cannot say, the gateway estimates."""
+        return None
 
     async def complete_text(self, request: CompletionRequest, target: Target) -> dict[str, Any]:
         """A legacy text completion; by default each prompt answered through :meth:`chat`

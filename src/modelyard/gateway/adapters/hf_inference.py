@@ -168,6 +168,8 @@ class HfInferenceAdapter(Adapter):
     """Chat (JSON and streaming) on a text-generation model of Hugging Face's inference API."""
 
     api = "hf_inference"
+    #: One text per call; ``n`` > 1 is made by the gateway's fan-out.
+    supports_n = False
 
     @staticmethod
     def _path(model: str) -> str:

@@ -9,9 +9,10 @@ The target's key, when there is one, is a Hugging Face token used for Hub downlo
 Chat (JSON and streaming) with causal LMs and seq2seq models: ``temperature``, ``top_p``,
 ``max_tokens`` / ``max_completion_tokens``, ``stop`` and ``seed`` are honoured; usage is
 counted by the model's tokenizer; ``finish_reason`` is ``stop`` or ``length``. Refused
-with a 400: tools and tool messages, non-text content, ``n`` > 1 and every other
-parameter. Legacy text completions with the same models: each prompt continued as raw
-text (no chat template), ``echo`` too; ``suffix``, ``logprobs`` and ``best_of`` are
+with a 400: tools and tool messages, non-text content and every other parameter
+(``n`` > 1 is made by the gateway, one call per choice: :mod:`~modelyard.gateway.fan_out`).
+Legacy text completions with the same models: each prompt continued as raw text (no chat
+template), ``echo`` too; ``suffix``, ``logprobs`` and ``best_of`` are
 refused. Embeddings with sentence-transformers models (``float`` or ``base64``).
 
 Non-streaming requests that arrive together are batched; streams of one model run one at
@@ -115,6 +116,8 @@ class LocalAdapter(Adapter):
 
     api = "local"
     supports_tools = False
+    #: One text per call; ``n`` > 1 is made by the gateway's fan-out (batched together).
+    supports_n = False
     supports_embeddings = True
 
     def __init__(self, http: UpstreamHttp, manager: ModelManager | None = None) -> None:
