@@ -48,8 +48,8 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-class OpenAIChatMixin(OpenAICompletionsMixin):
-    """Chat, embeddings and legacy completions routes for any OpenAI-format fake."""
+class OpenAIChatMixin:
+    """Chat and embeddings routes for any OpenAI-format fake."""
 
     stream_chunks: int = 4
     drop_after: int | None = None
@@ -65,7 +65,6 @@ class OpenAIChatMixin(OpenAICompletionsMixin):
         return [
             Route("/chat/completions", self.chat_completions, methods=["POST"]),  # type: ignore[attr-defined]
             Route("/embeddings", self.embeddings, methods=["POST"]),  # type: ignore[attr-defined]
-            Route("/completions", self.text_completions, methods=["POST"]),
         ]
 
     def usage(self, body: dict[str, Any], reply: str) -> dict[str, int]:
@@ -178,9 +177,13 @@ class OpenAIChatMixin(OpenAICompletionsMixin):
         )
 
 
-class ChatOpenAI(OpenAIChatMixin, FakeOpenAI):
+class ChatOpenAI(OpenAICompletionsMixin, OpenAIChatMixin, FakeOpenAI):
+    """Chat, embeddings and OpenAI's legacy completions (Groq and the Hugging Face router
+    offer no ``/completions``)."""
+
     def routes(self) -> list[BaseRoute]:
-        return [*super().routes(), *self.chat_routes()]
+        completions = Route("/completions", self.text_completions, methods=["POST"])
+        return [*super().routes(), *self.chat_routes(), completions]
 
 
 class ChatGroq(OpenAIChatMixin, FakeGroq):

@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from modelyard.db.engine import Database
 from modelyard.usage.recorder import UsageRecorder
 from tests.fakes.anthropic_chat import ChatAnthropic, message_text
-from tests.fakes.fixtures import ANTHROPIC_KEY, OPENAI_KEY
-from tests.fakes.openai_chat import ChatOpenAI
+from tests.fakes.fixtures import ANTHROPIC_KEY, GROQ_KEY, OPENAI_KEY
+from tests.fakes.openai_chat import ChatGroq, ChatOpenAI
 from tests.gateway.conftest import add_provider
 from tests.helpers import bearer
 from tests.openai_spec import assert_valid, assert_valid_completion_event
@@ -237,6 +237,27 @@ async def test_streamed_translation(sdk: openai.AsyncOpenAI, anthropic: ChatAnth
         "alpha beta gamma",
         "delta",
     ]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_openai_format_api_without_completions_answers_through_chat(
+    sdk: openai.AsyncOpenAI, database: Database, stream: bool
+) -> None:
+    with ChatGroq(keys={GROQ_KEY}) as groq:
+        await add_provider(database, "groq", groq.base_url, GROQ_KEY, kind="groq")
+        raw = await sdk.completions.with_raw_response.create(
+            model="groq/llama-3.1-8b-instant", prompt="hello there", stream=stream
+        )
+        assert raw.headers["x-modelyard-provider"] == "groq"
+        if stream:
+            assert texts_by_index(await streamed(raw.parse())) == {0: "Echo: hello there"}
+        else:
+            assert_valid("CreateCompletionResponse", raw.http_response.json())
+            assert raw.parse().choices[0].text == "Echo: hello there"
+        assert [r.path for r in groq.requests] == ["/openai/v1/chat/completions"]
+        sent = groq.last_request.json()
+        assert sent["messages"] == [{"role": "user", "content": "hello there"}]
+        assert (sent["model"], sent["max_tokens"]) == ("llama-3.1-8b-instant", 16)
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,21 @@ from modelyard.gateway.schemas import ChatCompletionRequest, CompletionRequest, 
 from modelyard.gateway.upstream_errors import UpstreamError
 from modelyard.providers.kinds import ConnectionCheck, Endpoint, ProviderKind, ProviderKindSpec
 
-__all__ = ["CUSTOM", "GROQ", "OPENAI", "OPENAI_COMPATIBLE", "OpenAIAdapter", "bearer_auth"]
+__all__ = [
+    "CHAT_ONLY_KINDS",
+    "CUSTOM",
+    "GROQ",
+    "OPENAI",
+    "OPENAI_COMPATIBLE",
+    "OpenAIAdapter",
+    "bearer_auth",
+]
 
 #: Fields of our request that are never forwarded upstream.
 _LOCAL_FIELDS = frozenset({"conversation_id"})
+#: Kinds whose OpenAI-format API has no legacy ``/completions`` (Groq, the Hugging Face
+#: router, the custom REST contract): their text completions are answered through chat.
+CHAT_ONLY_KINDS = frozenset({ProviderKind.GROQ, ProviderKind.HUGGINGFACE, ProviderKind.CUSTOM})
 
 
 def bearer_auth(api_key: str | None, organization: str | None) -> dict[str, str]:
@@ -75,7 +86,10 @@ class OpenAIAdapter(Adapter):
             yield chunk
 
     async def complete_text(self, request: CompletionRequest, target: Target) -> dict[str, Any]:
-        """Passed through to ``{base_url}/completions``, the answer relayed as it is."""
+        """Passed through to ``{base_url}/completions``, the answer relayed as it is (through
+        chat for :data:`CHAT_ONLY_KINDS`)."""
+        if target.credential.kind in CHAT_ONLY_KINDS:
+            return await super().complete_text(request, target)
         body = request.model_dump(exclude_none=True)
         body["model"] = target.model
         body["stream"] = False
@@ -91,10 +105,18 @@ class OpenAIAdapter(Adapter):
             raise UpstreamError("protocol", "the provider's answer has no choices")
         return answer
 
-    async def stream_text(
+    def stream_text(
         self, request: CompletionRequest, target: Target
     ) -> AsyncIterator[dict[str, Any]]:
-        """Streamed from ``{base_url}/completions``, always asking for usage."""
+        """Streamed from ``{base_url}/completions`` (through chat for :data:`CHAT_ONLY_KINDS`)."""
+        if target.credential.kind in CHAT_ONLY_KINDS:
+            return super().stream_text(request, target)
+        return self._stream_completions(request, target)
+
+    async def _stream_completions(
+        self, request: CompletionRequest, target: Target
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The upstream's completion events, always asking for usage."""
         body = request.model_dump(exclude_none=True)
         body["model"] = target.model
         body["stream"] = True
