@@ -604,6 +604,34 @@ async def test_routes_are_edited_as_lines_with_audit(
         assert await session.scalar(select(GatewayRoute.cache_shared)) is True
 
 
+async def test_a_routes_parameter_policy_is_chosen_in_the_form(
+    client: httpx.AsyncClient, database: Database, staff: User
+) -> None:
+    form = {"name": "lenient", "targets": "anthropic claude-x", "is_active": "y", "save": "Save"}
+    created = await client.post("/admin/gateway-route/create", data=form, headers=SAME_SITE)
+    assert created.status_code == 302, created.text
+    async with database.sessions() as session:
+        route = await session.scalar(select(GatewayRoute))
+        assert route is not None and route.unsupported_params == "error"
+    edit_page = await client.get(f"/admin/gateway-route/edit/{route.id}")
+    assert 'name="unsupported_params"' in edit_page.text
+    dropped = await client.post(
+        f"/admin/gateway-route/edit/{route.id}",
+        data={**form, "unsupported_params": "drop"},
+        headers=SAME_SITE,
+    )
+    assert dropped.status_code == 302, dropped.text
+    assert (await audit_rows(database, "route"))[-1].changed_fields == ["unsupported_params"]
+    bad = await client.post(
+        f"/admin/gateway-route/edit/{route.id}",
+        data={**form, "unsupported_params": "sometimes"},
+        headers=SAME_SITE,
+    )
+    assert bad.status_code == 400
+    async with database.sessions() as session:
+        assert await session.scalar(select(GatewayRoute.unsupported_params)) == "drop"
+
+
 async def test_training_jobs_are_listed_and_cancelled_from_the_admin(
     client: httpx.AsyncClient, database: Database, staff: User, tmp_path: Path, settings: Settings
 ) -> None:
