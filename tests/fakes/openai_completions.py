@@ -4,8 +4,9 @@ OpenAI-format chat fake.
 Each prompt's reply is ``"Echo: <prompt>"`` (its words cut to ``max_tokens``, finish
 reason ``length`` then), ``n`` choices per prompt numbered as OpenAI does; ``echo`` puts the
 prompt before it, ``logprobs`` adds a logprobs object, ``suffix`` is only recorded. Usage
-counts words. Streams send each choice's words in pieces (``finish_reason`` null until its
-last event) and the usage event when ``stream_options.include_usage`` asks for it.
+counts words (none at all with ``reports_usage`` off). Streams send each choice's words in
+pieces (``finish_reason`` null until its last event) and the usage event when
+``stream_options.include_usage`` asks for it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def _logprobs(text: str) -> dict[str, Any]:
 
 class OpenAICompletionsMixin:
     """The ``/completions`` route of an OpenAI-format fake (uses its auth and models)."""
+
+    #: False: answers and streams carry no usage (as some OpenAI-compatible servers do).
+    reports_usage: bool = True
 
     def _replies(self, body: dict[str, Any]) -> list[tuple[int, str, str]]:
         """(index, text, finish reason) of every choice, in order."""
@@ -96,7 +100,7 @@ class OpenAICompletionsMixin:
                 "model": model,
                 "system_fingerprint": "fp_fake",
                 "choices": choices,
-                "usage": self._text_usage(body, replies),
+                **({"usage": self._text_usage(body, replies)} if self.reports_usage else {}),
             }
         )
 
@@ -126,6 +130,6 @@ class OpenAICompletionsMixin:
                     "finish_reason": reason if last else None,
                 }
                 yield event([choice])
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if self.reports_usage and (body.get("stream_options") or {}).get("include_usage"):
             yield event([], usage=self._text_usage(body, replies))
         yield b"data: [DONE]\n\n"

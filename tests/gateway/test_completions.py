@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from modelyard.db.engine import Database
 from modelyard.usage.recorder import UsageRecorder
+from modelyard.usage.tokens import count_tokens
 from tests.fakes.anthropic_chat import ChatAnthropic, message_text
 from tests.fakes.fixtures import ANTHROPIC_KEY, GROQ_KEY, OPENAI_KEY
 from tests.fakes.openai_chat import ChatGroq, ChatOpenAI
@@ -348,6 +349,31 @@ async def test_usage_is_recorded_under_completions(
     assert passed.model == INSTRUCT and passed.upstream_model == "gpt-3.5-turbo-instruct"
     assert (translated.input_tokens, translated.output_tokens) == (3, 4)
     assert not translated.estimated
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_tokens_an_upstream_does_not_report_are_counted(
+    sdk: openai.AsyncOpenAI,
+    upstream: ChatOpenAI,
+    recorder: UsageRecorder,
+    database: Database,
+    stream: bool,
+) -> None:
+    upstream.reports_usage = False
+    prompts = ["count these four words", "and two"]
+    if stream:
+        events = await streamed(
+            await sdk.completions.create(model=INSTRUCT, prompt=prompts, stream=True)
+        )
+        assert not [e for e in events if e.usage is not None]
+    else:
+        assert (await sdk.completions.create(model=INSTRUCT, prompt=prompts)).usage is None
+    await recorder.flush()
+    (record,) = await usage_rows(database)
+    assert record.estimated and record.endpoint == "completions"
+    assert record.input_tokens == sum(count_tokens(INSTRUCT, p) for p in prompts)
+    relayed = "Echo: count these four wordsEcho: and two"
+    assert record.output_tokens == count_tokens(INSTRUCT, relayed)
 
 
 async def test_a_refused_request_is_recorded_as_such(
