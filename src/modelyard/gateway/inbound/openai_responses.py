@@ -286,6 +286,16 @@ def _response_format(text: dict[str, Any]) -> tuple[dict[str, Any] | None, str |
     )
 
 
+def _reasoning_effort(reasoning: dict[str, Any]) -> str | None:
+    """Chat's ``reasoning_effort``; summaries are not produced (accepted, not forwarded)."""
+    _check_keys(reasoning, {"effort", "summary", "generate_summary"}, "reasoning")
+    for key in ("effort", "summary", "generate_summary"):
+        if reasoning.get(key) is not None and not isinstance(reasoning[key], str):
+            raise _refuse(f"reasoning.{key} must be a string.", f"reasoning.{key}", "invalid_value")
+    effort: str | None = reasoning.get("effort")
+    return effort
+
+
 def _check_parameters(request: ResponsesRequest) -> None:
     extra = request.__pydantic_extra__ or {}
     for name in sorted(extra):
@@ -349,7 +359,7 @@ def to_chat_request(
             values["response_format"] = response_format
         if verbosity is not None:
             values["verbosity"] = verbosity
-    effort = (request.reasoning or {}).get("effort")
+    effort = _reasoning_effort(request.reasoning or {})
     if effort is not None:
         values["reasoning_effort"] = effort
     try:
