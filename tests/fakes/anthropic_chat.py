@@ -11,10 +11,16 @@ answers deterministically:
   ``{"city": "Paris"}`` — and a second call for Tokyo when the text says "two cities",
   unless parallel tool use is disabled.
 
+With ``thinking`` enabled the reply starts with a ``thinking`` block (``"Thinking about: <last
+user text>"``, signed ``FAKE_SIGNATURE``); thinking blocks sent back in the history must
+keep their signature. ``POST /v1/messages/count_tokens`` answers the words of the prompt
+plus :data:`COUNT_OVERHEAD` (a number no estimate would find).
+
 Usage counts words; ``cache_read_tokens`` adds cached input tokens. Streams follow the real
 event order (``message_start``, ``content_block_start``, ``ping``, deltas,
 ``content_block_stop``, ``message_delta``, ``message_stop``), each as ``event:`` + ``data:``
-lines, with text split into ``stream_chunks`` pieces. Faults: the base class's forced
+lines, with text split into ``stream_chunks`` pieces (thinking as ``thinking_delta``s then
+one ``signature_delta``). Faults: the base class's forced
 status (529 answers ``overloaded_error``) and delay, ``error_after`` (an ``error`` event
 after that many deltas), ``error_first`` (an ``error`` event before anything else) and
 ``end_after`` (the stream ends cleanly after that many deltas, without ``message_stop``).
@@ -32,7 +38,7 @@ from starlette.routing import BaseRoute, Route
 
 from tests.fakes.providers import FakeAnthropic
 
-__all__ = ["ChatAnthropic", "message_text"]
+__all__ = ["COUNT_OVERHEAD", "FAKE_SIGNATURE", "ChatAnthropic", "message_text"]
 
 _FIELDS = frozenset(
     {
@@ -50,9 +56,21 @@ _FIELDS = frozenset(
         "metadata",
         "thinking",
         "service_tier",
+        "cache_control",
+        "context_management",
+        "container",
+        "mcp_servers",
     }
 )
+#: What ``POST /v1/messages/count_tokens`` takes.
+_COUNT_FIELDS = frozenset(
+    {"model", "messages", "system", "tools", "tool_choice", "thinking", "context_management"}
+)
 _MESSAGE_ID = "msg_01FakeAnthropic"
+#: The signature of the fake's thinking blocks.
+FAKE_SIGNATURE = "EqQBCkYIBRgCKkBfakesignature"
+#: What the fake's token count adds to the prompt's words.
+COUNT_OVERHEAD = 17
 
 
 class Invalid(Exception):
@@ -120,6 +138,8 @@ def _validate_messages(messages: Any) -> None:
                     f"messages.{position}.content.{index}.text: text content blocks must be "
                     "non-empty"
                 )
+            if block.get("type") == "thinking" and not block.get("signature"):
+                raise Invalid(f"messages.{position}.content.{index}.signature: Field required")
         pending = {b["id"] for b in blocks if b.get("type") == "tool_use"}
     if pending:
         raise Invalid("messages: the last message has `tool_use` blocks without results")
@@ -143,7 +163,20 @@ def validate(body: Any) -> None:
     for index, tool in enumerate(body.get("tools") or []):
         if not tool.get("name") or not isinstance(tool.get("input_schema"), dict):
             raise Invalid(f"tools.{index}: a tool needs a name and an input_schema object")
+    thinking = body.get("thinking") or {"type": "disabled"}
+    if thinking["type"] == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024:
+            raise Invalid("thinking.enabled.budget_tokens: Input should be at least 1024")
+        if "max_tokens" in body and budget >= body["max_tokens"]:
+            raise Invalid("`max_tokens` must be greater than `thinking.budget_tokens`")
+        if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+            raise Invalid("Thinking may not be enabled when tool_choice forces tool use.")
     _validate_messages(body.get("messages"))
+
+
+def thinking_on(body: dict[str, Any]) -> bool:
+    return (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
 
 
 def _tool_uses(body: dict[str, Any], text: str) -> list[dict[str, Any]]:
@@ -170,6 +203,14 @@ def _tool_uses(body: dict[str, Any], text: str) -> list[dict[str, Any]]:
 def answer(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | None]:
     """The content blocks, stop reason and stop sequence of the fake's reply."""
     text = message_text(body["messages"][-1]["content"])
+    thought = [
+        {"type": "thinking", "thinking": f"Thinking about: {text}", "signature": FAKE_SIGNATURE}
+    ]
+    blocks, reason, sequence = _reply(body, text)
+    return [*thought, *blocks] if thinking_on(body) else blocks, reason, sequence
+
+
+def _reply(body: dict[str, Any], text: str) -> tuple[list[dict[str, Any]], str, str | None]:
     calls = _tool_uses(body, text)
     if calls:
         return [{"type": "text", "text": "Let me check."}, *calls], "tool_use", None
@@ -200,18 +241,28 @@ class ChatAnthropic(FakeAnthropic):
         self.cache_read_tokens = 0
 
     def routes(self) -> list[BaseRoute]:
-        return [*super().routes(), Route("/v1/messages", self.messages, methods=["POST"])]
+        return [
+            *super().routes(),
+            Route("/v1/messages", self.messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
+        ]
 
     @property
     def last_body(self) -> Any:
         """The JSON body of the last request received."""
         return self.last_request.json()
 
-    def usage(self, body: dict[str, Any], blocks: list[dict[str, Any]]) -> dict[str, int]:
+    def prompt_words(self, body: dict[str, Any]) -> int:
         system = body.get("system", "")
         prompt = _words(system if isinstance(system, str) else message_text(system))
-        prompt += sum(_words(message_text(m["content"])) for m in body["messages"])
-        output = sum(_words(b.get("text", "")) + 5 * (b["type"] == "tool_use") for b in blocks)
+        return prompt + sum(_words(message_text(m["content"])) for m in body["messages"])
+
+    def usage(self, body: dict[str, Any], blocks: list[dict[str, Any]]) -> dict[str, int]:
+        prompt = self.prompt_words(body)
+        output = sum(
+            _words(b.get("text", "") or b.get("thinking", "")) + 5 * (b["type"] == "tool_use")
+            for b in blocks
+        )
         return {
             "input_tokens": prompt,
             "output_tokens": output,
@@ -248,6 +299,22 @@ class ChatAnthropic(FakeAnthropic):
             headers={"request-id": "req_fake"},
         )
 
+    async def count_tokens(self, request: Request) -> Response:
+        denied = self.authenticate(request)
+        if denied is not None:
+            return denied
+        body = await request.json()
+        extra = sorted(set(body) - _COUNT_FIELDS)
+        if extra:
+            return self.error(400, f"{extra[0]}: Extra inputs are not permitted")
+        try:
+            validate({**body, "max_tokens": 1_000_000})
+        except Invalid as invalid:
+            return self.error(400, str(invalid))
+        if body["model"] not in self.models:
+            return self.error(404, f"model: {body['model']}")
+        return JSONResponse({"input_tokens": self.prompt_words(body) + COUNT_OVERHEAD})
+
     def _pieces(self, text: str) -> list[str]:
         size = max(1, -(-len(text) // self.stream_chunks))
         return [text[i : i + size] for i in range(0, len(text), size)]
@@ -255,6 +322,10 @@ class ChatAnthropic(FakeAnthropic):
     def _deltas(self, index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
         if block["type"] == "text":
             delta = [{"type": "text_delta", "text": p} for p in self._pieces(block["text"])]
+        elif block["type"] == "thinking":
+            pieces = self._pieces(block["thinking"])
+            delta = [{"type": "thinking_delta", "thinking": p} for p in pieces]
+            delta.append({"type": "signature_delta", "signature": block["signature"]})
         else:
             pieces = ["", *self._pieces(json.dumps(block["input"]))]
             delta = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
@@ -291,9 +362,10 @@ class ChatAnthropic(FakeAnthropic):
         yield event({"type": "message_start", "message": start})
         sent = 0
         for index, block in enumerate(blocks):
-            opening = (
-                {**block, "input": {}} if block["type"] == "tool_use" else {**block, "text": ""}
-            )
+            opening = {
+                "tool_use": {**block, "input": {}},
+                "thinking": {**block, "thinking": "", "signature": ""},
+            }.get(block["type"], {**block, "text": ""})
             yield event({"type": "content_block_start", "index": index, "content_block": opening})
             if index == 0:
                 yield event({"type": "ping"})

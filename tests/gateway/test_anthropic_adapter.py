@@ -359,10 +359,9 @@ async def test_images(sdk: openai.AsyncOpenAI, anthropic: ChatAnthropic) -> None
     [
         ({"temperature": 1.5}, "temperature"),
         ({"seed": 7}, "seed"),
-        ({"n": 2}, "n"),
         ({"presence_penalty": 0.5}, "presence_penalty"),
         ({"logit_bias": {"50256": -100}}, "logit_bias"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"logprobs": True}, "logprobs"),
     ],
 )
 async def test_parameters_anthropic_cannot_honour_are_refused(

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from modelyard import __version__
 from modelyard.accounts.login_throttle import LoginThrottle
 from modelyard.admin import mount_admin
+from modelyard.api.anthropic_errors import install_anthropic_errors
 from modelyard.api.errors import install_error_handlers
 from modelyard.api.middleware import RequestContextMiddleware
 from modelyard.api.middleware.metrics import HttpMetrics
@@ -142,6 +143,7 @@ def create_app(
     app = FastAPI(title="modelyard", version=__version__, lifespan=lifespan)
     app.state.modelyard = state
     install_error_handlers(app)
+    install_anthropic_errors(app)
     for router in ROUTERS:
         app.include_router(router)
     pages.mount_static(app)

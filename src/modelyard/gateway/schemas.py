@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 __all__ = [
     "DEFAULT_COMPLETION_MAX_TOKENS",
+    "AnthropicNative",
     "ChatCompletionRequest",
     "ChatMessage",
     "CompletionRequest",
@@ -37,8 +38,26 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class AnthropicNative(BaseModel):
+    """The Anthropic-native parts of a ``POST /v1/messages`` request, carried beside its
+    chat form: Anthropic targets get ``body`` as the client sent it, others the chat form
+    (see :mod:`modelyard.gateway.anthropic_native`). Never serialised with the request."""
+
+    #: The client's Messages request as sent, but for ``model`` and ``stream``.
+    body: dict[str, Any]
+    #: The ``anthropic-beta`` request header, forwarded to Anthropic only.
+    beta: str | None = None
+    #: Parameter (or block path) → why it cannot be sent to a target of another API.
+    untranslatable: dict[str, str] = Field(default_factory=dict)
+    #: OpenAI's ``reasoning_effort`` for the request's ``thinking``, for other targets.
+    reasoning_effort: str | None = None
+
+
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+    #: Set by the Messages API translation only (never from a request body).
+    _anthropic: AnthropicNative | None = PrivateAttr(default=None)
 
     model: str = Field(min_length=1, max_length=300)
     messages: list[ChatMessage] = Field(min_length=1)
@@ -66,6 +85,17 @@ class ChatCompletionRequest(BaseModel):
         if self.stop is None:
             return []
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+    @property
+    def anthropic_native(self) -> AnthropicNative | None:
+        """The Anthropic-native parts, for a request that came in as a Messages request."""
+        return self._anthropic
+
+    def with_anthropic_native(self, native: AnthropicNative | None) -> ChatCompletionRequest:
+        """A copy carrying ``native`` (``None``: a plain chat request)."""
+        copy = self.model_copy()
+        copy._anthropic = native
+        return copy
 
 
 #: OpenAI's ``max_tokens`` for a legacy completion that sets none.

@@ -25,7 +25,13 @@ from modelyard.errors import BadRequestError
 from modelyard.gateway.adapters import openai_shapes
 from modelyard.gateway.adapters.base import Adapter, Target, refuse_unsupported
 from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
-from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage
+from modelyard.gateway.anthropic_native import (
+    ANTHROPIC_API,
+    EFFORT_BUDGETS,
+    NATIVE_EVENT,
+    NATIVE_MESSAGE,
+)
+from modelyard.gateway.schemas import AnthropicNative, ChatCompletionRequest, ChatMessage
 from modelyard.gateway.upstream_errors import UpstreamError
 from modelyard.providers.kinds import ConnectionCheck, Endpoint, ProviderKind, ProviderKindSpec
 
@@ -37,6 +43,7 @@ __all__ = [
     "StreamTranslator",
     "finish_reason",
     "prompt_tokens",
+    "structured_output",
     "to_completion",
     "to_messages_body",
 ]
@@ -46,6 +53,12 @@ ANTHROPIC_VERSION = "2023-06-01"
 
 #: Anthropic requires ``max_tokens``; this is sent when the client gave no limit.
 DEFAULT_MAX_TOKENS = 4096
+
+#: Anthropic's smallest thinking budget.
+MIN_THINKING_BUDGET = 1024
+
+#: The tool answering ``response_format: {"type": "json_object"}``.
+JSON_OBJECT_TOOL = "json_object"
 
 #: The OpenAI parameters this translation honours (besides model, messages, stream, user).
 SUPPORTED_PARAMETERS = frozenset(
@@ -58,6 +71,8 @@ SUPPORTED_PARAMETERS = frozenset(
         "tools",
         "tool_choice",
         "parallel_tool_calls",
+        "response_format",
+        "reasoning_effort",
     }
 )
 
@@ -280,7 +295,83 @@ def to_messages_body(request: ChatCompletionRequest, model: str) -> dict[str, An
         body["tool_choice"] = choice
     if request.user:
         body["metadata"] = {"user_id": request.user}
+    _add_thinking(body, request)
+    structured = structured_output(request)
+    if structured is not None:
+        _add_structured_output(body, structured)
     return body
+
+
+def _add_thinking(body: dict[str, Any], request: ChatCompletionRequest) -> None:
+    """``reasoning_effort`` as a thinking budget (within ``max_tokens``, which counts it)."""
+    effort = request.extra_params().get("reasoning_effort")
+    if effort is None or effort == "none":
+        return
+    if effort not in EFFORT_BUDGETS:
+        raise _invalid(
+            f"reasoning_effort must be one of none, {', '.join(EFFORT_BUDGETS)}; it is {effort!r}.",
+            "reasoning_effort",
+        )
+    budget = EFFORT_BUDGETS[effort]
+    limit = request.output_limit()
+    if limit is None:
+        body["max_tokens"] = DEFAULT_MAX_TOKENS + budget
+    elif limit <= MIN_THINKING_BUDGET:
+        raise _invalid(
+            f"With reasoning_effort, the Anthropic API needs max_tokens above "
+            f"{MIN_THINKING_BUDGET} (it counts the thinking); it is {limit}.",
+            "max_tokens",
+        )
+    else:
+        budget = min(budget, limit - 1)
+    body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+
+
+def structured_output(request: ChatCompletionRequest) -> tuple[str, dict[str, Any]] | None:
+    """The (tool name, input schema) answering ``response_format``; ``None`` for text."""
+    response_format = request.extra_params().get("response_format")
+    if response_format is None:
+        return None
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return JSON_OBJECT_TOOL, {"type": "object"}
+    spec = response_format.get("json_schema") if kind == "json_schema" else None
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise _invalid(
+            "response_format must be {'type': 'text'}, {'type': 'json_object'} or "
+            "{'type': 'json_schema', 'json_schema': {'name': ..., 'schema': {...}}}.",
+            "response_format",
+        )
+    schema = spec.get("schema") or {"type": "object"}
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise _invalid(
+            "The Anthropic API answers structured output through a tool, whose input is an "
+            "object: response_format's schema must have type 'object'.",
+            "response_format",
+        )
+    return spec["name"], schema
+
+
+def _add_structured_output(body: dict[str, Any], structured: tuple[str, dict[str, Any]]) -> None:
+    """One tool named after the schema; forced unless other tools or thinking are in play
+    (Anthropic refuses a forced tool with thinking), then asked for in the system prompt."""
+    name, schema = structured
+    tools = body.setdefault("tools", [])
+    if any(tool["name"] == name for tool in tools):
+        raise _invalid(
+            f"A tool is named {name!r} like the response_format schema; rename one.",
+            "response_format",
+        )
+    tools.append(
+        {"name": name, "description": "Respond with this tool's input.", "input_schema": schema}
+    )
+    if len(tools) == 1 and "thinking" not in body:
+        body["tool_choice"] = {"type": "tool", "name": name}
+        return
+    hint = f"Give your final answer by calling the tool {name!r} with it as the input."
+    body["system"] = f"{body['system']}\n\n{hint}" if body.get("system") else hint
 
 
 # -- response ---------------------------------------------------------------------------
@@ -314,27 +405,35 @@ def _arguments(value: Any) -> str:
     return orjson.dumps(value if value is not None else {}).decode()
 
 
-def to_completion(answer: Any) -> dict[str, Any]:
-    """A Messages answer as a ``chat.completion``."""
+def to_completion(answer: Any, *, structured: str | None = None) -> dict[str, Any]:
+    """A Messages answer as a ``chat.completion``; a call of the ``structured`` tool (see
+    :func:`structured_output`) is the message's content, as JSON text."""
     if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
         raise UpstreamError("protocol", "the provider's answer has no content")
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    output: str | None = None
     for block in answer["content"]:
         if not isinstance(block, dict):
             continue
         if block.get("type") == "text":
             texts.append(str(block.get("text") or ""))
+        elif block.get("type") == "tool_use" and structured and block.get("name") == structured:
+            output = _arguments(block.get("input"))
         elif block.get("type") == "tool_use":
             arguments = _arguments(block.get("input"))
             calls.append(openai_shapes.tool_call(block.get("id"), block.get("name"), arguments))
     content = "".join(texts) if texts or not calls else None
+    reason = finish_reason(answer.get("stop_reason")) or "stop"
+    if output is not None:
+        content = output
+        reason = "tool_calls" if calls else "stop"
     raw_usage = answer.get("usage")
     return openai_shapes.completion(
         id=answer.get("id") or "msg_unknown",
         model=answer.get("model"),
         message=openai_shapes.assistant_message(content, calls),
-        finish_reason=finish_reason(answer.get("stop_reason")) or "stop",
+        finish_reason=reason,
         usage=_usage(raw_usage if isinstance(raw_usage, dict) else {}),
     )
 
@@ -345,9 +444,14 @@ def to_completion(answer: Any) -> dict[str, Any]:
 class StreamTranslator:
     """Turns Messages stream events, one at a time, into ``chat.completion.chunk`` dicts."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, structured: str | None = None, forced: bool = False) -> None:
         #: Its id and model are the message's, once ``message_start`` names them.
         self.envelope = openai_shapes.ChunkEnvelope(id="msg_unknown", model=model)
+        #: The tool answering ``response_format`` (its input streams as content), and
+        #: whether it was forced (then text blocks are a preamble, left out).
+        self.structured = structured
+        self.forced = forced
+        self.structured_block: int | None = None
         self.prompt_tokens = 0
         self.cached_tokens = 0
         self.completion_tokens = 0
@@ -373,9 +477,12 @@ class StreamTranslator:
 
     def _block_start(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         block = event.get("content_block") or {}
-        if block.get("type") == "text" and block.get("text"):
+        if block.get("type") == "text" and block.get("text") and not self.forced:
             return [self.envelope.chunk({"content": block["text"]})]
         if block.get("type") != "tool_use":
+            return []
+        if self.structured and block.get("name") == self.structured:
+            self.structured_block = int(event.get("index", 0))
             return []
         index = self.tool_index[int(event.get("index", 0))] = len(self.tool_index)
         call = {"index": index, **openai_shapes.tool_call(block.get("id"), block.get("name"), "")}
@@ -384,8 +491,10 @@ class StreamTranslator:
     def _block_delta(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         delta = event.get("delta") or {}
         if delta.get("type") == "text_delta" and delta.get("text"):
-            return [self.envelope.chunk({"content": delta["text"]})]
+            return [] if self.forced else [self.envelope.chunk({"content": delta["text"]})]
         if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+            if self.structured_block == int(event.get("index", 0)):
+                return [self.envelope.chunk({"content": delta["partial_json"]})]
             index = self.tool_index.get(int(event.get("index", 0)))
             if index is None:
                 raise UpstreamError("protocol", "tool input for a block that is no tool call")
@@ -396,6 +505,8 @@ class StreamTranslator:
     def _message_delta(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         self._count(event.get("usage"))
         reason = finish_reason((event.get("delta") or {}).get("stop_reason"))
+        if reason == "tool_calls" and self.structured_block is not None and not self.tool_index:
+            reason = "stop"  # the only tool called was the answer's
         return [self.envelope.chunk({}, reason)] if reason else []
 
     def _stop(self) -> list[dict[str, Any]]:
@@ -436,39 +547,110 @@ def anthropic_auth(api_key: str | None, organization: str | None = None) -> dict
     return headers
 
 
-def _headers(target: Target) -> dict[str, str]:
-    return anthropic_auth(target.api_key)
+def _headers(target: Target, native: AnthropicNative | None = None) -> dict[str, str]:
+    headers = anthropic_auth(target.api_key)
+    if native is not None and native.beta:
+        headers["anthropic-beta"] = native.beta
+    return headers
 
 
-def _url(target: Target) -> str:
-    return f"{target.base_url}/v1/messages"
+def _url(target: Target, path: str = "/v1/messages") -> str:
+    return f"{target.base_url}{path}"
+
+
+#: What ``POST /v1/messages/count_tokens`` takes of a Messages request.
+_COUNTED_FIELDS = frozenset(
+    {
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "mcp_servers",
+        "context_management",
+        "output_config",
+        "output_format",
+    }
+)
 
 
 class AnthropicAdapter(Adapter):
-    """Chat completions, streamed or not, with tools, through the Messages API."""
+    """Chat completions, streamed or not, with tools, through the Messages API.
 
-    api = "anthropic"
+    A request that came in as a Messages request (with
+    :attr:`~modelyard.gateway.schemas.ChatCompletionRequest.anthropic_native`) is sent as
+    the client wrote it, and the provider's answer travels beside the translated one.
+    """
+
+    api = ANTHROPIC_API
     supports_tools = True
+    #: Messages answers one choice; ``n`` > 1 is made by the gateway's fan-out.
+    supports_n = False
+    counts_tokens = True
+
+    def _body(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
+        native = request.anthropic_native
+        if native is None:
+            return to_messages_body(request, target.model)
+        return {**native.body, "model": target.model}
 
     async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
-        body = to_messages_body(request, target.model)
+        native = request.anthropic_native
         answer = await post_json(
-            self.http, _url(target), headers=_headers(target), body=body, timeout=target.timeout
+            self.http,
+            _url(target),
+            headers=_headers(target, native),
+            body=self._body(request, target),
+            timeout=target.timeout,
         )
-        return to_completion(answer)
+        if native is not None:
+            return {**to_completion(answer), NATIVE_MESSAGE: answer}
+        structured = structured_output(request)
+        return to_completion(answer, structured=structured[0] if structured else None)
 
     async def stream_chat(
         self, request: ChatCompletionRequest, target: Target
     ) -> AsyncIterator[dict[str, Any]]:
-        body = {**to_messages_body(request, target.model), "stream": True}
-        translator = StreamTranslator(target.model)
+        native = request.anthropic_native
+        body = {**self._body(request, target), "stream": True}
+        structured = structured_output(request) if native is None else None
+        translator = StreamTranslator(
+            target.model,
+            structured=structured[0] if structured else None,
+            forced=body.get("tool_choice", {}).get("type") == "tool" and structured is not None,
+        )
         async for event in post_sse(
-            self.http, _url(target), headers=_headers(target), body=body, timeout=target.timeout
+            self.http,
+            _url(target),
+            headers=_headers(target, native),
+            body=body,
+            timeout=target.timeout,
         ):
-            for chunk in translator.feed(event):
+            chunks = translator.feed(event)
+            if native is not None:  # every event rides on a chunk, as it came
+                first = chunks[0] if chunks else translator.envelope.chunk({})
+                chunks = [{**first, NATIVE_EVENT: event}, *chunks[1:]]
+            for chunk in chunks:
                 yield chunk
         if not translator.finished:
             raise UpstreamError("protocol", "the stream ended before message_stop")
+
+    async def count_tokens(self, request: ChatCompletionRequest, target: Target) -> int | None:
+        """``POST /v1/messages/count_tokens``: the provider's exact count (not billed)."""
+        native = request.anthropic_native
+        source = native.body if native is not None else to_messages_body(request, target.model)
+        body = {name: value for name, value in source.items() if name in _COUNTED_FIELDS}
+        answer = await post_json(
+            self.http,
+            _url(target, "/v1/messages/count_tokens"),
+            headers=_headers(target, native),
+            body={**body, "model": target.model},
+            timeout=target.timeout,
+        )
+        tokens = answer.get("input_tokens") if isinstance(answer, dict) else None
+        if not isinstance(tokens, int) or isinstance(tokens, bool):
+            raise UpstreamError("protocol", "the provider's token count has no input_tokens")
+        return tokens
 
 
 ANTHROPIC = ProviderKindSpec(

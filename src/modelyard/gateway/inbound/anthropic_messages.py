@@ -25,15 +25,23 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelyard.errors import BadGatewayError, BadRequestError, ModelyardError
-from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage, StreamOptions
+from modelyard.gateway.anthropic_native import NATIVE_EVENT, NATIVE_MESSAGE, effort_for_budget
+from modelyard.gateway.schemas import (
+    AnthropicNative,
+    ChatCompletionRequest,
+    ChatMessage,
+    StreamOptions,
+)
 from modelyard.gateway.sse import encode_named_event
 from modelyard.gateway.upstream_errors import UpstreamError
 
 __all__ = [
     "AnthropicMessage",
+    "CountTokensRequest",
     "MessagesEventWriter",
     "MessagesRequest",
     "anthropic_sse",
+    "error_type",
     "stop_reason",
     "to_chat_request",
     "to_message",
@@ -43,8 +51,9 @@ __all__ = [
 
 # -- the request ------------------------------------------------------------------------
 
-#: Messages API parameters that exist but that the gateway cannot honour.
-_UNSUPPORTED = frozenset(
+#: Messages API parameters sent to Anthropic targets as they are, with no equivalent for
+#: other targets (a 400 naming them there).
+_NATIVE_ONLY = frozenset(
     {
         "container",
         "context_management",
@@ -55,11 +64,13 @@ _UNSUPPORTED = frozenset(
         "output_format",
         "service_tier",
         "speed",
-        "thinking",
         "user_profile_id",
         "workspace_id",
     }
 )
+
+#: Block types of an assistant's history that other targets do without.
+_THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
 
 class AnthropicMessage(BaseModel):
@@ -88,12 +99,30 @@ class MessagesRequest(BaseModel):
     tools: list[dict[str, Any]] | None = None
     tool_choice: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
-    #: A prompt-caching hint, like the blocks' ``cache_control``: accepted, not forwarded.
+    thinking: dict[str, Any] | None = None
+    #: A prompt-caching hint, like the blocks' ``cache_control``: Anthropic's alone.
     cache_control: dict[str, Any] | None = None
+
+
+class CountTokensRequest(MessagesRequest):
+    """The body of ``POST /v1/messages/count_tokens``: a Messages request without
+    ``max_tokens`` or ``stream``."""
+
+    max_tokens: int = Field(default=1, ge=1, le=10_000_000)
 
 
 def _refuse(message: str, param: str, code: str = "unsupported_parameter") -> BadRequestError:
     return BadRequestError(message, param=param, code=code)
+
+
+class _Untranslatable:
+    """What other targets than Anthropic cannot take, by parameter (the first reason kept)."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, str] = {}
+
+    def note(self, error: BadRequestError, where: str) -> None:
+        self.reasons.setdefault(error.param or where, error.message)
 
 
 def _check_keys(block: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -109,7 +138,7 @@ def _block_text(block: dict[str, Any], where: str) -> str:
         raise _refuse(
             f"{where} must be a text block; only text is supported here.", where, "invalid_value"
         )
-    _check_keys(block, {"text"}, where)
+    _check_keys(block, {"text", "citations"}, where)
     text: str = block["text"]
     return text
 
@@ -154,7 +183,13 @@ def _tool_message(block: dict[str, Any], where: str) -> ChatMessage:
     return ChatMessage(role="tool", tool_call_id=call_id, content=text)
 
 
-def _user_messages(blocks: list[dict[str, Any]], where: str) -> list[ChatMessage]:
+def _unsupported_block(kind: Any, where: str) -> BadRequestError:
+    return _refuse(f"Content blocks of type {kind!r} ({where}) are Anthropic's own.", where)
+
+
+def _user_messages(
+    blocks: list[dict[str, Any]], where: str, untranslatable: _Untranslatable
+) -> list[ChatMessage]:
     """Tool results become ``tool`` messages; runs of other blocks become user messages."""
     result: list[ChatMessage] = []
     parts: list[dict[str, Any]] = []
@@ -171,50 +206,71 @@ def _user_messages(blocks: list[dict[str, Any]], where: str) -> list[ChatMessage
     for position, block in enumerate(blocks):
         here = f"{where}.{position}"
         kind = block.get("type")
-        if kind == "text":
-            parts.append({"type": "text", "text": _block_text(block, here)})
-        elif kind == "image":
-            parts.append(_image_part(block, here))
-        elif kind == "tool_result":
-            flush()
-            result.append(_tool_message(block, here))
-        else:
-            raise _refuse(f"Content blocks of type {kind!r} are not supported in {here}.", here)
+        try:
+            if kind == "text":
+                parts.append({"type": "text", "text": _block_text(block, here)})
+            elif kind == "image":
+                parts.append(_image_part(block, here))
+            elif kind == "tool_result":
+                message = _tool_message(block, here)
+                flush()
+                result.append(message)
+            else:
+                raise _unsupported_block(kind, here)
+        except BadRequestError as error:
+            untranslatable.note(error, here)
     flush()
     return result
 
 
-def _assistant_message(blocks: list[dict[str, Any]], where: str) -> ChatMessage:
+def _assistant_message(
+    blocks: list[dict[str, Any]], where: str, untranslatable: _Untranslatable
+) -> ChatMessage | None:
+    """The assistant's turn; thinking blocks are left out (``None``: nothing else was)."""
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for position, block in enumerate(blocks):
         here = f"{where}.{position}"
         kind = block.get("type")
-        if kind == "text":
-            texts.append(_block_text(block, here))
-        elif kind == "tool_use":
-            _check_keys(block, {"id", "name", "input"}, here)
-            if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
-                raise _refuse(f"{here} needs an 'id' and a 'name'.", here, "invalid_value")
-            arguments = orjson.dumps(block.get("input") or {}).decode()
-            calls.append(
-                {
-                    "id": block["id"],
-                    "type": "function",
-                    "function": {"name": block["name"], "arguments": arguments},
-                }
-            )
-        else:
-            raise _refuse(f"Content blocks of type {kind!r} are not supported in {here}.", here)
+        try:
+            if kind == "text":
+                texts.append(_block_text(block, here))
+            elif kind == "tool_use":
+                _check_keys(block, {"id", "name", "input"}, here)
+                if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
+                    raise _refuse(f"{here} needs an 'id' and a 'name'.", here, "invalid_value")
+                arguments = orjson.dumps(block.get("input") or {}).decode()
+                calls.append(
+                    {
+                        "id": block["id"],
+                        "type": "function",
+                        "function": {"name": block["name"], "arguments": arguments},
+                    }
+                )
+            elif kind not in _THINKING_BLOCKS:
+                raise _unsupported_block(kind, here)
+        except BadRequestError as error:
+            untranslatable.note(error, here)
+    if not texts and not calls:
+        return None
     return ChatMessage(
         role="assistant", content="".join(texts) if texts else None, tool_calls=calls or None
     )
 
 
-def _messages(request: MessagesRequest) -> list[ChatMessage]:
+def _system_message(system: str | list[dict[str, Any]], untranslatable: _Untranslatable) -> str:
+    try:
+        return _text_of(system, "system")
+    except BadRequestError as error:
+        untranslatable.note(error, "system")
+        return ""
+
+
+def _messages(request: MessagesRequest, untranslatable: _Untranslatable) -> list[ChatMessage]:
     messages: list[ChatMessage] = []
-    if request.system:
-        messages.append(ChatMessage(role="system", content=_text_of(request.system, "system")))
+    system = _system_message(request.system, untranslatable) if request.system else ""
+    if system:
+        messages.append(ChatMessage(role="system", content=system))
     for position, turn in enumerate(request.messages):
         where = f"messages.{position}.content"
         if isinstance(turn.content, str):
@@ -222,16 +278,20 @@ def _messages(request: MessagesRequest) -> list[ChatMessage]:
         elif not turn.content:
             raise _refuse(f"{where} must not be an empty list.", where, "invalid_value")
         elif turn.role == "user":
-            messages.extend(_user_messages(turn.content, where))
+            messages.extend(_user_messages(turn.content, where, untranslatable))
         else:
-            messages.append(_assistant_message(turn.content, where))
+            answer = _assistant_message(turn.content, where, untranslatable)
+            if answer is not None:
+                messages.append(answer)
+    if not messages:  # only blocks no other target takes; the chat form is never sent
+        messages.append(ChatMessage(role="user", content=""))
     return messages
 
 
 def _tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
     if tool.get("type") not in (None, "custom"):
         raise _refuse(
-            f"{where}: Anthropic server tools ({tool['type']!r}) are not supported; "
+            f"{where}: Anthropic server tools ({tool['type']!r}) run at Anthropic only; "
             "declare client tools with 'name', 'description' and 'input_schema'.",
             f"{where}.type",
         )
@@ -242,6 +302,16 @@ def _tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
     if tool.get("description"):
         function["description"] = tool["description"]
     return {"type": "function", "function": function}
+
+
+def _tools(tools: list[dict[str, Any]], untranslatable: _Untranslatable) -> list[dict[str, Any]]:
+    translated = []
+    for position, tool in enumerate(tools):
+        try:
+            translated.append(_tool(tool, f"tools.{position}"))
+        except BadRequestError as error:
+            untranslatable.note(error, f"tools.{position}")
+    return translated
 
 
 def _tool_choice(choice: dict[str, Any]) -> tuple[str | dict[str, Any], bool]:
@@ -262,35 +332,62 @@ def _tool_choice(choice: dict[str, Any]) -> tuple[str | dict[str, Any], bool]:
     )
 
 
-def _check_parameters(request: MessagesRequest) -> None:
+def _reasoning_effort(thinking: dict[str, Any] | None, max_tokens: int | None) -> str | None:
+    """OpenAI's ``reasoning_effort`` for Anthropic's ``thinking`` (checked as Anthropic does)."""
+    kind = (thinking or {}).get("type")
+    if thinking is None or kind == "disabled":
+        return None
+    if kind == "adaptive":
+        return "medium"
+    budget = thinking.get("budget_tokens")
+    if kind != "enabled" or not isinstance(budget, int) or isinstance(budget, bool):
+        raise _refuse(
+            "thinking must be {'type': 'enabled', 'budget_tokens': N}, {'type': 'adaptive'} "
+            "or {'type': 'disabled'}.",
+            "thinking",
+            "invalid_value",
+        )
+    if budget < 1024 or (max_tokens is not None and budget >= max_tokens):
+        raise _refuse(
+            f"thinking.budget_tokens must be at least 1024 and less than max_tokens "
+            f"({max_tokens}); it is {budget}.",
+            "thinking.budget_tokens",
+            "invalid_value",
+        )
+    return effort_for_budget(budget)
+
+
+def _check_parameters(request: MessagesRequest, untranslatable: _Untranslatable) -> None:
     extra = request.__pydantic_extra__ or {}
-    if extra.get("thinking") in ({"type": "disabled"}, None):
-        extra = {name: value for name, value in extra.items() if name != "thinking"}
+    unknown = sorted(set(extra) - _NATIVE_ONLY)
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise _refuse(
+            f"Unknown parameter(s) {names}; remove them.", unknown[0], "unknown_parameter"
+        )
     for name in sorted(extra):
-        if name in _UNSUPPORTED:
-            raise _refuse(f"Parameter {name!r} is not supported by this gateway.", name)
-    if extra:
-        names = ", ".join(repr(name) for name in sorted(extra))
-        raise _refuse(
-            f"Unknown parameter(s) {names}; remove them.", sorted(extra)[0], "unknown_parameter"
-        )
+        if name == "service_tier" and extra[name] == "auto":
+            continue  # every provider's default
+        untranslatable.note(_refuse(f"Parameter {name!r} is Anthropic's own.", name), name)
     if request.top_k is not None:
-        raise _refuse(
-            "Parameter 'top_k' is not supported: the gateway speaks OpenAI's format "
-            "upstream, which has no top_k. Use temperature or top_p instead.",
-            "top_k",
-        )
+        reason = "Parameter 'top_k' is Anthropic's own; use temperature or top_p instead."
+        untranslatable.note(_refuse(reason, "top_k"), "top_k")
     metadata = request.metadata or {}
     if set(metadata) - {"user_id"}:
         raise _refuse("metadata accepts only 'user_id'.", "metadata", "invalid_value")
 
 
-def to_chat_request(request: MessagesRequest) -> ChatCompletionRequest:
-    """The canonical request for a Messages API request (a 400 for what cannot be sent)."""
-    _check_parameters(request)
+def to_chat_request(request: MessagesRequest, *, beta: str | None = None) -> ChatCompletionRequest:
+    """The canonical request for a Messages API request, carrying its Anthropic-native
+    parts (:class:`~modelyard.gateway.schemas.AnthropicNative`); ``beta`` is the
+    ``anthropic-beta`` header. A 400 for what no target could take."""
+    untranslatable = _Untranslatable()
+    _check_parameters(request, untranslatable)
+    limit = request.max_tokens if "max_tokens" in request.model_fields_set else None
+    effort = _reasoning_effort(request.thinking, limit)
     values: dict[str, Any] = {
         "model": request.model,
-        "messages": _messages(request),
+        "messages": _messages(request, untranslatable),
         "max_tokens": request.max_tokens,
         "stream": request.stream,
     }
@@ -303,8 +400,8 @@ def to_chat_request(request: MessagesRequest) -> ChatCompletionRequest:
     if request.stop_sequences:
         values["stop"] = list(request.stop_sequences)
     if request.tools:
-        values["tools"] = [_tool(tool, f"tools.{i}") for i, tool in enumerate(request.tools)]
-    if request.tool_choice is not None:
+        values["tools"] = _tools(request.tools, untranslatable) or None
+    if request.tool_choice is not None and values.get("tools"):
         values["tool_choice"], parallel_off = _tool_choice(request.tool_choice)
         if parallel_off:
             values["parallel_tool_calls"] = False
@@ -312,11 +409,16 @@ def to_chat_request(request: MessagesRequest) -> ChatCompletionRequest:
     if user is not None:
         values["user"] = str(user)
     try:
-        return ChatCompletionRequest(**values)
+        chat = ChatCompletionRequest(**values)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise _refuse(f"Invalid request: {where}: {first['msg']}", where, "invalid_value") from None
+    body = request.model_dump(exclude_unset=True, exclude={"model", "stream"})
+    native = AnthropicNative(
+        body=body, beta=beta, untranslatable=untranslatable.reasons, reasoning_effort=effort
+    )
+    return chat.with_anthropic_native(native)
 
 
 # -- the answer -------------------------------------------------------------------------
@@ -386,7 +488,11 @@ def _text(content: Any) -> str:
 
 
 def to_message(completion: dict[str, Any], *, model: str, stops: list[str]) -> dict[str, Any]:
-    """The Anthropic ``message`` for an OpenAI chat completion."""
+    """The Anthropic ``message`` for an OpenAI chat completion (the provider's own when
+    an Anthropic target answered a request with native parts)."""
+    native = completion.get(NATIVE_MESSAGE)
+    if isinstance(native, dict):
+        return native
     choices = completion.get("choices") or []
     if not choices or not isinstance(choices[0], dict):
         raise BadGatewayError("The provider's answer has no choices.", code="upstream_protocol")
@@ -535,6 +641,44 @@ class MessagesEventWriter:
         ]
 
 
+#: Anthropic's error ``type`` by HTTP status (see :func:`error_type`).
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+#: A failed upstream call's category as the status it stands for, for ``error`` events.
+_CATEGORY_STATUSES = {"client": 400, "not_found": 404, "rate_limited": 429}
+
+
+def error_type(status: int) -> str:
+    """Anthropic's error ``type`` for an HTTP status (other 4xx: ``invalid_request_error``)."""
+    if status in _ERROR_TYPES:
+        return _ERROR_TYPES[status]
+    return "invalid_request_error" if status < 500 else "api_error"
+
+
+def _failure_event(error: UpstreamError | ModelyardError) -> bytes:
+    if isinstance(error, ModelyardError):
+        kind = error_type(error.status_code)
+    else:
+        kind = error_type(_CATEGORY_STATUSES.get(error.category, 500))
+    failure = {
+        "type": "error",
+        "error": {"type": kind, "message": f"The upstream stream failed: {error}"},
+    }
+    return encode_named_event("error", failure)
+
+
 async def anthropic_sse(
     first: dict[str, Any] | None,
     rest: AsyncIterator[dict[str, Any]],
@@ -542,25 +686,39 @@ async def anthropic_sse(
     model: str,
     stops: list[str],
 ) -> AsyncIterator[bytes]:
-    """The Messages API's SSE stream for an OpenAI chunk stream."""
+    """The Messages API's SSE stream for an OpenAI chunk stream; chunks carrying an
+    Anthropic target's own event (:data:`NATIVE_EVENT`) are relayed as that event."""
     translator = MessagesEventWriter(model=model, stops=stops)
+    started = relayed = False
     try:
-        for event in translator.start(first):
-            yield event
-        if first is not None:
-            for event in translator.feed(first):
+        chunks = [first] if first is not None else []
+        for chunk in chunks:
+            for event in translator.start(chunk):
+                yield event
+            started = True
+            for event in translator.feed(chunk):
                 yield event
         async for chunk in rest:
+            native = chunk.get(NATIVE_EVENT)
+            if isinstance(native, dict):
+                relayed = True
+                yield encode_named_event(str(native.get("type")), native)
+                continue
+            if not started:
+                started = True
+                for event in translator.start(None):
+                    yield event
             for event in translator.feed(chunk):
+                yield event
+        if relayed:
+            return
+        if not started:
+            for event in translator.start(None):
                 yield event
         for event in translator.end():
             yield event
     except (UpstreamError, ModelyardError) as error:
-        failure = {
-            "type": "error",
-            "error": {"type": "api_error", "message": f"The upstream stream failed: {error}"},
-        }
-        yield encode_named_event("error", failure)
+        yield _failure_event(error)
     finally:
         closer = getattr(rest, "aclose", None)
         if closer is not None:
