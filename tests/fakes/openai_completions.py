@@ -6,7 +6,8 @@ reason ``length`` then), ``n`` choices per prompt numbered as OpenAI does; ``ech
 prompt before it, ``logprobs`` adds a logprobs object, ``suffix`` is only recorded. Usage
 counts words (none at all with ``reports_usage`` off). Streams send each choice's words in
 pieces (``finish_reason`` null until its last event) and the usage event when
-``stream_options.include_usage`` asks for it.
+``stream_options.include_usage`` asks for it; with ``error_after``, an error event after
+that many events ends the stream.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class OpenAICompletionsMixin:
 
     #: False: answers and streams carry no usage (as some OpenAI-compatible servers do).
     reports_usage: bool = True
+    #: A stream sends an error event after this many events (the chat fakes' fault too).
+    error_after: int | None = None
 
     def _replies(self, body: dict[str, Any]) -> list[tuple[int, str, str]]:
         """(index, text, finish reason) of every choice, in order."""
@@ -118,9 +121,17 @@ class OpenAICompletionsMixin:
             }
             return f"data: {json.dumps(data)}\n\n".encode()
 
+        sent = 0
         for index, text, reason in replies:
             words = text.split(" ")
             for position, word in enumerate(words):
+                if self.error_after is not None and sent >= self.error_after:
+                    error = {
+                        "error": {"message": "The server had an error", "type": "server_error"}
+                    }
+                    yield f"data: {json.dumps(error)}\n\n".encode()
+                    return
+                sent += 1
                 piece = word if position == 0 else " " + word
                 last = position == len(words) - 1
                 choice = {

@@ -376,6 +376,34 @@ async def test_tokens_an_upstream_does_not_report_are_counted(
     assert record.output_tokens == count_tokens(INSTRUCT, relayed)
 
 
+@pytest.mark.parametrize("model", [INSTRUCT, "claude-sonnet-4-5"])
+async def test_a_stream_failing_midway_ends_with_an_error_and_is_recorded(
+    sdk: openai.AsyncOpenAI,
+    upstream: ChatOpenAI,
+    anthropic: ChatAnthropic,
+    recorder: UsageRecorder,
+    database: Database,
+    model: str,
+) -> None:
+    upstream.error_after = anthropic.error_after = 1
+    stream = await sdk.completions.create(model=model, prompt="a b c d e f", stream=True)
+    received = []
+    with pytest.raises(openai.APIError):
+        async for event in stream:
+            assert_valid_completion_event(event.model_dump(exclude_unset=True))
+            received += [choice.text for choice in event.choices]
+    assert received and "".join(received).startswith("Echo")
+    await recorder.flush()
+    (record,) = await usage_rows(database)
+    assert (record.endpoint, record.status, record.error_code) == (
+        "completions",
+        502,
+        "stream_interrupted",
+    )
+    assert record.output_tokens >= count_tokens(model, "".join(received)) > 0
+    assert record.attempts == 1  # no failover once the stream has started
+
+
 async def test_a_refused_request_is_recorded_as_such(
     asgi_http: httpx.AsyncClient, user_token: str, recorder: UsageRecorder, database: Database
 ) -> None:
