@@ -325,7 +325,7 @@ async def test_max_output_tokens_makes_an_incomplete_response(
         ({"background": True}, "background", "'background'"),
         ({"conversation": "conv_1"}, "conversation", "'conversation'"),
         ({"frobnicate": 1}, "frobnicate", "Unknown parameter"),
-        ({"include": ["reasoning.encrypted_content"]}, "include", "include"),
+        ({"include": ["message.output_text.logprobs"]}, "include", "log probabilities"),
         (
             {"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]},
             "input.0.content.0.type",
@@ -360,3 +360,26 @@ async def test_what_cannot_be_translated_is_a_clear_400(
 async def test_sdk_raises_bad_request_for_a_builtin_tool(sdk: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.BadRequestError, match="web_search"):
         await sdk.responses.create(model=MODEL, input="hi", tools=[{"type": "web_search"}])
+
+
+async def test_what_another_providers_history_carries_is_accepted(
+    asgi_http: httpx.AsyncClient, user_token: str, upstream: ToolingOpenAI
+) -> None:
+    """Codex-style clients ask for encrypted reasoning and send reasoning items back: the
+    gateway produces none, so the include is vacuous and the items are dropped."""
+    reasoning = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "ENC"}
+    await create(
+        asgi_http,
+        user_token,
+        model=MODEL,
+        input=[{"role": "user", "content": "Hi"}, reasoning, {"role": "user", "content": "Again"}],
+        include=["reasoning.encrypted_content"],
+        tool_choice="auto",
+        store=False,
+    )
+    sent = upstream.last_request.json()
+    assert sent["messages"] == [
+        {"role": "user", "content": "Hi"},
+        {"role": "user", "content": "Again"},
+    ]
+    assert "tool_choice" not in sent and "include" not in sent

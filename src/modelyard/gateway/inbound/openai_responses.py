@@ -46,6 +46,9 @@ _UNSUPPORTED = frozenset(
 #: Chat Completions parameters of the same name and meaning, passed on as they are.
 _FORWARDED = ("prompt_cache_key", "safety_identifier")
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
+#: The one ``include`` value that asks for something; the others name data of items the
+#: gateway never produces (reasoning, built-in tool calls), so they are vacuously honoured.
+_LOGPROBS = "message.output_text.logprobs"
 
 
 class ResponsesRequest(BaseModel):
@@ -192,7 +195,8 @@ def input_messages(value: str | list[dict[str, Any]], where: str = "input") -> l
     """The chat messages for a Responses ``input``.
 
     A ``function_call`` joins the assistant message before it (so parallel calls are one
-    assistant turn, as Chat Completions wants them).
+    assistant turn, as Chat Completions wants them). ``reasoning`` items (OpenAI's
+    encrypted reasoning, sent back by clients that keep the history) are dropped.
     """
     if isinstance(value, str):
         return [ChatMessage(role="user", content=value)]
@@ -213,6 +217,8 @@ def input_messages(value: str | list[dict[str, Any]], where: str = "input") -> l
                 messages.append(ChatMessage(role="assistant", content=None, tool_calls=[call]))
         elif kind == "function_call_output":
             messages.append(_call_output(item, here))
+        elif kind == "reasoning":
+            continue  # another provider's opaque reasoning: nothing a chat upstream can read
         else:
             raise _refuse(
                 f"Input items of type {kind!r} are not supported in {here} (supported: "
@@ -307,10 +313,9 @@ def _check_parameters(request: ResponsesRequest) -> None:
         raise _refuse(
             f"Unknown parameter(s) {names}; remove them.", unknown[0], "unknown_parameter"
         )
-    if request.include:
+    if _LOGPROBS in (request.include or ()):
         raise _refuse(
-            f"include {request.include!r} is not supported: the gateway returns no extra "
-            "output data (logprobs, reasoning, tool results).",
+            f"include {_LOGPROBS!r} is not supported: the gateway returns no log probabilities.",
             "include",
         )
     if request.truncation == "auto":
@@ -352,7 +357,9 @@ def to_chat_request(
         if request.parallel_tool_calls is not None:
             values["parallel_tool_calls"] = request.parallel_tool_calls
     if request.tool_choice is not None:
-        values["tool_choice"] = _tool_choice(request.tool_choice)
+        choice = _tool_choice(request.tool_choice)
+        if request.tools or choice not in ("auto", "none"):  # chat refuses them without tools
+            values["tool_choice"] = choice
     if request.text is not None:
         response_format, verbosity = _response_format(request.text)
         if response_format is not None:
