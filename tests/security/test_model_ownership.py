@@ -158,6 +158,9 @@ async def _call(
     if probe == "messages":
         body = {"model": f"local/{name}", "max_tokens": 2, "messages": HELLO}
         return await http.post("/v1/messages", headers=auth, json=body)
+    if probe == "count-tokens":
+        body = {"model": f"local/{name}", "messages": HELLO}
+        return await http.post("/v1/messages/count_tokens", headers=auth, json=body)
     if probe == "v2-chat":
         return await http.post(
             "/v2/llm/chat/completions", headers=auth, json=_chat(f"local/{name}")
@@ -182,6 +185,7 @@ PROBES = (
     "completions-stream",
     "embeddings",
     "messages",
+    "count-tokens",
     "v2-chat",
     "advice",
     "classify",
@@ -193,6 +197,7 @@ PROBED_ROUTES = {
     ("POST", "/v1/completions"): "completions",
     ("POST", "/v1/embeddings"): "embeddings",
     ("POST", "/v1/messages"): "messages",
+    ("POST", "/v1/messages/count_tokens"): "count-tokens",
     ("POST", "/v2/llm/chat/completions"): "v2-chat",
     ("POST", "/v2/training/advice"): "advice",
     ("POST", "/v2/models/{name}/classify"): "classify",
@@ -251,6 +256,9 @@ async def test_b_gets_for_a_private_model_what_a_missing_model_gets_on_every_pat
     completed = await _call(client, world.a, "completions", "secret-chat")
     assert completed.status_code == 200, completed.text
     assert completed.json()["object"] == "text_completion"
+    counted = await _call(client, world.a, "count-tokens", "secret-chat")
+    assert counted.status_code == 200, counted.text
+    assert counted.headers["x-modelyard-estimated"] == "true"
     classified = await _call(client, world.a, "classify", "secret-clf")
     assert classified.status_code == 200, classified.text
     assert classified.json()["data"][0]["label"] in ("negative", "positive")
