@@ -222,3 +222,61 @@ async def test_a_stream_that_fails_midway_ends_with_response_failed(
     async with recorder.database.sessions() as session:
         [row] = list(await session.scalars(select(UsageRecord)))
     assert (row.endpoint, row.status, row.error_code) == ("responses", 502, "stream_interrupted")
+
+
+async def test_input_items_list_what_a_response_was_given(
+    sdk: openai.AsyncOpenAI,
+    other_sdk: openai.AsyncOpenAI,
+    asgi_http: httpx.AsyncClient,
+    user_token: str,
+) -> None:
+    tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+    first = await sdk.responses.create(
+        model=MODEL,
+        instructions="Not an item.",
+        input="Weather?",
+        tools=[tool],  # type: ignore[list-item]
+    )
+    second = await sdk.responses.create(
+        model=MODEL,
+        previous_response_id=first.id,
+        input=[
+            {"type": "function_call_output", "call_id": "call_fake1", "output": "Sunny"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "And this?"},
+                    {"type": "input_image", "image_url": "https://example.com/a.png"},
+                ],
+            },
+        ],
+    )
+    url = f"/v1/responses/{second.id}/input_items"
+    listed = await asgi_http.get(url, params={"order": "asc"}, headers=bearer(user_token))
+    assert listed.status_code == 200, listed.text
+    page = listed.json()
+    assert_valid("ResponseItemList", page)
+    assert [item["type"] for item in page["data"]] == [
+        "message",
+        "function_call",
+        "function_call_output",
+        "message",
+    ]
+    user_text, call, result, last = page["data"]
+    assert user_text["content"] == [{"type": "input_text", "text": "Weather?"}]
+    assert (call["call_id"], call["name"]) == ("call_fake1", "get_weather")
+    assert (result["call_id"], result["output"]) == ("call_fake1", "Sunny")
+    assert last["content"][1] == {
+        "type": "input_image",
+        "image_url": "https://example.com/a.png",
+        "detail": "auto",
+    }
+    assert page["has_more"] is False and page["first_id"] == user_text["id"]
+
+    # The SDK's pager, newest first (the default), two at a time.
+    ids = [item.id async for item in sdk.responses.input_items.list(second.id, limit=2)]
+    assert ids == [item["id"] for item in reversed(page["data"])]
+    refused = await asgi_http.get(url, params={"after": "msg_nope"}, headers=bearer(user_token))
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "after"
+    with pytest.raises(openai.NotFoundError):
+        await other_sdk.responses.input_items.list(second.id)

@@ -4,22 +4,24 @@ A request is translated to the gateway's chat form and metered like a chat compl
 (endpoint ``responses``); the answer is translated back (JSON or the Responses event
 stream). With ``store`` (the default, as at OpenAI) the Response and its chat-form context
 are kept for the caller (:mod:`modelyard.responses.store`): ``previous_response_id``
-continues it, ``GET`` and ``DELETE /v1/responses/{id}`` read and remove it. Another user's
-response id is a 404 like a missing one.
+continues it, ``GET`` and ``DELETE /v1/responses/{id}`` read and remove it, and
+``GET /v1/responses/{id}/input_items`` lists what it answered (its context, as items).
+Another user's response id is a 404 like a missing one.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from modelyard.api.deps import CurrentUser, SubscribedUser, app_state, metered_call
 from modelyard.api.gateway_responses import gateway_headers, json_response, requested_cache_ttl
 from modelyard.api.metered_stream import MeteredStream
 from modelyard.db.models import User
 from modelyard.gateway.inbound.openai_responses import ResponsesRequest, to_chat_request
+from modelyard.gateway.inbound.openai_responses_items import input_items, item_page
 from modelyard.gateway.inbound.openai_responses_output import (
     ResponsesEventWriter,
     assistant_message,
@@ -120,3 +122,20 @@ async def delete_response(response_id: str, request: Request, user: CurrentUser)
     async with app_state(request).database.sessions() as session:
         await store.delete_response(session, user_id=user.id, response_id=response_id)
     return json_response({"id": response_id, "object": "response", "deleted": True}, {})
+
+
+@router.get("/responses/{response_id}/input_items", response_model=None)
+async def list_input_items(
+    response_id: str,
+    request: Request,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+    after: str | None = None,
+) -> Response:
+    """The items a stored response of the caller's was given (previous turns included)."""
+    async with app_state(request).database.sessions() as session:
+        row = await store.load_response(session, user_id=user.id, response_id=response_id)
+    context = [ChatMessage.model_validate(message) for message in row.context[:-1]]
+    page = item_page(input_items(context, response_id), limit=limit, order=order, after=after)
+    return json_response(page, {})
