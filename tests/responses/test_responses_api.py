@@ -383,3 +383,17 @@ async def test_what_another_providers_history_carries_is_accepted(
         {"role": "user", "content": "Again"},
     ]
     assert "tool_choice" not in sent and "include" not in sent
+
+
+async def test_the_sdks_stream_helper_rebuilds_the_response(sdk: openai.AsyncOpenAI) -> None:
+    """``responses.stream`` accumulates the events itself and checks their order."""
+    async with sdk.responses.stream(model=MODEL, input="Weather?", tools=[WEATHER]) as stream:
+        texts = [
+            event.delta async for event in stream if event.type == "response.output_text.delta"
+        ]
+        final = await stream.get_final_response()
+    assert texts == ["Checking."] and final.output_text == "Checking."
+    message, call = final.output
+    assert message.type == "message" and call.type == "function_call"
+    assert (call.name, call.arguments) == ("get_weather", '{"city": "Paris"}')
+    assert final.status == "completed" and final.usage is not None

@@ -53,6 +53,8 @@ BODIES: list[Any] = [
     {"model": "gpt-4o-mini", "input": "hi", "temperature": 3},
     {"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": 0},
     {"model": "gpt-4o-mini", "input": "hi", "metadata": {"a": 1}},
+    {"model": "gpt-4o-mini", "input": "hi", "metadata": {str(i): "v" for i in range(17)}},
+    {"model": "gpt-4o-mini", "input": "hi", "metadata": {"k": "v" * 513}},
     {"model": "gpt-4o-mini", "input": "hi", "reasoning": {"effort": 3}},
     {"model": "gpt-4o-mini", "input": "hi", "reasoning": "high"},
     {"model": "gpt-4o-mini", "input": "hi", "previous_response_id": "x" * 100},

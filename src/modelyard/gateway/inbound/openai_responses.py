@@ -318,6 +318,14 @@ def _check_parameters(request: ResponsesRequest) -> None:
             f"include {_LOGPROBS!r} is not supported: the gateway returns no log probabilities.",
             "include",
         )
+    metadata = request.metadata or {}
+    if len(metadata) > 16 or any(len(k) > 64 or len(v) > 512 for k, v in metadata.items()):
+        raise _refuse(
+            "metadata holds at most 16 pairs, keys of at most 64 characters and values of at "
+            "most 512.",
+            "metadata",
+            "invalid_value",
+        )
     if request.truncation == "auto":
         raise _refuse(
             "truncation 'auto' is not supported; the gateway never drops context.", "truncation"
