@@ -171,6 +171,8 @@ async def _call(
     if probe == "classify":
         path = f"/v2/models/{quote(name, safe='/')}/classify"
         return await http.post(path, headers=auth, json={"input": "x"})
+    if probe == "retrieve":
+        return await http.get(f"/v1/models/local/{quote(name, safe='/')}", headers=auth)
     raise AssertionError(probe)
 
 
@@ -189,6 +191,7 @@ PROBES = (
     "v2-chat",
     "advice",
     "classify",
+    "retrieve",
 )
 
 #: Every route of the API that takes a model name and is open to users, by probe.
@@ -201,12 +204,23 @@ PROBED_ROUTES = {
     ("POST", "/v2/llm/chat/completions"): "v2-chat",
     ("POST", "/v2/training/advice"): "advice",
     ("POST", "/v2/models/{name}/classify"): "classify",
+    ("GET", "/v1/models/{model_id}"): "retrieve",
     # base_model of a new job: test_b_cannot_train_on_a_private_model_nor_push_it
     ("POST", "/v2/training/jobs"): "jobs",
     ("POST", "/train"): "jobs",
 }
 #: Staff-only routes whose model fields name a remote provider's models.
 STAFF_ROUTES = {"/v2/admin/providers", "/v2/admin/providers/{provider_id}", "/v2/finetune/commands"}
+
+
+def _named_in_path(operation: dict[str, Any]) -> bool:
+    """Whether a path parameter is a model name (a string ``model_id``; numbers are rows)."""
+    return any(
+        parameter["in"] == "path"
+        and parameter["name"] == "model_id"
+        and parameter.get("schema", {}).get("type") == "string"
+        for parameter in operation.get("parameters", [])
+    )
 
 
 def _model_routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -228,7 +242,7 @@ def _model_routes(app: FastAPI) -> set[tuple[str, str]]:
         for method, operation in operations.items():
             content = operation.get("requestBody", {}).get("content", {})
             names = set().union(*(fields(c.get("schema", {})) for c in content.values()))
-            if names & {"model", "base_model"} or "{name" in path:
+            if names & {"model", "base_model"} or "{name" in path or _named_in_path(operation):
                 routes.add((method.upper(), path))
     return {route for route in routes if route[1] not in STAFF_ROUTES}
 
