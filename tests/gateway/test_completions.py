@@ -21,7 +21,7 @@ from tests.fakes.anthropic_chat import ChatAnthropic, message_text
 from tests.fakes.fixtures import ANTHROPIC_KEY, GROQ_KEY, OPENAI_KEY
 from tests.fakes.openai_chat import ChatGroq, ChatOpenAI
 from tests.gateway.conftest import add_provider
-from tests.helpers import bearer
+from tests.helpers import bearer, make_token, make_user
 from tests.openai_spec import assert_valid, assert_valid_completion_event
 from tests.usage.conftest import usage_rows
 
@@ -210,6 +210,31 @@ async def test_translated_to_anthropic_messages(
     }
 
 
+async def test_n_choices_through_an_api_that_answers_one_per_call(
+    sdk: openai.AsyncOpenAI, anthropic: ChatAnthropic
+) -> None:
+    raw = await sdk.completions.with_raw_response.create(
+        model="claude-sonnet-4-5", prompt=["first", "second"], n=2
+    )
+    assert_valid("CreateCompletionResponse", raw.http_response.json())
+    assert [(c.index, c.text) for c in raw.parse().choices] == [
+        (0, "Echo: first"),
+        (1, "Echo: first"),
+        (2, "Echo: second"),
+        (3, "Echo: second"),
+    ]
+    sent = [r.json() for r in anthropic.requests if r.path == "/v1/messages"]
+    assert sorted(message_text(b["messages"][0]["content"]) for b in sent) == [
+        "first",
+        "first",
+        "second",
+        "second",
+    ]
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.completions.create(model="claude-sonnet-4-5", prompt="x", n=2, stream=True)
+    assert refused.value.body["param"] == "n"  # type: ignore[index]
+
+
 async def test_the_legacy_default_of_16_tokens(
     sdk: openai.AsyncOpenAI, anthropic: ChatAnthropic
 ) -> None:
@@ -294,6 +319,40 @@ async def test_a_parameter_the_chat_api_lacks_is_refused_by_name(
         await sdk.completions.create(model="claude-sonnet-4-5", prompt="x", presence_penalty=1)
     assert refused.value.body["param"] == "presence_penalty"  # type: ignore[index]
     assert not [r for r in anthropic.requests if r.path == "/v1/messages"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_route_that_drops_what_its_target_cannot_honour(
+    asgi_http: httpx.AsyncClient,
+    database: Database,
+    user_token: str,
+    anthropic: ChatAnthropic,
+    stream: bool,
+) -> None:
+    staff = bearer(await make_token(database, await make_user(database, "s@x.io", staff=True)))
+    route = {
+        "name": "lenient",
+        "targets": [{"provider": "anthropic", "model": "claude-x"}],
+        "unsupported_params": "drop",
+    }
+    created = await asgi_http.post("/v2/admin/routes", json=route, headers=staff)
+    assert created.status_code == 201, created.text
+    body = {
+        "model": "lenient",
+        "prompt": "hello there",
+        "suffix": "tail",
+        "presence_penalty": 0.5,
+        "temperature": 0.5,
+        "stream": stream,
+    }
+    response = await asgi_http.post("/v1/completions", json=body, headers=bearer(user_token))
+    assert response.status_code == 200, response.text
+    assert response.headers["x-modelyard-dropped-params"] == "suffix,presence_penalty"
+    if not stream:
+        assert_valid("CreateCompletionResponse", response.json())
+        assert response.json()["choices"][0]["text"] == "Echo: hello there"
+    sent = anthropic.last_request.json()
+    assert sent["temperature"] == 0.5 and "presence_penalty" not in sent
 
 
 # -- bad input ------------------------------------------------------------------------------

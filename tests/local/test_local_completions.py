@@ -50,6 +50,22 @@ async def test_prompts_are_continued_as_raw_text(
     assert raw.headers["x-modelyard-provider"] == "local"
 
 
+async def test_n_choices_per_prompt(
+    sdk: openai.AsyncOpenAI, causal_dir: Path, reference: tuple[Any, Any]
+) -> None:
+    completion = await sdk.completions.create(
+        model=f"local/{causal_dir}", prompt=PROMPTS, max_tokens=4, temperature=0, n=2
+    )
+    first, second = (continued(reference, prompt, 4)[0] for prompt in PROMPTS)
+    assert [(c.index, c.text) for c in completion.choices] == [
+        (0, first),
+        (1, first),
+        (2, second),
+        (3, second),
+    ]
+    assert completion.usage is not None and completion.usage.completion_tokens == 16
+
+
 async def test_the_legacy_default_of_16_tokens(sdk: openai.AsyncOpenAI, causal_dir: Path) -> None:
     completion = await sdk.completions.create(model=f"local/{causal_dir}", prompt="Once")
     assert completion.usage is not None and completion.usage.completion_tokens == 16
@@ -83,16 +99,21 @@ async def test_streamed_with_echo(
 
 @pytest.mark.parametrize(
     ("parameter", "value"),
-    [("suffix", "x"), ("logprobs", 1), ("n", 2), ("max_tokens", 0), ("presence_penalty", 1)],
+    [
+        ("suffix", "x"),
+        ("logprobs", 1),
+        ("max_tokens", 0),
+        ("presence_penalty", 1),
+        ("n", 2),  # streamed
+    ],
 )
 async def test_what_a_local_model_cannot_do_is_refused_by_name(
     asgi_http: httpx.AsyncClient, user_token: str, causal_dir: Path, parameter: str, value: Any
 ) -> None:
-    response = await asgi_http.post(
-        "/v1/completions",
-        json={"model": f"local/{causal_dir}", "prompt": "x", parameter: value},
-        headers=bearer(user_token),
-    )
+    body = {"model": f"local/{causal_dir}", "prompt": "x", parameter: value}
+    if parameter == "n":
+        body["stream"] = True
+    response = await asgi_http.post("/v1/completions", json=body, headers=bearer(user_token))
     assert response.status_code == 400, response.text
     body = response.json()
     assert_valid("ErrorResponse", body)

@@ -306,14 +306,24 @@ class Dispatcher:
         )
 
     async def complete_text(
-        self, request: CompletionRequest, targets: Sequence[Target], provider: str
+        self,
+        request: CompletionRequest,
+        targets: Sequence[Target],
+        provider: str,
+        *,
+        unsupported_params: str = "error",
     ) -> Outcome[dict[str, Any]]:
-        """A legacy text completion, failing over as chat does."""
-        return await self._first_success(
+        """A legacy text completion, failing over and handling parameters as chat does."""
+        policy = ParameterPolicy(unsupported_params)
+        outcome = await self._first_success(
             targets,
             provider,
-            lambda target: self.adapters.get(target.api).complete_text(request, target),
+            lambda target: policy.call(
+                lambda sent: self.adapters.get(target.api).complete_text(sent, target), request
+            ),
         )
+        outcome.dropped_params = policy.dropped
+        return outcome
 
     async def open_stream(
         self,
@@ -339,14 +349,24 @@ class Dispatcher:
         return outcome
 
     async def open_text_stream(
-        self, request: CompletionRequest, targets: Sequence[Target], provider: str
+        self,
+        request: CompletionRequest,
+        targets: Sequence[Target],
+        provider: str,
+        *,
+        unsupported_params: str = "error",
     ) -> Outcome[tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]]:
-        """Start a streamed text completion, failing over as :meth:`open_stream` does."""
-        return await self._open(
+        """Start a streamed text completion, as :meth:`open_stream` does."""
+        policy = ParameterPolicy(unsupported_params)
+        outcome = await self._open(
             targets,
             provider,
-            lambda target: self.adapters.get(target.api).stream_text(request, target),
+            lambda target: policy.stream(
+                lambda sent: self.adapters.get(target.api).stream_text(sent, target), request
+            ),
         )
+        outcome.dropped_params = policy.dropped
+        return outcome
 
     async def _open(
         self,

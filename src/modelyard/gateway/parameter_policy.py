@@ -7,9 +7,10 @@ the client's answer. Under ``drop`` the parameter is left out and the call made 
 that target only (the next target of a route gets the whole request); the names dropped
 for the target that answered go back in the ``x-modelyard-dropped-params`` header.
 
-Only top-level parameters the client gave are dropped, never ``model`` or ``messages``
-(content a target cannot read stays a 400). An OpenAI-compatible upstream is sent every
-parameter; what it refuses is its own 400, not dropped.
+Only top-level parameters the client gave are dropped, never ``model``, ``messages`` or a
+legacy completion's ``prompt`` (content a target cannot read stays a 400). An
+OpenAI-compatible upstream is sent every parameter; what it refuses is its own 400, not
+dropped.
 """
 
 from __future__ import annotations
@@ -18,21 +19,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal, TypeVar, get_args
 
 from modelyard.errors import BadRequestError
-from modelyard.gateway.schemas import ChatCompletionRequest
+from modelyard.gateway.schemas import ChatCompletionRequest, CompletionRequest
 
 __all__ = ["POLICIES", "ParameterPolicy", "UnsupportedParams"]
 
 T = TypeVar("T")
+#: A chat request or a legacy completion request (the policy treats both alike).
+R = TypeVar("R", ChatCompletionRequest, CompletionRequest)
 
 UnsupportedParams = Literal["error", "drop"]
 #: The values a route's ``unsupported_params`` may take.
 POLICIES: tuple[str, ...] = get_args(UnsupportedParams)
 
 #: What a request is about: never dropped.
-_ESSENTIAL = frozenset({"model", "messages"})
+_ESSENTIAL = frozenset({"model", "messages", "prompt"})
 
 
-def _droppable(error: BadRequestError, request: ChatCompletionRequest) -> str | None:
+def _droppable(error: BadRequestError, request: R) -> str | None:
     """The parameter ``error`` refuses, when it is one the client gave and may lose."""
     name = error.param
     if error.code != "unsupported_parameter" or not name or name in _ESSENTIAL:
@@ -41,7 +44,7 @@ def _droppable(error: BadRequestError, request: ChatCompletionRequest) -> str | 
     return name if name in given else None
 
 
-def _without(request: ChatCompletionRequest, name: str) -> ChatCompletionRequest:
+def _without(request: R, name: str) -> R:
     """A copy of ``request`` without the parameter (private attributes kept)."""
     declared = type(request).model_fields.get(name)
     if declared is not None:
@@ -64,9 +67,7 @@ class ParameterPolicy:
         self.policy = policy
         self.dropped: tuple[str, ...] = ()
 
-    def _retry_without(
-        self, error: BadRequestError, request: ChatCompletionRequest, dropped: list[str]
-    ) -> ChatCompletionRequest:
+    def _retry_without(self, error: BadRequestError, request: R, dropped: list[str]) -> R:
         """The request without the refused parameter, or ``error`` raised again."""
         name = _droppable(error, request) if self.policy == "drop" else None
         if name is None:
@@ -74,11 +75,7 @@ class ParameterPolicy:
         dropped.append(name)
         return _without(request, name)
 
-    async def call(
-        self,
-        send: Callable[[ChatCompletionRequest], Awaitable[T]],
-        request: ChatCompletionRequest,
-    ) -> T:
+    async def call(self, send: Callable[[R], Awaitable[T]], request: R) -> T:
         """``send(request)``, leaving out what the target refuses under ``drop``."""
         dropped: list[str] = []
         while True:
@@ -91,9 +88,7 @@ class ParameterPolicy:
             return result
 
     async def stream(
-        self,
-        open_stream: Callable[[ChatCompletionRequest], AsyncIterator[T]],
-        request: ChatCompletionRequest,
+        self, open_stream: Callable[[R], AsyncIterator[T]], request: R
     ) -> AsyncIterator[T]:
         """The chunks of ``open_stream(request)``; a refusal comes with the first chunk
         (adapters translate the request when the stream starts) and is handled as in

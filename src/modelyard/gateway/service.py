@@ -349,7 +349,9 @@ class Gateway:
     ) -> tuple[dict[str, Any], Served]:
         """Answer a legacy text completion (never cached)."""
         resolution, targets = await self._targets(user, request.model)
-        outcome = await self.dispatcher.complete_text(request, targets, _label(resolution))
+        outcome = await self.dispatcher.complete_text(
+            request, targets, _label(resolution), unsupported_params=resolution.unsupported_params
+        )
         return outcome.result, self._served(resolution, outcome)
 
     async def stream_text(
@@ -357,7 +359,9 @@ class Gateway:
     ) -> tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]], Served]:
         """Start streaming a legacy text completion: its first event, the rest, who serves."""
         resolution, targets = await self._targets(user, request.model)
-        outcome = await self.dispatcher.open_text_stream(request, targets, _label(resolution))
+        outcome = await self.dispatcher.open_text_stream(
+            request, targets, _label(resolution), unsupported_params=resolution.unsupported_params
+        )
         first, rest = outcome.result
         return first, rest, self._served(resolution, outcome)
 

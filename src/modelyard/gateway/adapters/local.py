@@ -12,8 +12,8 @@ counted by the model's tokenizer; ``finish_reason`` is ``stop`` or ``length``. R
 with a 400: tools and tool messages, non-text content and every other parameter
 (``n`` > 1 is made by the gateway, one call per choice: :mod:`~modelyard.gateway.fan_out`).
 Legacy text completions with the same models: each prompt continued as raw text (no chat
-template), ``echo`` too; ``suffix``, ``logprobs`` and ``best_of`` are
-refused. Embeddings with sentence-transformers models (``float`` or ``base64``).
+template), ``echo`` and ``n`` (not streamed) too; ``suffix``, ``logprobs`` and
+``best_of`` are refused. Embeddings with sentence-transformers models (``float`` or ``base64``).
 
 Non-streaming requests that arrive together are batched; streams of one model run one at
 a time. A model that does not exist, is gated or has an unsupported architecture is a
@@ -88,10 +88,19 @@ def _prepare(request: ChatCompletionRequest) -> tuple[list[Message], GenerationP
     return [_message(message) for message in request.messages], params
 
 
-def _text_params(request: CompletionRequest) -> GenerationParams:
+def _text_params(request: CompletionRequest, *, stream: bool) -> GenerationParams:
     refuse_completions_only(request, "local", allowed=("echo",))
+    if stream and request.choices_per_prompt() > 1:
+        raise BadRequestError(
+            "Local models stream one choice per prompt; set stream to false for n > 1 "
+            "(each choice is then generated in the same batch) or n to 1.",
+            param="n",
+            code="unsupported_parameter",
+        )
     refuse_unsupported(
-        request, "local", (*SUPPORTED_PARAMETERS, "prompt", "echo", *COMPLETIONS_ONLY_PARAMETERS)
+        request,
+        "local",
+        (*SUPPORTED_PARAMETERS, "prompt", "echo", "n", *COMPLETIONS_ONLY_PARAMETERS),
     )
     if request.max_tokens == 0:
         raise BadRequestError(
@@ -192,11 +201,12 @@ class LocalAdapter(Adapter):
             await pieces.aclose()
 
     async def complete_text(self, request: CompletionRequest, target: Target) -> dict[str, Any]:
-        """Every prompt continued as raw text; prompts sent together share a batch."""
-        params = _text_params(request)
+        """Every prompt continued as raw text, ``n`` times; they share a batch."""
+        params = _text_params(request, stream=False)
         model = await self._model(target)
         model.generator()
-        prompts = request.prompts()
+        n = request.choices_per_prompt()
+        prompts = [prompt for prompt in request.prompts() for _ in range(n)]
         completions = await self._run(
             target, asyncio.gather(*(model.complete(prompt, params) for prompt in prompts))
         )
@@ -218,7 +228,7 @@ class LocalAdapter(Adapter):
         self, request: CompletionRequest, target: Target
     ) -> AsyncIterator[dict[str, Any]]:
         """Every prompt continued as raw text and streamed, one after the other."""
-        params = _text_params(request)
+        params = _text_params(request, stream=True)
         model = await self._model(target)
         model.generator()
         completion_id, created = openai_shapes.text_completion_id(), int(time.time())

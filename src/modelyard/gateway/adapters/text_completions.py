@@ -1,6 +1,7 @@
 """Legacy text completions answered through a chat API: every adapter's default.
 
-Each prompt becomes one user message of its own chat completion, asked for in turn; a
+Each prompt becomes one user message of its own chat completion, asked for in turn (``n``
+> 1 from an API that answers one choice per call: :mod:`~modelyard.gateway.fan_out`); a
 choice's ``index`` is ``prompt position * n + the chat choice's index``, as OpenAI numbers
 them. The chat answers become one ``text_completion`` (``logprobs: null``) whose usage is
 their sum. Parameters that need a real completions endpoint (``suffix``, ``echo``,
@@ -102,12 +103,14 @@ async def complete_through_chat(
     adapter: Adapter, request: CompletionRequest, target: Target
 ) -> dict[str, Any]:
     """The prompts answered by ``adapter.chat``, one after the other, as a completion."""
+    from modelyard.gateway import fan_out  # it builds on the adapter base, which uses this
+
     refuse_completions_only(request, adapter.api)
     per_prompt = request.choices_per_prompt()
     choices: list[dict[str, Any]] = []
     answers: list[dict[str, Any]] = []
     for position, chat in enumerate(chat_requests(request, stream=False)):
-        answer = await adapter.chat(chat, target)
+        answer = await fan_out.chat(adapter, chat, target)
         answers.append(answer)
         for choice in answer.get("choices") or ():
             index = position * per_prompt + int(choice.get("index") or 0)
@@ -127,6 +130,8 @@ async def stream_through_chat(
 ) -> AsyncIterator[dict[str, Any]]:
     """The prompts streamed by ``adapter.stream_chat``, one after the other, as completion
     events; the last one carries the summed usage (``choices: []``)."""
+    from modelyard.gateway import fan_out
+
     refuse_completions_only(request, adapter.api)
     chats = chat_requests(request, stream=True)
     per_prompt = request.choices_per_prompt()
@@ -135,7 +140,7 @@ async def stream_through_chat(
     usages: list[dict[str, Any] | None] = []
     for position, chat in enumerate(chats):
         usage: dict[str, Any] | None = None
-        chunks = adapter.stream_chat(chat, target)
+        chunks = fan_out.stream(adapter, chat, target)
         try:
             async for chunk in chunks:
                 model = str(chunk.get("model") or model)
