@@ -53,10 +53,6 @@ class ListedModel:
     def chat(self) -> bool:
         return self.task in CHAT_TASKS
 
-    def matches(self, name: str) -> bool:
-        """Whether ``name`` (as in a URL or a request) means this model."""
-        return name == self.name or name in self.aliases
-
 
 @dataclass(frozen=True)
 class ModelList:

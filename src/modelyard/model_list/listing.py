@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -45,9 +46,20 @@ _ORDER = ("route", "catalog", "provider", "trained", "local")
 
 
 @dataclass(frozen=True)
+class _ProviderRow:
+    """What the list needs of an active admin provider (its key is never read here)."""
+
+    kind: str
+    has_key: bool
+    base_model: str | None
+    fine_tuned_model_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class _Rows:
     own_kinds: Sequence[str]
-    providers: Sequence[Provider]
+    providers: Sequence[_ProviderRow]
     catalog: Sequence[LlmModel]
     routes: Sequence[GatewayRoute]
     trained: Sequence[TrainedModel]
@@ -61,8 +73,14 @@ async def _read(session: AsyncSession, user: User | None) -> _Rows:
                 select(UserProviderKey.provider).where(UserProviderKey.user_id == user.id)
             )
         ).all()
-    providers = await session.scalars(
-        select(Provider)
+    providers = await session.execute(
+        select(
+            Provider.kind,
+            Provider.api_key.isnot(None),
+            Provider.base_model,
+            Provider.fine_tuned_model_id,
+            Provider.created_at,
+        )
         .where(Provider.is_active.is_(True))
         .order_by(Provider.is_default.desc(), Provider.id)
     )
@@ -74,7 +92,7 @@ async def _read(session: AsyncSession, user: User | None) -> _Rows:
     )
     return _Rows(
         own,
-        providers.all(),
+        [_ProviderRow(*row) for row in providers.all() if row[0] in ProviderKind],
         [row for row in catalog.all() if row.provider_kind in ProviderKind],
         routes.all(),
         await list_visible(session, user),
@@ -91,10 +109,10 @@ class _Builder:
         default_prices: Mapping[str, tuple[Decimal, Decimal]],
     ) -> None:
         self.rows = rows
-        self.providers = [p for p in rows.providers if p.kind in ProviderKind]
+        self.providers = rows.providers
         self.usable = kinds_with_credentials(
             own=rows.own_kinds,
-            providers=[(p.kind, p.api_key is not None) for p in self.providers],
+            providers=[(p.kind, bool(p.has_key)) for p in self.providers],
             system_keys=system_keys,
         )
         self.catalog = {(row.provider_kind, row.model_id): row for row in rows.catalog}
