@@ -355,6 +355,31 @@ async def test_a_route_that_drops_what_its_target_cannot_honour(
     assert sent["temperature"] == 0.5 and "presence_penalty" not in sent
 
 
+async def test_cached_when_asked_apart_from_chat(
+    sdk: openai.AsyncOpenAI, upstream: ChatOpenAI, recorder: UsageRecorder, database: Database
+) -> None:
+    cached = sdk.with_options(default_headers={"x-modelyard-cache": "true"})
+    first = await cached.completions.with_raw_response.create(model=INSTRUCT, prompt="same")
+    again = await cached.completions.with_raw_response.create(model=INSTRUCT, prompt="same")
+    assert (first.headers["x-modelyard-cache"], again.headers["x-modelyard-cache"]) == (
+        "miss",
+        "hit",
+    )
+    assert again.http_response.json() == first.http_response.json()
+    assert [r.path for r in upstream.requests] == ["/v1/completions"]
+    chat = await cached.chat.completions.with_raw_response.create(
+        model=INSTRUCT, messages=[{"role": "user", "content": "same"}]
+    )
+    assert chat.headers["x-modelyard-cache"] == "miss"  # another API's answers stay apart
+    await recorder.flush()
+    rows = await usage_rows(database)
+    assert [(r.endpoint, r.cache_hit) for r in rows] == [
+        ("completions", False),
+        ("completions", True),
+        ("chat", False),
+    ]
+
+
 # -- bad input ------------------------------------------------------------------------------
 
 

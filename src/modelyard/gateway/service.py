@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -262,21 +262,41 @@ class Gateway:
         paid by an admin or system key with every user (never one paid by a user's key).
         """
         resolution, targets = await self._targets(user, request.model)
-        ttl = resolution.cache_ttl_seconds if cache_ttl is None else cache_ttl
-        if not ttl:
-            outcome = await self.dispatcher.chat(
+
+        def dispatch() -> Awaitable[Outcome[dict[str, Any]]]:
+            return self.dispatcher.chat(
                 request,
                 targets,
                 _label(resolution),
                 unsupported_params=resolution.unsupported_params,
             )
-            return outcome.result, self._served(resolution, outcome)
+
         body = request.model_dump(exclude_none=True, exclude={"conversation_id"})
         if request.anthropic_native is not None:  # its native parts shape the answer too
             body["anthropic_native"] = request.anthropic_native.model_dump()
-        own = cache_key(body, namespace=f"chat.completions/user:{user.id if user else 0}")
+        return await self._cached(
+            user, resolution, "chat.completions", body, cache_ttl=cache_ttl, dispatch=dispatch
+        )
+
+    async def _cached(
+        self,
+        user: User | None,
+        resolution: Resolution,
+        operation: str,
+        body: dict[str, Any],
+        *,
+        cache_ttl: int | None,
+        dispatch: Callable[[], Awaitable[Outcome[dict[str, Any]]]],
+    ) -> tuple[dict[str, Any], Served]:
+        """``dispatch()``'s answer to ``body``, from the payer-scoped cache when it holds
+        one (see :meth:`chat`); ``operation`` keeps each API's answers apart."""
+        ttl = resolution.cache_ttl_seconds if cache_ttl is None else cache_ttl
+        if not ttl:
+            outcome = await dispatch()
+            return outcome.result, self._served(resolution, outcome)
+        own = cache_key(body, namespace=f"{operation}/user:{user.id if user else 0}")
         shared = (
-            cache_key(body, namespace="chat.completions/shared")
+            cache_key(body, namespace=f"{operation}/shared")
             if resolution.route and resolution.cache_shared
             else None
         )
@@ -295,12 +315,7 @@ class Gateway:
                 )
                 return hit["response"], served
         self.metrics.cache.labels("miss").inc()
-        outcome = await self.dispatcher.chat(
-            request,
-            targets,
-            _label(resolution),
-            unsupported_params=resolution.unsupported_params,
-        )
+        outcome = await dispatch()
         served = self._served(resolution, outcome, "miss")
         paid_by_all = outcome.target.credential.source in SHARED_CREDENTIALS
         entry = {
@@ -345,14 +360,27 @@ class Gateway:
         return first, rest, self._served(resolution, outcome)
 
     async def complete_text(
-        self, user: User | None, request: CompletionRequest
+        self,
+        user: User | None,
+        request: CompletionRequest,
+        *,
+        cache_ttl: int | None = None,
     ) -> tuple[dict[str, Any], Served]:
-        """Answer a legacy text completion (never cached)."""
+        """Answer a legacy text completion, cached as :meth:`chat` caches."""
         resolution, targets = await self._targets(user, request.model)
-        outcome = await self.dispatcher.complete_text(
-            request, targets, _label(resolution), unsupported_params=resolution.unsupported_params
+
+        def dispatch() -> Awaitable[Outcome[dict[str, Any]]]:
+            return self.dispatcher.complete_text(
+                request,
+                targets,
+                _label(resolution),
+                unsupported_params=resolution.unsupported_params,
+            )
+
+        body = request.model_dump(exclude_none=True)
+        return await self._cached(
+            user, resolution, "completions", body, cache_ttl=cache_ttl, dispatch=dispatch
         )
-        return outcome.result, self._served(resolution, outcome)
 
     async def stream_text(
         self, user: User | None, request: CompletionRequest

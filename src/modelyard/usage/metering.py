@@ -183,10 +183,14 @@ class MeteredCall:
         await self._admit(self.prompt_tokens() + (body.output_limit() or 0))
         return await self._open(self.gateway.stream(self.user, body))
 
-    async def complete_text(self, body: CompletionRequest) -> dict[str, Any]:
+    async def complete_text(
+        self, body: CompletionRequest, *, cache_ttl: int | None = None
+    ) -> dict[str, Any]:
         """Admit, answer a legacy text completion through the gateway, and record it."""
         await self._admit(self._text_estimate(body))
-        answer, self.served = await self._call(self.gateway.complete_text(self.user, body))
+        answer, self.served = await self._call(
+            self.gateway.complete_text(self.user, body, cache_ttl=cache_ttl)
+        )
         await self._finish(status=200, usage=answer.get("usage"), content=completion_text(answer))
         return answer
 

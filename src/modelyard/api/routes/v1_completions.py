@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 
 from modelyard.api.chat_completion import openai_sse
 from modelyard.api.deps import SubscribedUser, metered_call
-from modelyard.api.gateway_responses import gateway_headers, json_response
+from modelyard.api.gateway_responses import gateway_headers, json_response, requested_cache_ttl
 from modelyard.api.metered_stream import MeteredStream
 from modelyard.gateway.schemas import CompletionRequest
 from modelyard.usage.completion import CallDetails
@@ -25,7 +25,7 @@ async def completions(body: CompletionRequest, request: Request, user: Subscribe
     details = CallDetails(endpoint="completions", model=body.model, prompts=tuple(body.prompts()))
     call = await metered_call(request, user, details)
     if not body.stream:
-        answer = await call.complete_text(body)
+        answer = await call.complete_text(body, cache_ttl=requested_cache_ttl(request))
         return json_response(answer, gateway_headers(request, call.served))
     chunks = await call.stream_text(body)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
