@@ -23,12 +23,11 @@ from modelyard.db.models import User
 from modelyard.gateway.inbound.openai_responses import ResponsesRequest, to_chat_request
 from modelyard.gateway.inbound.openai_responses_items import input_items, item_page
 from modelyard.gateway.inbound.openai_responses_output import (
-    ResponsesEventWriter,
     assistant_message,
     new_response_id,
-    responses_sse,
     to_response,
 )
+from modelyard.gateway.inbound.openai_responses_stream import ResponsesEventWriter, responses_sse
 from modelyard.gateway.schemas import ChatMessage
 from modelyard.responses import store
 from modelyard.usage.completion import CallDetails
