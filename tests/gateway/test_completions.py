@@ -7,6 +7,7 @@ Every answer and stream event is checked against OpenAI's published spec.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from tests.fakes.fixtures import ANTHROPIC_KEY, GROQ_KEY, OPENAI_KEY
 from tests.fakes.openai_chat import ChatGroq, ChatOpenAI
 from tests.gateway.conftest import add_provider
 from tests.helpers import bearer, make_token, make_user
+from tests.limits.helpers import set_limits, token_record
 from tests.openai_spec import assert_valid, assert_valid_completion_event
 from tests.usage.conftest import usage_rows
 
@@ -378,6 +380,36 @@ async def test_cached_when_asked_apart_from_chat(
         ("completions", True),
         ("chat", False),
     ]
+
+
+# -- limits ---------------------------------------------------------------------------------
+
+
+async def test_limits_admit_and_settle_completions(
+    app: FastAPI,
+    sdk: openai.AsyncOpenAI,
+    asgi_http: httpx.AsyncClient,
+    database: Database,
+    user_token: str,
+    upstream: ChatOpenAI,
+    recorder: UsageRecorder,
+) -> None:
+    user_id = (await token_record(database, user_token)).user_id
+    await set_limits([app], "user", user_id, budget_usd=Decimal("5"), requests_per_minute=1)
+    # An unpriced model cannot be paid from a budget: refused before any upstream call.
+    with pytest.raises(openai.APIStatusError) as unpriced:
+        await sdk.completions.create(model=INSTRUCT, prompt="x")
+    assert (unpriced.value.status_code, unpriced.value.code) == (402, "model_not_priced")
+    assert upstream.requests == []
+    upstream.models.append("gpt-4o-mini")
+    await sdk.completions.create(model="gpt-4o-mini", prompt="one two three")
+    limits = await asgi_http.get("/v2/users/me/limits", headers=bearer(user_token))
+    assert Decimal(limits.json()["user"]["usage"]["spent_usd"]) > 0  # settled at its cost
+    with pytest.raises(openai.RateLimitError):
+        await sdk.completions.create(model="gpt-4o-mini", prompt="again")
+    await recorder.flush()
+    statuses = [(r.endpoint, r.status) for r in await usage_rows(database)]
+    assert statuses == [("completions", 402), ("completions", 200), ("completions", 429)]
 
 
 # -- bad input ------------------------------------------------------------------------------
