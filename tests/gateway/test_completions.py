@@ -19,7 +19,8 @@ from modelyard.db.engine import Database
 from modelyard.usage.recorder import UsageRecorder
 from modelyard.usage.tokens import count_tokens
 from tests.fakes.anthropic_chat import ChatAnthropic, message_text
-from tests.fakes.fixtures import ANTHROPIC_KEY, GROQ_KEY, OPENAI_KEY
+from tests.fakes.fixtures import ANTHROPIC_KEY, GEMINI_KEY, GROQ_KEY, OPENAI_KEY
+from tests.fakes.gemini_chat import ChatGemini
 from tests.fakes.openai_chat import ChatGroq, ChatOpenAI
 from tests.gateway.conftest import add_provider
 from tests.helpers import bearer, make_token, make_user
@@ -265,6 +266,26 @@ async def test_streamed_translation(sdk: openai.AsyncOpenAI, anthropic: ChatAnth
         "alpha beta gamma",
         "delta",
     ]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_translated_to_gemini(
+    sdk: openai.AsyncOpenAI, database: Database, stream: bool
+) -> None:
+    with ChatGemini(keys={GEMINI_KEY}) as gemini:
+        await add_provider(database, "gemini", gemini.url, GEMINI_KEY, kind="google")
+        raw = await sdk.completions.with_raw_response.create(
+            model="gemini-2.5-flash", prompt="hello there", max_tokens=5, stream=stream
+        )
+        assert raw.headers["x-modelyard-provider"] == "google"
+        if stream:
+            assert texts_by_index(await streamed(raw.parse())) == {0: "Echo: hello there"}
+        else:
+            assert_valid("CreateCompletionResponse", raw.http_response.json())
+            assert raw.parse().choices[0].text == "Echo: hello there"
+        sent = gemini.last_request.json()
+        assert sent["contents"] == [{"role": "user", "parts": [{"text": "hello there"}]}]
+        assert sent["generationConfig"]["maxOutputTokens"] == 5
 
 
 @pytest.mark.parametrize("stream", [False, True])
