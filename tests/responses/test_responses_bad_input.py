@@ -30,6 +30,10 @@ BODIES: list[Any] = [
     {"model": "gpt-4o-mini", "input": [{"role": "user", "content": [{"type": "input_image"}]}]},
     {"model": "gpt-4o-mini", "input": [{"type": "function_call"}]},
     {"model": "gpt-4o-mini", "input": [{"type": "function_call", "call_id": "c", "name": 5}]},
+    {
+        "model": "gpt-4o-mini",
+        "input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": {"a": 1}}],
+    },
     {"model": "gpt-4o-mini", "input": [{"type": "function_call_output", "call_id": "c"}]},
     {
         "model": "gpt-4o-mini",

@@ -4,7 +4,8 @@ The gateway's canonical format is Chat Completions; this module turns a Response
 into a :class:`~modelyard.gateway.schemas.ChatCompletionRequest`, refusing with a 400 what
 cannot be expressed there (built-in tools such as ``web_search``, ``background``,
 ``conversation``, file inputs, …). The answer's direction is
-:mod:`modelyard.gateway.inbound.openai_responses_output`.
+:mod:`~modelyard.gateway.inbound.openai_responses_output` (JSON) and
+:mod:`~modelyard.gateway.inbound.openai_responses_stream` (events).
 
 * :func:`input_messages` turns ``input`` (a string, or ``message``, ``function_call`` and
   ``function_call_output`` items) into chat messages;
@@ -171,7 +172,7 @@ def _function_call(item: dict[str, Any], where: str) -> dict[str, Any]:
         "type": "function",
         "function": {
             "name": _string(item, "name", where),
-            "arguments": item.get("arguments") or "{}",
+            "arguments": _string(item, "arguments", where) if "arguments" in item else "{}",
         },
     }
 
