@@ -22,6 +22,7 @@ from tests.gateway.anthropic_clients import anthropic_error, sse_events
 from tests.gateway.anthropic_clients import asgi_http2 as asgi_http2
 from tests.gateway.anthropic_clients import claude as claude
 from tests.gateway.conftest import add_provider
+from tests.openai_spec import assert_valid
 
 CLAUDE = "anthropic/claude-x"
 OPENAI_MODEL = "gpt-4o-mini"
@@ -275,3 +276,55 @@ async def test_count_tokens_errors_are_anthropic_shaped(
     with pytest.raises(anthropic.RateLimitError) as limited:
         await claude.messages.count_tokens(model=CLAUDE, messages=user("x"))
     assert anthropic_error(limited.value, "rate_limit_error")
+
+
+async def test_cached_answers_keep_native_parts_apart(
+    claude: anthropic.AsyncAnthropic,
+    fake_claude: ChatAnthropic,
+    asgi_http: httpx.AsyncClient,
+    user_token: str,
+) -> None:
+    cached = claude.with_options(default_headers={"x-modelyard-cache": "true"})
+    for _ in range(2):
+        thought = await cached.messages.create(
+            model=CLAUDE, max_tokens=4096, thinking=THINKING, messages=user("cache me")
+        )
+        assert [block.type for block in thought.content] == ["thinking", "text"]
+    assert len(fake_claude.requests) == 1
+    plain = await cached.messages.create(model=CLAUDE, max_tokens=4096, messages=user("cache me"))
+    assert [block.type for block in plain.content] == ["text"]
+    assert len(fake_claude.requests) == 2
+    # The same conversation through the OpenAI API is not served a Messages answer.
+    response = await asgi_http.post(
+        "/v1/chat/completions",
+        headers={"authorization": f"Bearer {user_token}", "x-modelyard-cache": "true"},
+        json={"model": CLAUDE, "max_tokens": 4096, "messages": user("cache me")},
+    )
+    assert response.status_code == 200 and "x_anthropic" not in response.text
+    assert_valid("CreateChatCompletionResponse", response.json())
+    assert len(fake_claude.requests) == 3
+
+
+async def test_anthropics_own_refusal_reaches_the_client(
+    claude: anthropic.AsyncAnthropic, fake_claude: ChatAnthropic
+) -> None:
+    history: Any = thinking_history()
+    del history[1]["content"][0]["signature"]
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        await claude.messages.create(model=CLAUDE, max_tokens=4096, messages=history)
+    assert anthropic_error(refused.value, "invalid_request_error")
+    assert "signature: Field required" in refused.value.message
+    assert len(fake_claude.requests) == 1
+
+
+async def test_a_stream_to_an_openai_model_refuses_top_k(
+    claude: anthropic.AsyncAnthropic, upstream: ChatOpenAI
+) -> None:
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        async with claude.messages.stream(
+            model=OPENAI_MODEL, max_tokens=5, messages=user("x"), extra_body={"top_k": 3}
+        ) as stream:
+            await stream.get_final_message()
+    assert anthropic_error(refused.value, "invalid_request_error")
+    assert "'top_k'" in refused.value.message
+    assert upstream.requests == []

@@ -36,8 +36,13 @@ def api_schema(fuzz_server: FuzzServer) -> Any:
     return schemathesis.openapi.from_url(f"{fuzz_server.base}/openapi.json")
 
 
-def assert_error_shape(response: Any) -> None:
+def assert_error_shape(response: Any, *, anthropic: bool = False) -> None:
+    """OpenAI's error shape, or Anthropic's for the Messages API (``anthropic``)."""
     body = response.json()
+    if anthropic:
+        assert set(body) == {"type", "error"} and body["type"] == "error", body
+        assert set(body["error"]) == {"type", "message"} and body["error"]["message"], body
+        return
     assert set(body) == {"error"}, body
     error = body["error"]
     assert isinstance(error["message"], str) and error["message"], body
@@ -74,7 +79,7 @@ def test_no_request_gets_a_server_error(
             )
             content_type = (response.headers.get("content-type") or [""])[0]
             if response.status_code >= 400 and content_type.startswith("application/json"):
-                assert_error_shape(response)
+                assert_error_shape(response, anthropic=case.path.startswith("/v1/messages"))
             if response.status_code >= 400:
                 assert_reveals_nothing(response.text, fuzz_server.data_dir)
 
@@ -220,9 +225,11 @@ def test_unpaired_surrogates_are_a_400_before_anything_happens(
     stored_before = conversations(api)
     response = api.post(path, content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text
-    assert_error_shape(response)
+    anthropic = path.startswith("/v1/messages")
+    assert_error_shape(response, anthropic=anthropic)
     error = response.json()["error"]
-    assert error["type"] == "invalid_request_error" and error["code"] == "invalid_text"
+    assert error["type"] == "invalid_request_error"
+    assert anthropic or error["code"] == "invalid_text"
     assert "unpaired surrogate" in error["message"]
     assert_reveals_nothing(response.text, fuzz_server.data_dir)
     assert len(fuzz_server.upstream.requests) == sent_before

@@ -143,7 +143,6 @@ def create_app(
     app = FastAPI(title="modelyard", version=__version__, lifespan=lifespan)
     app.state.modelyard = state
     install_error_handlers(app)
-    install_anthropic_errors(app)
     for router in ROUTERS:
         app.include_router(router)
     pages.mount_static(app)
@@ -154,4 +153,5 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    install_anthropic_errors(app)  # outermost: reshapes the middleware's refusals too
     return app

@@ -4,7 +4,15 @@ The outbound direction: the gateway calling Anthropic (the inbound Messages API,
 calling us, is :mod:`modelyard.gateway.inbound.anthropic_messages`).
 
 * :func:`to_messages_body` turns a canonical request into a ``POST /v1/messages`` body;
-  anything Anthropic cannot honour is refused with a 400 naming the parameter.
+  anything Anthropic cannot honour is refused with a 400 naming the parameter:
+  ``seed`` (Anthropic has none; refused as LiteLLM does by default, left out by a route
+  whose ``unsupported_params`` is ``drop``), ``logprobs``, penalties, ``logit_bias``…
+  ``response_format`` (``json_schema``, ``json_object``) is answered through one tool
+  named after the schema, forced (or, beside other tools or with thinking, asked for in
+  the system prompt), its input returned as the message's content;
+  ``reasoning_effort`` is a thinking budget (:data:`~modelyard.gateway.anthropic_native.
+  EFFORT_BUDGETS`, within ``max_tokens``); ``user`` is ``metadata.user_id``.
+* A request that came in on ``/v1/messages`` is sent as the client wrote it instead.
 * :func:`to_completion` turns a Messages answer into a ``chat.completion``, and
   :class:`StreamTranslator` stream events into chunks (both built by
   :mod:`~modelyard.gateway.adapters.openai_shapes`).

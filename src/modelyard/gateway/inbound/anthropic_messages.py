@@ -4,10 +4,15 @@ The inbound direction (the gateway calling Anthropic is
 :mod:`modelyard.gateway.adapters.anthropic`). The gateway's canonical format is OpenAI's:
 
 * :func:`to_chat_request` turns a Messages API request into a
-  :class:`~modelyard.gateway.schemas.ChatCompletionRequest`, refusing with a 400 whatever
-  cannot be expressed there (``top_k``, server tools, documents, thinking, …).
-* :func:`to_message` turns the completion into a ``message``; :func:`anthropic_sse` turns
-  a stream of completion chunks into the Messages API's events, in their exact order::
+  :class:`~modelyard.gateway.schemas.ChatCompletionRequest` carrying the client's own
+  request (:class:`~modelyard.gateway.schemas.AnthropicNative`), for Anthropic targets;
+  what the chat form cannot express (``top_k``, server tools, documents, …) is noted
+  there and refused only by other targets (:mod:`modelyard.gateway.anthropic_native`);
+  ``thinking`` becomes their ``reasoning_effort``, thinking blocks are left out. Unknown
+  parameters and malformed requests are a 400 for every target.
+* :func:`to_message` turns the completion into a ``message`` (an Anthropic target's own
+  answer as it came); :func:`anthropic_sse` turns a stream of completion chunks into the
+  Messages API's events (an Anthropic target's own events relayed), in their exact order::
 
       message_start, ping, (content_block_start, content_block_delta*, content_block_stop)*,
       message_delta, message_stop
