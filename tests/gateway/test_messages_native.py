@@ -13,8 +13,10 @@ import anthropic
 import httpx
 import pytest
 from anthropic.types import MessageParam
+from fastapi import FastAPI
 
 from modelyard.db.engine import Database
+from modelyard.usage.recorder import UsageRecorder
 from tests.fakes.anthropic_chat import COUNT_OVERHEAD, FAKE_SIGNATURE, ChatAnthropic
 from tests.fakes.fixtures import ANTHROPIC_KEY
 from tests.fakes.openai_chat import ChatOpenAI
@@ -23,6 +25,7 @@ from tests.gateway.anthropic_clients import asgi_http2 as asgi_http2
 from tests.gateway.anthropic_clients import claude as claude
 from tests.gateway.conftest import add_provider
 from tests.openai_spec import assert_valid
+from tests.usage.conftest import usage_rows
 
 CLAUDE = "anthropic/claude-x"
 OPENAI_MODEL = "gpt-4o-mini"
@@ -328,3 +331,25 @@ async def test_a_stream_to_an_openai_model_refuses_top_k(
     assert anthropic_error(refused.value, "invalid_request_error")
     assert "'top_k'" in refused.value.message
     assert upstream.requests == []
+
+
+async def test_usage_is_recorded_from_anthropics_own_counts(
+    app: FastAPI, claude: anthropic.AsyncAnthropic, database: Database
+) -> None:
+    await claude.messages.create(
+        model=CLAUDE, max_tokens=4096, thinking=THINKING, messages=user("a b c")
+    )
+    async with claude.messages.stream(
+        model=CLAUDE, max_tokens=4096, thinking=THINKING, messages=user("a b c d")
+    ) as stream:
+        final = await stream.get_final_message()
+    await claude.messages.count_tokens(model=CLAUDE, messages=user("a b c"))
+    recorder: UsageRecorder = app.state.modelyard.usage
+    await recorder.flush()
+    rows = await usage_rows(database)
+    assert [(r.endpoint, r.provider) for r in rows] == [("messages", "anthropic")] * 2
+    assert (rows[1].input_tokens, rows[1].output_tokens) == (
+        final.usage.input_tokens,
+        final.usage.output_tokens,
+    )
+    assert (rows[0].input_tokens, rows[0].output_tokens) == (3, 9)  # thinking words counted

@@ -684,6 +684,15 @@ def _failure_event(error: UpstreamError | ModelyardError) -> bytes:
     return encode_named_event("error", failure)
 
 
+async def _chained(
+    first: dict[str, Any] | None, rest: AsyncIterator[dict[str, Any]]
+) -> AsyncIterator[dict[str, Any]]:
+    if first is not None:
+        yield first
+    async for chunk in rest:
+        yield chunk
+
+
 async def anthropic_sse(
     first: dict[str, Any] | None,
     rest: AsyncIterator[dict[str, Any]],
@@ -696,14 +705,7 @@ async def anthropic_sse(
     translator = MessagesEventWriter(model=model, stops=stops)
     started = relayed = False
     try:
-        chunks = [first] if first is not None else []
-        for chunk in chunks:
-            for event in translator.start(chunk):
-                yield event
-            started = True
-            for event in translator.feed(chunk):
-                yield event
-        async for chunk in rest:
+        async for chunk in _chained(first, rest):
             native = chunk.get(NATIVE_EVENT)
             if isinstance(native, dict):
                 relayed = True
@@ -711,14 +713,14 @@ async def anthropic_sse(
                 continue
             if not started:
                 started = True
-                for event in translator.start(None):
+                for event in translator.start(first):
                     yield event
             for event in translator.feed(chunk):
                 yield event
         if relayed:
             return
         if not started:
-            for event in translator.start(None):
+            for event in translator.start(first):
                 yield event
         for event in translator.end():
             yield event
