@@ -353,3 +353,19 @@ async def test_usage_is_recorded_from_anthropics_own_counts(
         final.usage.output_tokens,
     )
     assert (rows[0].input_tokens, rows[0].output_tokens) == (3, 9)  # thinking words counted
+
+
+async def test_count_tokens_fails_over_like_a_call(
+    claude: anthropic.AsyncAnthropic, database: Database, fake_claude: ChatAnthropic
+) -> None:
+    with ChatAnthropic(keys={ANTHROPIC_KEY}, status=529) as busy:
+        await add_provider(
+            database, "busy", busy.url, ANTHROPIC_KEY, kind="anthropic", default=True
+        )
+        raw = await claude.messages.with_raw_response.count_tokens(
+            model=CLAUDE, messages=user("one two")
+        )
+        assert [r.path for r in busy.requests] == ["/v1/messages/count_tokens"]
+    assert (await raw.parse()).input_tokens == 2 + COUNT_OVERHEAD
+    assert raw.headers["x-modelyard-attempts"] == "2"
+    assert [r.path for r in fake_claude.requests] == ["/v1/messages/count_tokens"]
