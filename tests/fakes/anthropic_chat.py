@@ -172,6 +172,15 @@ def validate(body: Any) -> None:
             raise Invalid("`max_tokens` must be greater than `thinking.budget_tokens`")
         if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
             raise Invalid("Thinking may not be enabled when tool_choice forces tool use.")
+        assistant = [m for m in body.get("messages") or [] if m.get("role") == "assistant"]
+        last = assistant[-1]["content"] if assistant else []
+        calls = isinstance(last, list) and any(b.get("type") == "tool_use" for b in last)
+        if calls and last[0].get("type") not in ("thinking", "redacted_thinking"):
+            raise Invalid(
+                "messages: Expected `thinking` or `redacted_thinking`, but found `tool_use`. "
+                "When `thinking` is enabled, a final `assistant` message must start with a "
+                "thinking block."
+            )
     _validate_messages(body.get("messages"))
 
 

@@ -195,6 +195,29 @@ async def test_reasoning_effort_within_max_tokens_and_with_structured_output(
     assert "tool_choice" not in fake_claude.last_body
 
 
+async def test_reasoning_effort_in_a_tool_loop_goes_without_thinking(
+    sdk: openai.AsyncOpenAI, fake_claude: ChatAnthropic
+) -> None:
+    call = {"id": "toolu_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    messages: Any = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"},
+    ]
+    tool: Any = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    answer = await sdk.chat.completions.create(
+        model=CLAUDE, messages=messages, tools=[tool], reasoning_effort="low"
+    )
+    assert answer.choices[0].message.content == "Echo: sunny"
+    assert "thinking" not in fake_claude.last_body
+    # The next question is a new turn: thinking again.
+    messages += [{"role": "assistant", "content": "Sunny."}, {"role": "user", "content": "ok"}]
+    await sdk.chat.completions.create(
+        model=CLAUDE, messages=messages, tools=[tool], reasoning_effort="low"
+    )
+    assert fake_claude.last_body["thinking"]["type"] == "enabled"
+
+
 async def test_user_is_metadata(sdk: openai.AsyncOpenAI, fake_claude: ChatAnthropic) -> None:
     await sdk.chat.completions.create(model=CLAUDE, messages=user("x"), user="user-7")
     assert fake_claude.last_body["metadata"] == {"user_id": "user-7"}

@@ -320,6 +320,10 @@ def _add_thinking(body: dict[str, Any], request: ChatCompletionRequest) -> None:
             f"reasoning_effort must be one of none, {', '.join(EFFORT_BUDGETS)}; it is {effort!r}.",
             "reasoning_effort",
         )
+    if _continues_tool_use(body["messages"]):
+        # Anthropic wants the signed thinking block that preceded the tool call back, which
+        # OpenAI's messages cannot carry: this turn goes without thinking (as LiteLLM's).
+        return
     budget = EFFORT_BUDGETS[effort]
     limit = request.output_limit()
     if limit is None:
@@ -333,6 +337,12 @@ def _add_thinking(body: dict[str, Any], request: ChatCompletionRequest) -> None:
     else:
         budget = min(budget, limit - 1)
     body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+
+
+def _continues_tool_use(turns: list[dict[str, Any]]) -> bool:
+    """Whether the last assistant turn called tools (the request answers those calls)."""
+    last = next((turn for turn in reversed(turns) if turn["role"] == "assistant"), None)
+    return last is not None and any(block["type"] == "tool_use" for block in last["content"])
 
 
 def structured_output(request: ChatCompletionRequest) -> tuple[str, dict[str, Any]] | None:
