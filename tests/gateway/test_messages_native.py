@@ -252,6 +252,11 @@ async def test_count_tokens_estimated_for_other_providers(
     counted = await raw.parse()
     assert raw.headers["x-modelyard-estimated"] == "true"
     assert 5 <= counted.input_tokens < 5 + COUNT_OVERHEAD
+    tool: Any = {"name": "lookup", "input_schema": {"type": "object", "properties": {}}}
+    with_tools = await claude.messages.count_tokens(
+        model=OPENAI_MODEL, messages=user("how many tokens is this"), tools=[tool]
+    )
+    assert with_tools.input_tokens > counted.input_tokens  # the definitions count too
     assert upstream.requests == [] and fake_claude.requests == []
 
 

@@ -11,6 +11,7 @@ errors are in Anthropic's shape (:mod:`modelyard.api.anthropic_errors`).
 
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, Request, Response
 
 from modelyard.api.deps import SubscribedUser, app_state, metered_call
@@ -25,6 +26,7 @@ from modelyard.gateway.inbound.anthropic_messages import (
 )
 from modelyard.usage.completion import CallDetails
 from modelyard.usage.tokens import count_message_tokens
+from modelyard.usage.tokens import count_tokens as count_tokens_of
 
 __all__ = ["ESTIMATED_HEADER", "router"]
 
@@ -71,5 +73,7 @@ async def count_tokens(
     tokens, served = await app_state(request).gateway.count_tokens(user, chat)
     if tokens is None or served is None:
         estimate = count_message_tokens(chat.model, chat.messages)
+        if chat.tools:  # the tools' definitions are part of the prompt too
+            estimate += count_tokens_of(chat.model, orjson.dumps(chat.tools).decode())
         return json_response({"input_tokens": estimate}, {ESTIMATED_HEADER: "true"})
     return json_response({"input_tokens": tokens}, gateway_headers(request, served))
