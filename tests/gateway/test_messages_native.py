@@ -24,6 +24,7 @@ from tests.gateway.anthropic_clients import anthropic_error, sse_events
 from tests.gateway.anthropic_clients import asgi_http2 as asgi_http2
 from tests.gateway.anthropic_clients import claude as claude
 from tests.gateway.conftest import add_provider
+from tests.helpers import bearer, make_token, make_user
 from tests.openai_spec import assert_valid
 from tests.usage.conftest import usage_rows
 
@@ -374,3 +375,33 @@ async def test_count_tokens_fails_over_like_a_call(
     assert (await raw.parse()).input_tokens == 2 + COUNT_OVERHEAD
     assert raw.headers["x-modelyard-attempts"] == "2"
     assert [r.path for r in fake_claude.requests] == ["/v1/messages/count_tokens"]
+
+
+async def test_a_drop_route_leaves_native_parameters_out_for_other_targets(
+    claude: anthropic.AsyncAnthropic,
+    asgi_http: httpx.AsyncClient,
+    database: Database,
+    upstream: ChatOpenAI,
+) -> None:
+    staff = bearer(await make_token(database, await make_user(database, "s@x.org", staff=True)))
+    route = {
+        "name": "lenient",
+        "targets": [{"provider": "openai", "model": OPENAI_MODEL}],
+        "unsupported_params": "drop",
+    }
+    created = await asgi_http.post("/v2/admin/routes", json=route, headers=staff)
+    assert created.status_code == 201, created.text
+    raw = await claude.messages.with_raw_response.create(
+        model="lenient",
+        max_tokens=5,
+        messages=user("x"),
+        extra_body={"top_k": 5, "context_management": {"edits": []}},
+    )
+    assert raw.headers["x-modelyard-dropped-params"] == "context_management,top_k"
+    assert (await raw.parse()).content[0].type == "text"
+    assert not {"top_k", "context_management"} & set(upstream.last_request.json())
+    # Content is never dropped: a document stays a 400.
+    document: Any = [{"role": "user", "content": [{"type": "document", "source": PDF}]}]
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        await claude.messages.create(model="lenient", max_tokens=5, messages=document)
+    assert "'messages.0.content.0'" in refused.value.message

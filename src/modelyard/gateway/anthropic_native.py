@@ -26,7 +26,9 @@ __all__ = [
     "NATIVE_EVENT",
     "NATIVE_MESSAGE",
     "effort_for_budget",
+    "native_parameters",
     "request_for",
+    "without_native",
 ]
 
 #: The wire format that takes Messages requests as they are.
@@ -48,6 +50,25 @@ def effort_for_budget(budget: int) -> str:
         if budget <= EFFORT_BUDGETS[effort]:
             return effort
     return "high"
+
+
+def native_parameters(request: ChatCompletionRequest) -> set[str]:
+    """The top-level native parameters other targets refuse (which a route's ``drop``
+    policy may leave out for them; blocks of the conversation never are)."""
+    native = request.anthropic_native
+    if native is None:
+        return set()
+    return {name for name in native.untranslatable if "." not in name and name != "messages"}
+
+
+def without_native(request: ChatCompletionRequest, name: str) -> ChatCompletionRequest:
+    """``request`` without the native parameter ``name``, for targets of other APIs
+    (an Anthropic target still gets the client's body)."""
+    native = request.anthropic_native
+    if native is None:
+        return request
+    kept = {key: reason for key, reason in native.untranslatable.items() if key != name}
+    return request.with_anthropic_native(native.model_copy(update={"untranslatable": kept}))
 
 
 def request_for(request: ChatCompletionRequest, api: str) -> ChatCompletionRequest:

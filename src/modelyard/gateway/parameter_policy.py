@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal, TypeVar, get_args
 
 from modelyard.errors import BadRequestError
+from modelyard.gateway.anthropic_native import native_parameters, without_native
 from modelyard.gateway.schemas import ChatCompletionRequest, CompletionRequest
 
 __all__ = ["POLICIES", "ParameterPolicy", "UnsupportedParams"]
@@ -41,11 +42,15 @@ def _droppable(error: BadRequestError, request: R) -> str | None:
     if error.code != "unsupported_parameter" or not name or name in _ESSENTIAL:
         return None
     given = request.model_fields_set | set(request.extra_params())
+    if isinstance(request, ChatCompletionRequest):  # a Messages request's own parameters
+        given |= native_parameters(request)
     return name if name in given else None
 
 
 def _without(request: R, name: str) -> R:
     """A copy of ``request`` without the parameter (private attributes kept)."""
+    if isinstance(request, ChatCompletionRequest) and name in native_parameters(request):
+        return without_native(request, name)
     declared = type(request).model_fields.get(name)
     if declared is not None:
         copy = request.model_copy(update={name: declared.default})
