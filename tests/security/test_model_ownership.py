@@ -152,6 +152,12 @@ async def _call(
     if probe == "completions-stream":
         body = {"model": f"local/{name}", "prompt": "hello", "max_tokens": 2, "stream": True}
         return await http.post("/v1/completions", headers=auth, json=body)
+    if probe == "responses":
+        body = {"model": f"local/{name}", "input": "hello", "max_output_tokens": 2}
+        return await http.post("/v1/responses", headers=auth, json=body)
+    if probe == "responses-stream":
+        body = {"model": f"local/{name}", "input": "hello", "max_output_tokens": 2, "stream": True}
+        return await http.post("/v1/responses", headers=auth, json=body)
     if probe == "embeddings":
         body = {"model": f"local/{name}", "input": "x"}
         return await http.post("/v1/embeddings", headers=auth, json=body)
@@ -185,6 +191,8 @@ PROBES = (
     "stream",
     "completions",
     "completions-stream",
+    "responses",
+    "responses-stream",
     "embeddings",
     "messages",
     "count-tokens",
@@ -198,6 +206,7 @@ PROBES = (
 PROBED_ROUTES = {
     ("POST", "/v1/chat/completions"): "chat",
     ("POST", "/v1/completions"): "completions",
+    ("POST", "/v1/responses"): "responses",
     ("POST", "/v1/embeddings"): "embeddings",
     ("POST", "/v1/messages"): "messages",
     ("POST", "/v1/messages/count_tokens"): "count-tokens",
@@ -270,6 +279,9 @@ async def test_b_gets_for_a_private_model_what_a_missing_model_gets_on_every_pat
     completed = await _call(client, world.a, "completions", "secret-chat")
     assert completed.status_code == 200, completed.text
     assert completed.json()["object"] == "text_completion"
+    answered = await _call(client, world.a, "responses", "secret-chat")
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["object"] == "response"
     counted = await _call(client, world.a, "count-tokens", "secret-chat")
     assert counted.status_code == 200, counted.text
     assert counted.headers["x-modelyard-estimated"] == "true"
