@@ -60,6 +60,8 @@ _FIELDS = frozenset(
         "context_management",
         "container",
         "mcp_servers",
+        "output_format",
+        "output_config",
     }
 )
 #: What ``POST /v1/messages/count_tokens`` takes.

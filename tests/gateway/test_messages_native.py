@@ -405,3 +405,39 @@ async def test_a_drop_route_leaves_native_parameters_out_for_other_targets(
     with pytest.raises(anthropic.BadRequestError) as refused:
         await claude.messages.create(model="lenient", max_tokens=5, messages=document)
     assert "'messages.0.content.0'" in refused.value.message
+
+
+async def test_output_format_and_effort_to_an_openai_model(
+    claude: anthropic.AsyncAnthropic, upstream: ChatOpenAI, fake_claude: ChatAnthropic
+) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    output = {"type": "json_schema", "schema": schema}
+    await claude.messages.create(
+        model=OPENAI_MODEL,
+        max_tokens=50,
+        messages=user("x"),
+        extra_body={"output_config": {"format": output, "effort": "high"}},
+    )
+    sent = upstream.last_request.json()
+    assert sent["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema},
+    }
+    assert sent["reasoning_effort"] == "high"
+    await claude.messages.create(
+        model=OPENAI_MODEL, max_tokens=50, messages=user("x"), extra_body={"output_format": output}
+    )
+    assert upstream.last_request.json()["response_format"]["json_schema"]["schema"] == schema
+    # To Anthropic they go as they are.
+    await claude.messages.create(
+        model=CLAUDE, max_tokens=50, messages=user("x"), extra_body={"output_format": output}
+    )
+    assert fake_claude.last_body["output_format"] == output
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        await claude.messages.create(
+            model=OPENAI_MODEL,
+            max_tokens=50,
+            messages=user("x"),
+            extra_body={"output_config": {"format": {"type": "xml"}}},
+        )
+    assert "'output_config'" in refused.value.message

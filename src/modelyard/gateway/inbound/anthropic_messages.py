@@ -362,7 +362,39 @@ def _reasoning_effort(thinking: dict[str, Any] | None, max_tokens: int | None) -
     return effort_for_budget(budget)
 
 
-def _check_parameters(request: MessagesRequest, untranslatable: _Untranslatable) -> None:
+def _response_format(output_format: Any) -> dict[str, Any] | None:
+    """OpenAI's ``response_format`` for Anthropic's ``output_format`` (``None``: none fits)."""
+    if not isinstance(output_format, dict) or set(output_format) != {"type", "schema"}:
+        return None
+    if output_format["type"] != "json_schema" or not isinstance(output_format["schema"], dict):
+        return None
+    spec = {"name": "output", "schema": output_format["schema"]}
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def _output_settings(name: str, value: Any) -> dict[str, Any] | None:
+    """The chat parameters ``output_format`` or ``output_config`` stand for, if any."""
+    if name == "output_format":
+        found = _response_format(value)
+        return None if found is None else {"response_format": found}
+    if not isinstance(value, dict) or not value or set(value) - {"format", "effort"}:
+        return None
+    settings: dict[str, Any] = {}
+    if "format" in value:
+        found = _response_format(value["format"])
+        if found is None:
+            return None
+        settings["response_format"] = found
+    if "effort" in value:
+        if value["effort"] not in ("low", "medium", "high"):
+            return None
+        settings["reasoning_effort"] = value["effort"]
+    return settings
+
+
+def _check_parameters(request: MessagesRequest, untranslatable: _Untranslatable) -> dict[str, Any]:
+    """Refuse unknown parameters, note the native ones; the chat parameters some stand for
+    (``output_format``/``output_config`` as ``response_format``, ``reasoning_effort``)."""
     extra = request.__pydantic_extra__ or {}
     unknown = sorted(set(extra) - _NATIVE_ONLY)
     if unknown:
@@ -370,9 +402,15 @@ def _check_parameters(request: MessagesRequest, untranslatable: _Untranslatable)
         raise _refuse(
             f"Unknown parameter(s) {names}; remove them.", unknown[0], "unknown_parameter"
         )
+    translated: dict[str, Any] = {}
     for name in sorted(extra):
         if name == "service_tier" and extra[name] == "auto":
             continue  # every provider's default
+        if name in ("output_format", "output_config"):
+            settings = _output_settings(name, extra[name])
+            if settings is not None:
+                translated.update(settings)
+                continue
         untranslatable.note(_refuse(f"Parameter {name!r} is Anthropic's own.", name), name)
     if request.top_k is not None:
         reason = "Parameter 'top_k' is Anthropic's own; use temperature or top_p instead."
@@ -380,6 +418,7 @@ def _check_parameters(request: MessagesRequest, untranslatable: _Untranslatable)
     metadata = request.metadata or {}
     if set(metadata) - {"user_id"}:
         raise _refuse("metadata accepts only 'user_id'.", "metadata", "invalid_value")
+    return translated
 
 
 def to_chat_request(request: MessagesRequest, *, beta: str | None = None) -> ChatCompletionRequest:
@@ -387,14 +426,16 @@ def to_chat_request(request: MessagesRequest, *, beta: str | None = None) -> Cha
     parts (:class:`~modelyard.gateway.schemas.AnthropicNative`); ``beta`` is the
     ``anthropic-beta`` header. A 400 for what no target could take."""
     untranslatable = _Untranslatable()
-    _check_parameters(request, untranslatable)
+    translated = _check_parameters(request, untranslatable)
     limit = request.max_tokens if "max_tokens" in request.model_fields_set else None
-    effort = _reasoning_effort(request.thinking, limit)
+    stated_effort = translated.pop("reasoning_effort", None)  # output_config's
+    effort = _reasoning_effort(request.thinking, limit) or stated_effort
     values: dict[str, Any] = {
         "model": request.model,
         "messages": _messages(request, untranslatable),
         "max_tokens": request.max_tokens,
         "stream": request.stream,
+        **translated,
     }
     if request.stream:
         values["stream_options"] = StreamOptions(include_usage=True)
