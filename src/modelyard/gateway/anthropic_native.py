@@ -10,6 +10,10 @@ asks :func:`request_for` before each call:
   thinking blocks of the history dropped, and a 400 naming the first native part that has
   no equivalent there (``top_k``, a ``document`` block, ``context_management``, …).
 
+A route whose ``unsupported_params`` is ``drop`` leaves such a top-level parameter out for
+that target instead (:func:`native_parameters`, :func:`without_native`); content blocks
+are never dropped.
+
 Answers relayed unchanged travel beside the OpenAI-shaped ones under
 :data:`NATIVE_MESSAGE` (a whole answer) and :data:`NATIVE_EVENT` (one stream event); only
 the Messages API route reads them, and only a request with native parts gets them.
