@@ -120,9 +120,11 @@ async def test_streamed_parse(sdk: openai.AsyncOpenAI, fake_claude: ChatAnthropi
 
 
 async def test_json_object(sdk: openai.AsyncOpenAI, fake_claude: ChatAnthropic) -> None:
-    completion = await sdk.chat.completions.create(
+    raw = await sdk.chat.completions.with_raw_response.create(
         model=CLAUDE, messages=user("Answer in JSON."), response_format={"type": "json_object"}
     )
+    assert_valid("CreateChatCompletionResponse", raw.http_response.json())
+    completion = raw.parse()
     assert json.loads(completion.choices[0].message.content or "") == {"city": "Paris"}
     assert fake_claude.last_body["tools"][0]["input_schema"] == {"type": "object"}
     assert fake_claude.last_body["tool_choice"] == {"type": "tool", "name": "json_object"}
@@ -161,9 +163,11 @@ async def test_with_tools_the_answer_tool_joins_them_unforced(
 async def test_reasoning_effort_is_a_thinking_budget(
     sdk: openai.AsyncOpenAI, fake_claude: ChatAnthropic, effort: Any, budget: int
 ) -> None:
-    completion = await sdk.chat.completions.create(
+    raw = await sdk.chat.completions.with_raw_response.create(
         model=CLAUDE, messages=user("think"), reasoning_effort=effort
     )
+    assert_valid("CreateChatCompletionResponse", raw.http_response.json())
+    completion = raw.parse()
     assert completion.choices[0].message.content == "Echo: think"  # the thinking left out
     sent = fake_claude.last_body
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": budget}
