@@ -441,3 +441,29 @@ async def test_output_format_and_effort_to_an_openai_model(
             extra_body={"output_config": {"format": {"type": "xml"}}},
         )
     assert "'output_config'" in refused.value.message
+
+
+async def test_anthropics_error_event_midway_is_relayed(
+    claude: anthropic.AsyncAnthropic,
+    fake_claude: ChatAnthropic,
+    asgi_http: httpx.AsyncClient,
+    user_token: str,
+) -> None:
+    fake_claude.error_after = 2
+    with pytest.raises(anthropic.APIStatusError) as failed:
+        async with claude.messages.stream(
+            model=CLAUDE, max_tokens=4096, thinking=THINKING, messages=user("a b c d e f")
+        ) as stream:
+            await stream.get_final_message()
+    assert failed.value.body == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
+    response = await asgi_http.post(
+        "/v1/messages",
+        headers={"x-api-key": user_token, "anthropic-version": "2023-06-01"},
+        json={"model": CLAUDE, "max_tokens": 50, "stream": True, "messages": user("a b c d")},
+    )
+    names = [name for name, _ in sse_events(response.text)]
+    assert names.count("error") == 1 and names[-1] == "error"
+    assert "message_stop" not in names

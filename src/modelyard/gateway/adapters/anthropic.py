@@ -592,6 +592,10 @@ _COUNTED_FIELDS = frozenset(
 )
 
 
+def _is_error(event: Any) -> bool:
+    return isinstance(event, dict) and event.get("type") == "error"
+
+
 class AnthropicAdapter(Adapter):
     """Chat completions, streamed or not, with tools, through the Messages API.
 
@@ -637,6 +641,7 @@ class AnthropicAdapter(Adapter):
             structured=structured[0] if structured else None,
             forced=body.get("tool_choice", {}).get("type") == "tool" and structured is not None,
         )
+        started = False
         async for event in post_sse(
             self.http,
             _url(target),
@@ -644,11 +649,16 @@ class AnthropicAdapter(Adapter):
             body=body,
             timeout=target.timeout,
         ):
+            if native is not None and started and _is_error(event):
+                # Relayed as it came (its type says what failed), then the stream fails;
+                # before the first chunk it only fails, so that the next target is tried.
+                yield {**translator.envelope.chunk({}), NATIVE_EVENT: event}
             chunks = translator.feed(event)
             if native is not None:  # every event rides on a chunk, as it came
                 first = chunks[0] if chunks else translator.envelope.chunk({})
                 chunks = [{**first, NATIVE_EVENT: event}, *chunks[1:]]
             for chunk in chunks:
+                started = True
                 yield chunk
         if not translator.finished:
             raise UpstreamError("protocol", "the stream ended before message_stop")

@@ -745,11 +745,12 @@ async def anthropic_sse(
     Anthropic target's own event (:data:`NATIVE_EVENT`) are relayed as that event."""
     translator = MessagesEventWriter(model=model, stops=stops)
     started = relayed = False
+    last_relayed: Any = None
     try:
         async for chunk in _chained(first, rest):
             native = chunk.get(NATIVE_EVENT)
             if isinstance(native, dict):
-                relayed = True
+                relayed, last_relayed = True, native.get("type")
                 yield encode_named_event(str(native.get("type")), native)
                 continue
             if not started:
@@ -766,7 +767,8 @@ async def anthropic_sse(
         for event in translator.end():
             yield event
     except (UpstreamError, ModelyardError) as error:
-        yield _failure_event(error)
+        if last_relayed != "error":  # the provider's own error event was relayed already
+            yield _failure_event(error)
     finally:
         closer = getattr(rest, "aclose", None)
         if closer is not None:
