@@ -222,6 +222,18 @@ async def test_reasoning_effort_in_a_tool_loop_goes_without_thinking(
     assert fake_claude.last_body["thinking"]["type"] == "enabled"
 
 
+@pytest.mark.parametrize("effort", ["extreme", ["low"], 3])
+async def test_unknown_reasoning_efforts_are_refused(
+    sdk: openai.AsyncOpenAI, fake_claude: ChatAnthropic, effort: Any
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(
+            model=CLAUDE, messages=user("x"), extra_body={"reasoning_effort": effort}
+        )
+    assert refused.value.body["param"] == "reasoning_effort"  # type: ignore[index]
+    assert fake_claude.requests == []
+
+
 async def test_user_is_metadata(sdk: openai.AsyncOpenAI, fake_claude: ChatAnthropic) -> None:
     await sdk.chat.completions.create(model=CLAUDE, messages=user("x"), user="user-7")
     assert fake_claude.last_body["metadata"] == {"user_id": "user-7"}

@@ -315,7 +315,7 @@ def _add_thinking(body: dict[str, Any], request: ChatCompletionRequest) -> None:
     effort = request.extra_params().get("reasoning_effort")
     if effort is None or effort == "none":
         return
-    if effort not in EFFORT_BUDGETS:
+    if not isinstance(effort, str) or effort not in EFFORT_BUDGETS:
         raise _invalid(
             f"reasoning_effort must be one of none, {', '.join(EFFORT_BUDGETS)}; it is {effort!r}.",
             "reasoning_effort",
