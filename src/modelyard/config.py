@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     allow_registration: bool = True
+    #: Special-use e-mail domains (RFC 6761) accepted on registration, with their
+    #: subdomains (comma-separated): the default admin is ``admin@modelyard.local``.
+    #: ``onion`` and ``arpa`` are refused unless listed; empty: none accepted.
+    registration_special_use_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["local", "localhost", "test", "example", "invalid"]
+    )
     #: Chat needs an active subscription or trial when on (otherwise 402).
     require_subscription: bool = False
     #: Days of trial a new account gets (0: none).
@@ -203,7 +209,7 @@ class Settings(BaseSettings):
     #: The largest training file accepted, in bytes (OpenAI's own limit is 512 MB).
     finetune_max_file_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
 
-    @field_validator("local_model_dirs", mode="before")
+    @field_validator("local_model_dirs", "registration_special_use_domains", mode="before")
     @classmethod
     def _comma_separated_dirs(cls, value: Any) -> Any:
         if isinstance(value, str):

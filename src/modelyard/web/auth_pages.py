@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Form, Request, Response
 
+from modelyard.accounts.email_addresses import InvalidEmail, check_email
 from modelyard.accounts.errors import EmailTaken, InvalidCredentials, WeakPassword
 from modelyard.accounts.login_throttle import authenticate_throttled
 from modelyard.accounts.users import create_user
@@ -113,11 +113,13 @@ async def register_page(
     return _register_page(request, open_=settings.allow_registration, status_code=status)
 
 
-def _check_registration(email: str, password: str, confirm: str) -> dict[str, str]:
+def _check_registration(
+    email: str, password: str, confirm: str, *, special_use_domains: list[str]
+) -> dict[str, str]:
     errors: dict[str, str] = {}
     try:
-        validate_email(email, check_deliverability=False)
-    except EmailNotValidError as exc:
+        check_email(email, special_use_domains=special_use_domains)
+    except InvalidEmail as exc:
         errors["email"] = f"Enter a valid e-mail address: {exc}"
     if len(password) < MIN_PASSWORD_LENGTH:
         errors["password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
@@ -141,7 +143,12 @@ async def register_form(
     values = {"email": email, "full_name": full_name}
     if not settings.allow_registration:
         return _register_page(request, open_=False, values=values, status_code=403)
-    errors = _check_registration(email.strip(), password, confirm)
+    errors = _check_registration(
+        email.strip(),
+        password,
+        confirm,
+        special_use_domains=settings.registration_special_use_domains,
+    )
     if errors:
         return _register_page(request, open_=True, values=values, errors=errors, status_code=400)
     trial = utcnow() + timedelta(days=settings.trial_days) if settings.trial_days else None

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response, status
 
+from modelyard.accounts.email_addresses import InvalidEmail, check_email
 from modelyard.accounts.errors import EmailTaken, InvalidCredentials, WeakPassword
 from modelyard.accounts.login_throttle import authenticate_throttled
 from modelyard.accounts.users import create_user
@@ -47,10 +48,18 @@ async def register(
         )
     check_same_origin(request)
     try:
+        email = check_email(
+            body.email, special_use_domains=settings.registration_special_use_domains
+        )
+    except InvalidEmail as exc:
+        raise BadRequestError(
+            f"Enter a valid e-mail address: {exc}", param="email", code="invalid_email"
+        ) from None
+    try:
         trial = utcnow() + timedelta(days=settings.trial_days) if settings.trial_days else None
         user = await create_user(
             session,
-            email=body.email,
+            email=email,
             password=body.password,
             full_name=body.full_name,
             trial_ends_at=trial,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from modelyard.accounts.email_addresses import EVERY_SPECIAL_USE_DOMAIN, InvalidEmail, check_email
 from modelyard.security.passwords import MIN_PASSWORD_LENGTH
 
 __all__ = [
@@ -19,12 +21,21 @@ __all__ = [
 ]
 
 
+def _email_syntax(value: str) -> str:
+    try:
+        return check_email(value, special_use_domains=EVERY_SPECIAL_USE_DOMAIN)
+    except InvalidEmail as exc:
+        raise ValueError(str(exc)) from None
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class UserCreate(_Strict):
-    email: EmailStr
+    #: Its syntax is checked here; the route then checks its domain against the
+    #: special-use domains the settings accept (``registration_special_use_domains``).
+    email: Annotated[str, AfterValidator(_email_syntax)] = Field(max_length=320)
     password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=256)
     full_name: str | None = Field(default=None, max_length=200)
 
