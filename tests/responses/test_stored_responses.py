@@ -4,6 +4,7 @@ one), and the usage each call records."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -11,13 +12,14 @@ import httpx
 import openai
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from modelyard.db.engine import Database
 from modelyard.db.models import StoredResponse, UsageRecord
 from modelyard.db.types import utcnow
+from modelyard.responses.store import ResponseStore
 from modelyard.usage.recorder import UsageRecorder
-from tests.helpers import bearer
+from tests.helpers import bearer, make_user
 from tests.openai_spec import assert_valid
 from tests.responses.sse import stream_events
 from tests.responses.tooling_openai import ToolingOpenAI
@@ -167,10 +169,49 @@ async def test_expired_responses_are_gone_and_purged(
     with pytest.raises(openai.NotFoundError):
         await sdk.responses.delete(old.id)
     assert await stored_count(database) == 1
+    store: ResponseStore = app.state.modelyard.responses
+    store.purge_every_seconds = 0  # the next save purges (by default at most once a minute)
     new = await sdk.responses.create(model=MODEL, input="new")
     async with database.sessions() as session:
         ids = list(await session.scalars(select(StoredResponse.id)))
     assert ids == [new.id]
+
+
+async def test_saves_waiting_together_share_one_insert_and_are_readable_at_once(
+    sdk: openai.AsyncOpenAI, database: Database
+) -> None:
+    user = await make_user(database, "group-commit@example.com")
+    store = ResponseStore(database, retention_days=1)
+    inserts: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO STORED_RESPONSES"):
+            inserts.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await asyncio.gather(
+            *(
+                store.save(user_id=user.id, response={"id": f"resp_{i}", "model": "m"}, context=[])
+                for i in range(24)
+            )
+        )
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+    assert len(inserts) == 1  # one statement (executemany) and one commit for all 24
+    rows = [await store.load(user_id=user.id, response_id=f"resp_{i}") for i in range(24)]
+    assert [row.id for row in rows] == [f"resp_{i}" for i in range(24)]
+    # Through the API: each create returns once its row is committed, so the next request
+    # finds it at once, also when many were created together.
+    created = await asyncio.gather(
+        *(sdk.responses.create(model=MODEL, input=f"n{i}") for i in range(8))
+    )
+    for response in created:
+        assert (await sdk.responses.retrieve(response.id)).id == response.id
+    follow = await sdk.responses.create(
+        model=MODEL, input="next", previous_response_id=created[-1].id
+    )
+    assert follow.output_text.startswith("Echo:")
 
 
 async def test_usage_is_recorded_as_responses(

@@ -20,6 +20,7 @@ from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.service import Gateway
 from modelyard.limits.enforcer import LimitEnforcer
 from modelyard.providers.kinds import ProviderKind
+from modelyard.responses.store import ResponseStore
 from modelyard.security.encryption import Keyring
 from modelyard.ttl_cache import TTLCache
 from modelyard.usage.metering import Metering
@@ -50,11 +51,16 @@ class AppState:
     redis: Redis | None = None
     #: Admits, calls and records gateway requests (see :mod:`modelyard.usage.metering`).
     metering: Metering = field(init=False)
+    #: The Responses API's stored responses (group-committed saves).
+    responses: ResponseStore = field(init=False)
 
     def __post_init__(self) -> None:
         watch_access_changes(self.database.engine, forget_cached_tokens(self.token_cache))
         self.metering = Metering(
             self.gateway, self.limits, self.usage, self.settings.default_prices
+        )
+        self.responses = ResponseStore(
+            self.database, retention_days=self.settings.responses_retention_days
         )
 
     async def aclose(self) -> None:

@@ -3,8 +3,9 @@
 A request is translated to the gateway's chat form and metered like a chat completion
 (endpoint ``responses``); the answer is translated back (JSON or the Responses event
 stream). With ``store`` (the default, as at OpenAI) the Response and its chat-form context
-are kept for the caller (:mod:`modelyard.responses.store`): ``previous_response_id``
-continues it, ``GET`` and ``DELETE /v1/responses/{id}`` read and remove it, and
+are kept for the caller (:class:`~modelyard.responses.store.ResponseStore`, saves
+group-committed): ``previous_response_id`` continues it, ``GET`` and
+``DELETE /v1/responses/{id}`` read and remove it, and
 ``GET /v1/responses/{id}/input_items`` lists what it answered (its context, as items).
 Another user's response id is a 404 like a missing one.
 """
@@ -29,7 +30,6 @@ from modelyard.gateway.inbound.openai_responses_output import (
 )
 from modelyard.gateway.inbound.openai_responses_stream import ResponsesEventWriter, responses_sse
 from modelyard.gateway.schemas import ChatMessage
-from modelyard.responses import store
 from modelyard.usage.completion import CallDetails
 
 __all__ = ["router"]
@@ -38,11 +38,10 @@ router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
 
 async def _previous_context(request: Request, user: User, response_id: str) -> list[ChatMessage]:
-    async with app_state(request).database.sessions() as session:
-        row = await store.load_response(
-            session, user_id=user.id, response_id=response_id, param="previous_response_id"
-        )
-        return [ChatMessage.model_validate(message) for message in row.context]
+    row = await app_state(request).responses.load(
+        user_id=user.id, response_id=response_id, param="previous_response_id"
+    )
+    return [ChatMessage.model_validate(message) for message in row.context]
 
 
 async def _keep(
@@ -50,15 +49,11 @@ async def _keep(
 ) -> None:
     """Store ``response`` with the conversation that led to it, its answer appended."""
     context = [*conversation, assistant_message(response["output"])]
-    state = app_state(request)
-    async with state.database.sessions() as session:
-        await store.save_response(
-            session,
-            user_id=user.id,
-            response=response,
-            context=[message.model_dump(exclude_none=True) for message in context],
-            retention_days=state.settings.responses_retention_days,
-        )
+    await app_state(request).responses.save(
+        user_id=user.id,
+        response=response,
+        context=[message.model_dump(exclude_none=True) for message in context],
+    )
 
 
 @router.post("/responses", response_model=None)
@@ -110,16 +105,14 @@ async def create_response(
 @router.get("/responses/{response_id}", response_model=None)
 async def get_response(response_id: str, request: Request, user: CurrentUser) -> Response:
     """A stored response of the caller's."""
-    async with app_state(request).database.sessions() as session:
-        row = await store.load_response(session, user_id=user.id, response_id=response_id)
-        return json_response(row.response, {})
+    row = await app_state(request).responses.load(user_id=user.id, response_id=response_id)
+    return json_response(row.response, {})
 
 
 @router.delete("/responses/{response_id}", response_model=None)
 async def delete_response(response_id: str, request: Request, user: CurrentUser) -> Response:
     """Delete a stored response of the caller's (OpenAI's deleted shape)."""
-    async with app_state(request).database.sessions() as session:
-        await store.delete_response(session, user_id=user.id, response_id=response_id)
+    await app_state(request).responses.delete(user_id=user.id, response_id=response_id)
     return json_response({"id": response_id, "object": "response", "deleted": True}, {})
 
 
@@ -133,8 +126,7 @@ async def list_input_items(
     after: str | None = None,
 ) -> Response:
     """The items a stored response of the caller's was given (previous turns included)."""
-    async with app_state(request).database.sessions() as session:
-        row = await store.load_response(session, user_id=user.id, response_id=response_id)
+    row = await app_state(request).responses.load(user_id=user.id, response_id=response_id)
     context = [ChatMessage.model_validate(message) for message in row.context[:-1]]
     page = item_page(input_items(context, response_id), limit=limit, order=order, after=after)
     return json_response(page, {})
