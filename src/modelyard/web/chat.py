@@ -1,4 +1,5 @@
-"""The chat page, ``/language-models/{model}`` (``?c=ID`` opens a conversation).
+"""The chat page, ``/language-models/{model}`` (``?c=ID`` opens a conversation), and
+``/chat``: the user's last conversation, or a new one with their first chat model.
 
 The page is a shell: ``static/chat.js`` loads the conversations and messages, streams
 answers from ``POST /v2/llm/chat/completions`` and asks :mod:`modelyard.web.chat_api`
@@ -13,7 +14,9 @@ from fastapi import APIRouter, Request, Response
 
 from modelyard.api.deps import OptionalCaller, SessionDep
 from modelyard.api.model_lists import model_list
-from modelyard.web.rendering import redirect, render, sign_in_redirect, signed_in
+from modelyard.conversations.service import list_conversations
+from modelyard.model_list import ModelList
+from modelyard.web.rendering import Page, redirect, render, sign_in_redirect, signed_in
 
 __all__ = ["router"]
 
@@ -26,14 +29,32 @@ def _conversation_id(value: str | None) -> int | None:
     return int(value) if 0 < int(value) < 2**31 else None
 
 
+def _chat_url(model: str, conversation_id: int | None = None) -> str:
+    return f"/language-models/{quote(model)}" + (f"?c={conversation_id}" if conversation_id else "")
+
+
 @router.get("/chat", response_model=None)
 async def chat_shortcut(request: Request, caller: OptionalCaller, session: SessionDep) -> Response:
-    """To the chat with the first chat model of the user's list (or to the models page)."""
+    """The user's last conversation (with its model, if still a chat model of the list,
+    else the first one), or a new chat with the first chat model; without any chat model,
+    the chat page itself says what to do (an embedding model is never a chat default)."""
     page = signed_in(caller)
     if page is None:
         return sign_in_redirect(request)
-    first = next(iter((await model_list(request, session, page.user)).chat), None)
-    return redirect(f"/language-models/{quote(first.name)}" if first else "/language-models")
+    listed = await model_list(request, session, page.user)
+    first = next(iter(listed.chat), None)
+    last = next(
+        iter((await list_conversations(session, user_id=page.user.id, limit=1, offset=0)).items),
+        None,
+    )
+    if last is not None:
+        found = listed.find(last.model) if last.model else None
+        model = found.name if found and found.chat else first.name if first else last.model
+        if model:
+            return redirect(_chat_url(model, last.id))
+    if first is not None:
+        return redirect(_chat_url(first.name))
+    return _render_chat(request, page, listed, model="")
 
 
 @router.get("/language-models/{model:path}", response_model=None)
@@ -50,7 +71,18 @@ async def chat_page(
     if page is None:
         return sign_in_redirect(request)
     listed = await model_list(request, session, page.user)
-    current = listed.entry(model)
+    return _render_chat(request, page, listed, model=model, conversation_id=_conversation_id(c))
+
+
+def _render_chat(
+    request: Request,
+    page: Page,
+    listed: ModelList,
+    *,
+    model: str,
+    conversation_id: int | None = None,
+) -> Response:
+    current = listed.entry(model) if model else None
     name = current.name if current else model[:300]
     choices = listed.chat
     return render(
@@ -62,5 +94,5 @@ async def chat_page(
         current=current,
         choices=choices,
         listed=any(entry.name == name for entry in choices),
-        conversation_id=_conversation_id(c),
+        conversation_id=conversation_id,
     )

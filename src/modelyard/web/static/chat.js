@@ -53,6 +53,7 @@
   /* -- URLs ------------------------------------------------------------------------- */
 
   function modelPath(model) {
+    if (!model) return "/chat";
     return "/language-models/" + model.split("/").map(encodeURIComponent).join("/");
   }
 
