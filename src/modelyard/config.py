@@ -157,6 +157,15 @@ class Settings(BaseSettings):
     #: Usage records are written in batches at least this often (a crash loses at most
     #: this much; a clean shutdown loses nothing).
     usage_flush_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: Every usage record is first appended to a local journal (``<data_dir>/usage-journal``,
+    #: one file per process) and replayed from it at start-up after a crash: a killed
+    #: process loses none. ``false``: memory only (a crash loses what was queued).
+    usage_journal: bool = True
+    #: When the journal is flushed to the disk itself: ``never`` (the operating system
+    #: decides: a killed process loses nothing, a machine crash may lose the last ~30 s),
+    #: ``batch`` (once per write of the batch writer: a machine crash loses at most one
+    #: flush interval) or ``always`` (after every record: nothing, at one fsync a request).
+    usage_journal_fsync: Literal["never", "batch", "always"] = "batch"
     #: Seconds a provider connection test may take.
     connection_test_timeout: float = Field(default=10.0, gt=0, le=120)
     #: Local models kept in memory together (parameter bytes); the least recently used

@@ -53,6 +53,7 @@ from modelyard.providers.system_keys import load_system_keys
 from modelyard.security.encryption import load_keyring
 from modelyard.training.service import start_training, stop_training
 from modelyard.ttl_cache import TTLCache
+from modelyard.usage.journal import usage_journal
 from modelyard.usage.metrics import UsageRecorderCollector
 from modelyard.usage.recorder import UsageRecorder
 from modelyard.web import pages
@@ -117,7 +118,9 @@ def create_app(
         database=database,
         keyring=keyring,
         gateway=gateway,
-        usage=UsageRecorder(database, flush_interval=settings.usage_flush_seconds),
+        usage=UsageRecorder(
+            database, flush_interval=settings.usage_flush_seconds, journal=usage_journal(settings)
+        ),
         limits=LimitEnforcer(database, redis=redis, prefix=settings.redis_prefix),
         system_keys=system_keys,
         token_cache=TTLCache(ttl=settings.auth_cache_seconds),

@@ -248,6 +248,7 @@ class UsageRecord(Base):
     __table_args__ = (
         Index("ix_usage_records_user_created", "user_id", "created_at"),
         Index("ix_usage_records_created", "created_at"),
+        Index("ix_usage_records_event_id", "event_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -275,6 +276,9 @@ class UsageRecord(Base):
     #: Tokens counted by modelyard (the provider reported none).
     estimated: Mapped[bool] = mapped_column(Boolean, default=False)
     conversation_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: The event's unique id: a record replayed from the usage journal after a crash is
+    #: inserted once (``NULL`` on rows written before the journal existed).
+    event_id: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class Conversation(TimestampMixin, Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from uuid import uuid4
 
 from modelyard.db.types import utcnow
 
@@ -34,3 +35,5 @@ class UsageEvent:
     estimated: bool = False
     conversation_id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
+    #: Unique per event: the usage journal's replay after a crash inserts it only once.
+    event_id: str = field(default_factory=lambda: uuid4().hex)

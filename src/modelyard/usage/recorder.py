@@ -7,12 +7,26 @@ events are waiting; each batch is one multi-row ``INSERT`` (executemany) in one
 transaction. Events leave the queue only once their transaction has committed, so a failed
 write is retried on the next tick with the same events — nothing lost, nothing written
 twice. :meth:`UsageRecorder.aclose` stops the task and writes everything still queued: a
-clean shutdown loses nothing; a crash loses at most one flush interval.
+clean shutdown loses nothing.
+
+With a :class:`~modelyard.usage.journal.UsageJournal` (the default in the application),
+:meth:`UsageRecorder.record` first appends the event to this process's journal segment
+(one ``write``, a few microseconds); the writer tells the journal what it committed, and
+:meth:`UsageRecorder.start` writes what dead processes left in the journal before the
+application serves (each event once: rows are inserted by their unique ``event_id``,
+skipping ids already there). So a killed process loses no record; what a machine crash can
+lose is the journal's ``fsync`` setting (see :mod:`modelyard.usage.journal`). The writer
+also replays, every ``ORPHAN_SCAN_SECONDS``, the segments of workers that died while this
+one lives. Without a journal, a crash loses what was queued (at most one flush interval
+at a pace the database keeps up with).
 
 The queue is bounded (``max_pending``). While it is full — the database has been failing
-for a long time — new events are dropped, counted in :attr:`UsageRecorder.dropped` and
-logged (the first time and then every ``DROP_LOG_EVERY``-th): a request is never blocked
-or failed for its usage record.
+or is slower than the traffic for a long time — a journaled event stays on disk only
+(counted in :attr:`UsageRecorder.spilled`; its segment is replayed from disk once the
+writer catches up), and without a journal new events are dropped, counted in
+:attr:`UsageRecorder.dropped` and logged (the first time and then every
+``DROP_LOG_EVERY``-th): a request is never blocked or failed for its usage record.
+Under a backlog the writer writes bigger batches (up to ``max_batch_size``).
 """
 
 from __future__ import annotations
@@ -20,19 +34,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
 from collections import deque
 from dataclasses import fields
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Insert, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from modelyard.db.engine import Database
 from modelyard.db.models import UsageRecord
+from modelyard.db.types import utcnow
 from modelyard.usage.events import UsageEvent
+from modelyard.usage.journal import Orphan, UsageJournal, claim_orphans
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_PENDING", "UsageRecorder"]
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_PENDING", "MAX_BATCH_SIZE", "UsageRecorder"]
 
 logger = logging.getLogger("modelyard.usage")
 
@@ -41,6 +60,11 @@ logger = logging.getLogger("modelyard.usage")
 #: on 2 slow cores), so 100 rows keep that pause near 1-2 ms — invisible in the gateway's
 #: p99 — while the writer still sustains well over 10,000 rows/s (see ``bench/usage.py``).
 DEFAULT_BATCH_SIZE = 100
+#: The biggest batch, written when a backlog has built up (a quarter of it at a time).
+MAX_BATCH_SIZE = 1000
+BACKLOG_SHARE = 4
+#: Seconds between two looks for segments of dead processes while serving.
+ORPHAN_SCAN_SECONDS = 10.0
 #: Events held in memory at most; beyond that new events are dropped (and counted).
 DEFAULT_MAX_PENDING = 100_000
 #: A dropped event is logged the first time, then once every this many.
@@ -49,7 +73,15 @@ DROP_LOG_EVERY = 1000
 CLOSE_ATTEMPTS = 3
 
 _COLUMNS = frozenset(f.name for f in fields(UsageEvent))
-_INSERT = insert(UsageRecord)
+
+
+def _insert_once(dialect: str) -> Insert:
+    """The ``INSERT`` of usage rows that skips an ``event_id`` already there."""
+    if dialect == "postgresql":
+        return postgresql.insert(UsageRecord).on_conflict_do_nothing(index_elements=["event_id"])
+    if dialect == "sqlite":
+        return sqlite.insert(UsageRecord).on_conflict_do_nothing(index_elements=["event_id"])
+    return insert(UsageRecord)
 
 
 def _row(event: UsageEvent) -> dict[str, Any]:
@@ -72,8 +104,11 @@ class UsageRecorder:
     """The batching writer of usage records; one per application.
 
     Counters: :attr:`written` (rows committed), :attr:`dropped` (events refused because the
-    queue was full), :attr:`failed_writes` (transactions that failed and will be retried)
-    and :attr:`pending` (events queued, not yet committed).
+    queue was full), :attr:`spilled` (events left in the journal only, the queue being
+    full), :attr:`replayed` (events written from the journal segments of dead processes),
+    :attr:`failed_writes` (transactions that failed and will be retried),
+    :attr:`journal_failures` (events the journal could not take) and :attr:`pending`
+    (events queued, not yet committed).
     """
 
     def __init__(
@@ -83,17 +118,27 @@ class UsageRecorder:
         flush_interval: float = 1.0,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_pending: int = DEFAULT_MAX_PENDING,
+        journal: UsageJournal | None = None,
+        max_batch_size: int = MAX_BATCH_SIZE,
     ) -> None:
         if flush_interval <= 0 or batch_size < 1 or max_pending < 1:
             raise ValueError("flush_interval, batch_size and max_pending must be positive")
         self.database = database
         self.flush_interval = flush_interval
         self.batch_size = batch_size
+        self.max_batch_size = max(batch_size, max_batch_size)
         self.max_pending = max_pending
+        self.journal = journal
         self.written = 0
         self.dropped = 0
+        self.spilled = 0
+        self.replayed = 0
         self.failed_writes = 0
-        self._queue: deque[UsageEvent] = deque()
+        self.journal_failures = 0
+        #: Each queued event, and whether the journal holds it.
+        self._queue: deque[tuple[UsageEvent, bool]] = deque()
+        self._insert = _insert_once(database.engine.dialect.name)
+        self._scanned_at = 0.0
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -105,13 +150,26 @@ class UsageRecorder:
         return len(self._queue)
 
     @property
+    def oldest_pending_seconds(self) -> float:
+        """How long the oldest queued event has waited (0 when none waits)."""
+        if not self._queue:
+            return 0.0
+        return max(0.0, (utcnow() - self._queue[0][0].created_at).total_seconds())
+
+    @property
     def running(self) -> bool:
         """Whether the background writer is running."""
         return self._task is not None and not self._task.done()
 
     def record(self, event: UsageEvent) -> None:
-        """Queue ``event``; never blocks and never touches the database."""
+        """Journal and queue ``event``; never blocks and never touches the database."""
+        journaled = self.journal is not None and self._journal(event)
         if len(self._queue) >= self.max_pending:
+            if journaled:
+                assert self.journal is not None
+                self.journal.spill()
+                self.spilled += 1
+                return
             self.dropped += 1
             if (self.dropped - 1) % DROP_LOG_EVERY == 0:
                 logger.error(
@@ -121,14 +179,34 @@ class UsageRecorder:
                     self.dropped,
                 )
             return
-        self._queue.append(event)
+        self._queue.append((event, journaled))
         if len(self._queue) >= self.batch_size:
             self._wake.set()
+
+    def _journal(self, event: UsageEvent) -> bool:
+        assert self.journal is not None
+        try:
+            self.journal.append(event)
+        except OSError as error:
+            self.journal_failures += 1
+            if (self.journal_failures - 1) % DROP_LOG_EVERY == 0:
+                logger.error(
+                    "The usage journal in %s refused a record (%s): %d records so far are "
+                    "held in memory only",
+                    self.journal.directory,
+                    error,
+                    self.journal_failures,
+                )
+            return False
+        return True
 
     async def start(self) -> None:
         """Start the background writer (called at application start)."""
         if self.running:
             return
+        with contextlib.suppress(Exception):  # logged; tried again every ORPHAN_SCAN_SECONDS
+            await self._replay_orphans()
+        self._scanned_at = time.monotonic()
         self._stop.clear()
         self._task = asyncio.create_task(self._run(), name="modelyard-usage-writer")
 
@@ -141,6 +219,12 @@ class UsageRecorder:
                 return  # aclose() writes the rest
             try:
                 await self._write_queued()
+                if self.journal is not None and (
+                    time.monotonic() - self._scanned_at >= ORPHAN_SCAN_SECONDS
+                    or (self.journal.has_spills and len(self._queue) < self.max_pending // 2)
+                ):
+                    self._scanned_at = time.monotonic()
+                    await self._replay_orphans()
             except Exception:
                 # Logged in _write_batch; the events stay queued for the next tick. Wait a
                 # full interval (ignoring the batch trigger) so a failing database is not
@@ -152,15 +236,30 @@ class UsageRecorder:
         """Write what is queued now, batch by batch (later arrivals wait their turn)."""
         async with self._lock:
             remaining = len(self._queue)
+            if remaining and self.journal is not None and self.journal.fsync == "batch":
+                await self._sync_journal()
             while remaining > 0:
-                remaining -= await self._write_batch(min(remaining, self.batch_size))
+                size = max(self.batch_size, min(self.max_batch_size, remaining // BACKLOG_SHARE))
+                remaining -= await self._write_batch(min(remaining, size))
+
+    async def _sync_journal(self) -> None:
+        """``fsync`` the current journal segment in a thread (off the event loop)."""
+        assert self.journal is not None
+        fd = self.journal.fileno()
+        if fd is None:
+            return
+        try:
+            await asyncio.to_thread(os.fsync, fd)
+        finally:
+            os.close(fd)
 
     async def _write_batch(self, size: int) -> int:
         """Insert the ``size`` oldest events in one transaction, then unqueue them."""
-        rows = [_row(event) for event in islice(self._queue, size)]
+        batch = list(islice(self._queue, size))
+        rows = [_row(event) for event, _journaled in batch]
         try:
             async with self.database.engine.begin() as connection:
-                await connection.execute(_INSERT, rows)
+                await connection.execute(self._insert, rows)
         except Exception as error:
             self.failed_writes += 1
             logger.warning(
@@ -173,7 +272,43 @@ class UsageRecorder:
         for _ in range(len(rows)):
             self._queue.popleft()
         self.written += len(rows)
+        if self.journal is not None:
+            self.journal.committed(sum(journaled for _event, journaled in batch))
         return len(rows)
+
+    async def _replay_orphans(self) -> None:
+        """Write the events of journal segments no live process holds (and this
+        process's closed segments with spilled events), then delete those segments."""
+        if self.journal is None:
+            return
+        for orphan in [*self.journal.closed_spills(), *claim_orphans(self.journal.directory)]:
+            await self._replay(orphan)
+
+    async def _replay(self, orphan: Orphan) -> None:
+        events = orphan.events
+        try:
+            for start in range(0, len(events), self.max_batch_size):
+                rows = [_row(event) for event in events[start : start + self.max_batch_size]]
+                async with self.database.engine.begin() as connection:
+                    await connection.execute(self._insert, rows)
+        except Exception as error:
+            orphan.release(delete=False)
+            self.failed_writes += 1
+            logger.warning(
+                "Replaying the usage journal %s failed (%s); it is retried later",
+                orphan.path.name,
+                _describe(error),
+            )
+            raise
+        orphan.release(delete=True)
+        self.replayed += len(events)
+        self.written += len(events)
+        logger.warning(
+            "Wrote %d usage records left in the journal %s (%d lines were no record)",
+            len(events),
+            orphan.path.name,
+            orphan.skipped,
+        )
 
     async def flush(self) -> None:
         """Write every queued event now; raises when the database fails (events stay)."""
@@ -197,6 +332,16 @@ class UsageRecorder:
                 failures += 1
                 if failures < CLOSE_ATTEMPTS:
                     await asyncio.sleep(min(self.flush_interval, 0.5))
+        if self.journal is not None:
+            self.journal.close()
         if not self.pending:
+            return
+        if self.journal is not None:
+            logger.error(
+                "Shutting down with %d usage records not written: they stay in the journal "
+                "%s and are written at the next start",
+                self.pending,
+                self.journal.directory,
+            )
             return
         logger.error("Shutting down with %d usage records not written: they are lost", self.pending)
