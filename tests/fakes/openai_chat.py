@@ -109,7 +109,7 @@ class OpenAIChatMixin:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": reply},
+                        "message": {"role": "assistant", "content": reply, "refusal": None},
                         "finish_reason": "stop",
                         "logprobs": None,
                     }

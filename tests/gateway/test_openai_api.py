@@ -11,6 +11,7 @@ from modelyard.db.engine import Database
 from tests.fakes.fixtures import OPENAI_KEY
 from tests.fakes.openai_chat import ChatOpenAI
 from tests.gateway.conftest import add_provider
+from tests.openai_spec import assert_valid
 
 CANARY = "sk-gateway-canary-0123456789abcdef"
 pytestmark = pytest.mark.usefixtures("openai_provider")
@@ -21,6 +22,7 @@ async def test_chat_completion(sdk: openai.AsyncOpenAI, upstream: ChatOpenAI) ->
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}], temperature=0
     )
     completion = raw.parse()
+    assert_valid("CreateChatCompletionResponse", raw.http_response.json())
     assert completion.choices[0].message.content == "Echo: hello there"
     assert completion.usage is not None and completion.usage.completion_tokens == 3
     assert raw.headers["x-request-id"]
@@ -149,12 +151,13 @@ async def test_a_stream_cut_midway_ends_with_an_error_event(
 
 
 async def test_every_target_failing_lists_what_was_tried(
-    sdk: openai.AsyncOpenAI, database: Database, upstream: ChatOpenAI
+    staff_sdk: openai.AsyncOpenAI, database: Database, upstream: ChatOpenAI
 ) -> None:
+    """(For staff: users get one short message, see tests/api/test_upstream_detail.py.)"""
     await add_provider(database, "second", upstream.base_url, OPENAI_KEY)
     upstream.fail_with(500)
     with pytest.raises(openai.InternalServerError) as failed:
-        await sdk.chat.completions.create(
+        await staff_sdk.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
         )
     assert failed.value.status_code == 502
@@ -165,9 +168,11 @@ async def test_every_target_failing_lists_what_was_tried(
 
 
 async def test_embeddings_and_models(sdk: openai.AsyncOpenAI) -> None:
-    embedded = await sdk.embeddings.create(
+    raw = await sdk.embeddings.with_raw_response.create(
         model="text-embedding-3-small", input=["alpha", "beta gamma"]
     )
+    assert_valid("CreateEmbeddingResponse", raw.http_response.json())
+    embedded = raw.parse()
     assert [item.index for item in embedded.data] == [0, 1]
     assert embedded.data[1].embedding[0] == float(len("beta gamma"))
     models = [model.id async for model in sdk.models.list()]
