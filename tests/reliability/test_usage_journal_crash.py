@@ -28,6 +28,7 @@ from tests.polling import poll_sync
 from tests.reliability.scenario import UPSTREAM_KEY, make_accounts
 from tests.reliability.server import ServerProcess, server_env
 from tests.reliability.traffic import BackgroundTraffic
+from tests.reliability.workers import request_on
 
 FLUSH_SECONDS = 30.0
 CLIENTS = 8
@@ -70,10 +71,19 @@ def _configure(url: str, staff: str, user_id: int, upstream: ChatOpenAI) -> None
         assert budget.status_code == 201, budget.text
 
 
-def _spent(url: str, staff: str, user_id: int) -> Decimal:
-    headers = {"authorization": f"Bearer {staff}"}
-    shown = httpx.get(f"{url}/v2/admin/limits/users/{user_id}", headers=headers, timeout=30)
-    assert shown.status_code == 200, shown.text
+def _charged_after_one_more(
+    server: ServerProcess, staff: str, user_id: int, user_token: str, request_id: str
+) -> Decimal:
+    """Send one more request to a worker (its budget counter starts from ``usage_records``
+    at that admission), and read that worker's spend: the rows' sum plus that request."""
+    worker = server.worker_pids()[0]
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "one more"}]}
+    headers = {"authorization": f"Bearer {user_token}", "x-request-id": request_id}
+    sent = request_on(server, worker, "POST", "/v1/chat/completions", body=body, headers=headers)
+    assert sent.status == 200, sent.body
+    path = f"/v2/admin/limits/users/{user_id}"
+    shown = request_on(server, worker, "GET", path, headers={"authorization": f"Bearer {staff}"})
+    assert shown.status == 200, shown.body
     return Decimal(shown.json()["usage"]["spent_usd"])
 
 
@@ -84,6 +94,7 @@ def test_a_killed_server_loses_no_usage_record(
     accounts = make_accounts(settings)
     env = server_env(settings, MODELYARD_USAGE_FLUSH_SECONDS=str(FLUSH_SECONDS))
     prefix = f"journal-{workers}-"
+    last = f"after-restart-{workers}"
     journal = settings.data_dir / "usage-journal"
     with ChatOpenAI(keys={UPSTREAM_KEY}) as upstream:
         server = ServerProcess(env, tmp_path / "server", workers=workers).start()
@@ -120,10 +131,17 @@ def test_a_killed_server_loses_no_usage_record(
             in_flight = set(ids) - answered
             assert in_flight <= traffic.sent - {a.request_id for a in traffic.answers}
             assert len(in_flight) <= CLIENTS
-            # The budget counts every recorded request (read from the rows after the replay).
-            total = sum((cost for _rid, cost in rows), Decimal(0))
-            assert total > 0
-            assert _spent(restarted.url, accounts.staff_token, accounts.user_id) == total
+            # The budget counts every recorded request: its spend is read from the rows
+            # after the replay, when the first request after the restart is admitted.
+            spent = _charged_after_one_more(
+                restarted, accounts.staff_token, accounts.user_id, accounts.user_token, last
+            )
+        after = _rows(settings, last)  # written at the clean stop
+        assert len(after) == 1, restarted.log()[-3000:]
+        last_cost = after[0][1]
+        total = sum((cost for _rid, cost in rows), Decimal(0))
+        assert total > 0 and last_cost > 0
+        assert spent == total + last_cost
         print(
             f"\n{workers} worker(s): {len(answered)} answered before the kill, "
             f"{before_restart} recorded by then, {len(ids)} after the restart "
