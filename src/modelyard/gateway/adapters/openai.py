@@ -53,30 +53,32 @@ class OpenAIAdapter(Adapter):
         body["model"] = target.model
         return body
 
-    async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
-        body = self._body(request, target)
-        body["stream"] = False
-        body.pop("stream_options", None)
+    async def _post(
+        self, path: str, body: dict[str, Any], target: Target, *, expect: str = "choices"
+    ) -> dict[str, Any]:
+        """One JSON call to ``{base_url}{path}``; an answer without ``expect`` is a protocol
+        error."""
         answer = await post_json(
             self.http,
-            f"{target.base_url}/chat/completions",
+            f"{target.base_url}{path}",
             headers=_headers(target),
             body=body,
             timeout=target.timeout,
         )
-        if not isinstance(answer, dict) or "choices" not in answer:
-            raise UpstreamError("protocol", "the provider's answer has no choices")
+        if not isinstance(answer, dict) or expect not in answer:
+            raise UpstreamError("protocol", f"the provider's answer has no {expect}")
         return answer
 
-    async def stream_chat(
-        self, request: ChatCompletionRequest, target: Target
+    async def _relay(
+        self, path: str, body: dict[str, Any], target: Target
     ) -> AsyncIterator[dict[str, Any]]:
-        body = self._body(request, target)
-        body["stream"] = True
+        """The events of a stream from ``{base_url}{path}``, always asking for usage; an
+        error event raises."""
+        body = {**body, "stream": True}
         body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
         async for chunk in post_sse(
             self.http,
-            f"{target.base_url}/chat/completions",
+            f"{target.base_url}{path}",
             headers=_headers(target),
             body=body,
             timeout=target.timeout,
@@ -85,25 +87,33 @@ class OpenAIAdapter(Adapter):
                 raise stream_error(chunk)
             yield chunk
 
+    @staticmethod
+    def _unstreamed(body: dict[str, Any]) -> dict[str, Any]:
+        body["stream"] = False
+        body.pop("stream_options", None)
+        return body
+
+    async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
+        body = self._unstreamed(self._body(request, target))
+        return await self._post("/chat/completions", body, target)
+
+    def stream_chat(
+        self, request: ChatCompletionRequest, target: Target
+    ) -> AsyncIterator[dict[str, Any]]:
+        return self._relay("/chat/completions", self._body(request, target), target)
+
+    def _completion_body(self, request: CompletionRequest, target: Target) -> dict[str, Any]:
+        body = request.model_dump(exclude_none=True)
+        body["model"] = target.model
+        return body
+
     async def complete_text(self, request: CompletionRequest, target: Target) -> dict[str, Any]:
         """Passed through to ``{base_url}/completions``, the answer relayed as it is (through
         chat for :data:`CHAT_ONLY_KINDS`)."""
         if target.credential.kind in CHAT_ONLY_KINDS:
             return await super().complete_text(request, target)
-        body = request.model_dump(exclude_none=True)
-        body["model"] = target.model
-        body["stream"] = False
-        body.pop("stream_options", None)
-        answer = await post_json(
-            self.http,
-            f"{target.base_url}/completions",
-            headers=_headers(target),
-            body=body,
-            timeout=target.timeout,
-        )
-        if not isinstance(answer, dict) or "choices" not in answer:
-            raise UpstreamError("protocol", "the provider's answer has no choices")
-        return answer
+        body = self._unstreamed(self._completion_body(request, target))
+        return await self._post("/completions", body, target)
 
     def stream_text(
         self, request: CompletionRequest, target: Target
@@ -111,40 +121,12 @@ class OpenAIAdapter(Adapter):
         """Streamed from ``{base_url}/completions`` (through chat for :data:`CHAT_ONLY_KINDS`)."""
         if target.credential.kind in CHAT_ONLY_KINDS:
             return super().stream_text(request, target)
-        return self._stream_completions(request, target)
-
-    async def _stream_completions(
-        self, request: CompletionRequest, target: Target
-    ) -> AsyncIterator[dict[str, Any]]:
-        """The upstream's completion events, always asking for usage."""
-        body = request.model_dump(exclude_none=True)
-        body["model"] = target.model
-        body["stream"] = True
-        body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
-        async for chunk in post_sse(
-            self.http,
-            f"{target.base_url}/completions",
-            headers=_headers(target),
-            body=body,
-            timeout=target.timeout,
-        ):
-            if isinstance(chunk, dict) and "error" in chunk:
-                raise stream_error(chunk)
-            yield chunk
+        return self._relay("/completions", self._completion_body(request, target), target)
 
     async def embed(self, request: EmbeddingRequest, target: Target) -> dict[str, Any]:
         body = request.model_dump(exclude_none=True)
         body["model"] = target.model
-        answer = await post_json(
-            self.http,
-            f"{target.base_url}/embeddings",
-            headers=_headers(target),
-            body=body,
-            timeout=target.timeout,
-        )
-        if not isinstance(answer, dict) or "data" not in answer:
-            raise UpstreamError("protocol", "the provider's answer has no data")
-        return answer
+        return await self._post("/embeddings", body, target, expect="data")
 
 
 _OPENAI_API = (Endpoint("openai"),)
