@@ -3,10 +3,12 @@ and what recording costs the gateway (issue: usage and cost accounting).
 
 Targets: the writer sustains ≥ 2,000 records/s on each backend. Also measured: how long
 the event loop is held while a batch is written, and what one ``record()`` call costs.
-The gateway figures put one worker without recording (``record`` patched to a no-op)
-next to workers recording with the default flush interval (1 s) and a short one
-(0.05 s), and the upstream called directly; the rows written are counted after each
-worker's clean shutdown.
+``record()`` is timed without and with the usage journal (one ``write`` a record). The
+gateway figures put one worker without recording (``record`` patched to a no-op) next
+to workers recording with the default flush interval (1 s) — with the journal (the
+default) and without it (target: req/s within 5%) — and a short one (0.05 s), and the
+upstream called directly; the rows written are counted after each worker's clean
+shutdown.
 
 PostgreSQL: ``MODELYARD_BENCH_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``); a database is created and dropped.
@@ -34,6 +36,7 @@ from bench.processes import background, free_port, load
 from modelyard.config import Settings
 from modelyard.db.engine import Database, create_database
 from modelyard.usage.events import UsageEvent
+from modelyard.usage.journal import UsageJournal
 from modelyard.usage.recorder import DEFAULT_BATCH_SIZE, UsageRecorder
 
 __all__ = ["report", "run"]
@@ -85,16 +88,22 @@ async def _loop_stall(recorder: UsageRecorder, rounds: int = 30) -> float:
     return statistics.median(stalls)
 
 
-def _record_cost_us(database: Database) -> float:
-    """Microseconds one ``record()`` call takes (the request path's whole share)."""
+def _record_cost_us(database: Database, *, journal: bool = False) -> float:
+    """Microseconds one ``record()`` call takes (the request path's whole share), with
+    or without the journal."""
     event = _event(1)
     best = float("inf")
-    for _ in range(5):
-        recorder = UsageRecorder(database, flush_interval=60)  # never started nor flushed
-        started = time.perf_counter()
-        for _ in range(10_000):
-            recorder.record(event)
-        best = min(best, time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(5):
+            log = UsageJournal(Path(tmp) / str(round_)) if journal else None
+            # Never started nor flushed.
+            recorder = UsageRecorder(database, flush_interval=60, journal=log)
+            started = time.perf_counter()
+            for _ in range(10_000):
+                recorder.record(event)
+            best = min(best, time.perf_counter() - started)
+            if log is not None:
+                log.close()
     return best / 10_000 * 1e6
 
 
@@ -117,11 +126,13 @@ async def _drive(settings: Settings, events: int) -> dict[str, Any]:
         written = recorder.written
         stall_ms = await _loop_stall(UsageRecorder(database, flush_interval=60))
         record_us = _record_cost_us(database)
+        journal_us = _record_cost_us(database, journal=True)
     finally:
         await database.dispose()
     return {
         "stall_ms": stall_ms,
         "record_us": record_us,
+        "journal_us": journal_us,
         "events": events,
         "written": written,
         "dropped": recorder.dropped,
@@ -163,15 +174,18 @@ SERVE_WITHOUT_RECORDING = (
     "sys.argv = ['modelyard', 'serve', '--workers', '1']; "
     "from modelyard.cli import main; main()"
 )
-#: Gateway variants: name → (label, usage flush interval, records usage).
-VARIANTS: dict[str, tuple[str, float, bool]] = {
-    "off": ("no recording", 1.0, False),
-    "default": ("recording, flush 1 s (default)", 1.0, True),
-    "frequent": ("recording, flush 0.05 s", 0.05, True),
+#: Gateway variants: name → (label, usage flush interval, records usage, journal).
+VARIANTS: dict[str, tuple[str, float, bool, bool]] = {
+    "off": ("no recording", 1.0, False, False),
+    "default": ("recording, flush 1 s, journal (default)", 1.0, True, True),
+    "no_journal": ("recording, flush 1 s, no journal", 1.0, True, False),
+    "frequent": ("recording, flush 0.05 s, journal", 0.05, True, True),
 }
 
 
-def _gateway(upstream_port: int, flush_seconds: float, record: bool, n: int) -> dict[str, Any]:
+def _gateway(
+    upstream_port: int, flush_seconds: float, record: bool, journal: bool, n: int
+) -> dict[str, Any]:
     """One worker on SQLite: latency at 1 client, load at 64; then the rows it wrote."""
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
@@ -189,6 +203,7 @@ def _gateway(upstream_port: int, flush_seconds: float, record: bool, n: int) -> 
             MODELYARD_LOG_LEVEL="WARNING",
             MODELYARD_NEW_PASSWORD="bench-password-1",
             MODELYARD_USAGE_FLUSH_SECONDS=str(flush_seconds),
+            MODELYARD_USAGE_JOURNAL=str(journal).lower(),
         )
         _modelyard(env, "setup")
         _modelyard(env, "users", "create", "bench@example.com")
@@ -230,8 +245,8 @@ def gateway_cost(quick: bool = False) -> dict[str, Any]:
                 "loaded": load(direct_url, requests=n * 2, concurrency=64),
             }
         }
-        for name, (_label, flush_seconds, record) in VARIANTS.items():
-            figures[name] = _gateway(upstream_port, flush_seconds, record, n)
+        for name, (_label, flush_seconds, record, journal) in VARIANTS.items():
+            figures[name] = _gateway(upstream_port, flush_seconds, record, journal, n)
     return figures
 
 
@@ -276,11 +291,13 @@ def report(figures: dict[str, Any]) -> str:
         f"| {_cell(postgres, 'stall_ms', 'ms')} | - |",
         f"| one `record()` call (the request path's share) | {_cell(sqlite, 'record_us', 'µs')} "
         f"| {_cell(postgres, 'record_us', 'µs')} | - |",
+        f"| one `record()` call with the journal | {_cell(sqlite, 'journal_us', 'µs')} "
+        f"| {_cell(postgres, 'journal_us', 'µs')} | microseconds |",
         "",
         "Gateway with and without usage recording (one worker, SQLite, fake upstream on "
         "127.0.0.1):",
         "",
-        "| measure | direct | " + " | ".join(label for label, _f, _r in VARIANTS.values()) + " |",
+        "| measure | direct | " + " | ".join(label for label, *_ in VARIANTS.values()) + " |",
         "| --- | ---: | " + " | ".join("---:" for _ in VARIANTS) + " |",
     ]
     columns = [gateway["direct"], *(gateway[name] for name in VARIANTS)]
@@ -297,6 +314,14 @@ def report(figures: dict[str, Any]) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     rows = [f"{gateway[name]['rows']:,} / {gateway[name]['sent']:,}" for name in VARIANTS]
     lines.append("| usage rows / requests sent | n/a | " + " | ".join(rows) + " |")
+    with_journal = gateway["default"]["loaded"]["rps"]
+    without = gateway["no_journal"]["loaded"]["rps"]
+    lines += [
+        "",
+        f"The journal's cost at 64 clients: {with_journal:,.0f} req/s with it, "
+        f"{without:,.0f} without ({(with_journal / without - 1) * 100:+.1f}%; target: "
+        "within 5%).",
+    ]
     return "\n".join(lines) + "\n"
 
 

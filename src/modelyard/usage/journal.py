@@ -64,12 +64,16 @@ SUFFIX = ".jsonl"
 PARTIAL_SUFFIX = ".partial"
 
 
+#: Made once: ``json.dumps`` with arguments builds an encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode(event: UsageEvent) -> bytes:
     """The event as one JSON line."""
     values: dict[str, Any] = dict(vars(event))
     values["cost_usd"] = str(event.cost_usd)
     values["created_at"] = event.created_at.isoformat()
-    return (json.dumps(values, separators=(",", ":")) + "\n").encode()
+    return (_ENCODER.encode(values) + "\n").encode()
 
 
 def decode(line: bytes) -> UsageEvent:
