@@ -14,12 +14,13 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from modelyard.config import Settings
 from modelyard.db.engine import Database
-from modelyard.usage.journal import UsageJournal, claim_orphans, decode, encode
+from modelyard.usage.journal import UsageJournal, claim_orphans, decode, encode, usage_journal
 from modelyard.usage.recorder import UsageRecorder
 from tests.polling import eventually
 from tests.usage.conftest import usage_rows
-from tests.usage.test_recorder import usage_event
+from tests.usage.test_recorder import _rename, counting_commits, usage_event
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -131,7 +132,7 @@ async def test_a_live_process_s_segment_is_left_alone(database: Database, tmp_pa
         assert [len(o.events) for o in claim_orphans(directory)] == []
         alive.kill()
         alive.wait(30)
-        await recorder._replay_orphans()  # what the writer does every ORPHAN_SCAN_SECONDS
+        await recorder.replay_journal()  # as the writer does every ORPHAN_SCAN_SECONDS
         assert sorted(await _request_ids(database)) == [
             *(f"alive-{n}" for n in range(4)),
             "dead-0",
@@ -224,4 +225,73 @@ def test_a_segment_file_is_private(tmp_path: Path) -> None:
     (segment,) = journal.segments
     assert segment.stat().st_mode & 0o777 == 0o600
     assert segment.name.startswith(f"{os.getpid()}-")
+    journal.close()
+
+
+async def test_a_replay_the_database_refuses_is_kept_and_tried_again(
+    database: Database, tmp_path: Path
+) -> None:
+    directory = tmp_path / "journal"
+    _crashed_writer(directory, 5)
+    recorder = UsageRecorder(database, flush_interval=60, journal=UsageJournal(directory))
+    await _rename(database, "usage_records", "usage_records_away")
+    try:
+        await recorder.start()  # starts all the same: the writer tries again later
+        assert recorder.running and recorder.replayed == 0 and recorder.failed_writes == 1
+        assert len(list(directory.glob("*.jsonl"))) == 1
+    finally:
+        await _rename(database, "usage_records_away", "usage_records")
+    await recorder.replay_journal()
+    assert recorder.replayed == 5 and len(await usage_rows(database)) == 5
+    await recorder.aclose()
+    assert list(directory.iterdir()) == []
+
+
+async def test_records_a_shutdown_cannot_write_wait_in_the_journal(
+    database: Database, tmp_path: Path
+) -> None:
+    directory = tmp_path / "journal"
+    recorder = UsageRecorder(database, flush_interval=0.01, journal=UsageJournal(directory))
+    sent = [usage_event() for _ in range(3)]
+    for event in sent:
+        recorder.record(event)
+    await _rename(database, "usage_records", "usage_records_away")
+    try:
+        await recorder.aclose()  # gives up after CLOSE_ATTEMPTS
+    finally:
+        await _rename(database, "usage_records_away", "usage_records")
+    assert len(list(directory.glob("*.jsonl"))) == 1
+    restarted = UsageRecorder(database, flush_interval=60, journal=UsageJournal(directory))
+    await restarted.start()
+    await restarted.aclose()
+    assert sorted(await _request_ids(database)) == sorted(str(e.request_id) for e in sent)
+
+
+async def test_a_backlog_is_written_in_bigger_batches(database: Database) -> None:
+    recorder = UsageRecorder(database, flush_interval=60, batch_size=10, max_batch_size=100)
+    for _ in range(800):
+        recorder.record(usage_event())
+    with counting_commits(database) as commits:
+        await recorder.flush()
+    # 800 → 100, 100, … while the backlog is big; never more than max_batch_size.
+    assert len(commits) < 800 // 10 and recorder.pending == 0
+    assert len(await usage_rows(database)) == 800
+
+
+def test_the_settings_choose_the_journal(settings: Settings) -> None:
+    journal = usage_journal(settings)
+    assert journal is not None and journal.fsync == "batch"
+    assert journal.directory == settings.data_dir / "usage-journal"
+    fsynced = usage_journal(settings.model_copy(update={"usage_journal_fsync": "always"}))
+    assert fsynced is not None and fsynced.fsync == "always"
+    assert usage_journal(settings.model_copy(update={"usage_journal": False})) is None
+
+
+def test_every_event_fsynced_with_always(tmp_path: Path) -> None:
+    journal = UsageJournal(tmp_path / "journal", fsync="always", segment_bytes=1)
+    journal.append(usage_event())  # fills the segment at once: closed and a new one next
+    journal.append(usage_event())
+    assert len(journal.segments) == 2 and journal.depth == 2
+    journal.committed(2)
+    assert journal.depth == 0 and journal.segments == []
     journal.close()

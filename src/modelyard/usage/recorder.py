@@ -205,7 +205,7 @@ class UsageRecorder:
         if self.running:
             return
         with contextlib.suppress(Exception):  # logged; tried again every ORPHAN_SCAN_SECONDS
-            await self._replay_orphans()
+            await self.replay_journal()
         self._scanned_at = time.monotonic()
         self._stop.clear()
         self._task = asyncio.create_task(self._run(), name="modelyard-usage-writer")
@@ -224,7 +224,7 @@ class UsageRecorder:
                     or (self.journal.has_spills and len(self._queue) < self.max_pending // 2)
                 ):
                     self._scanned_at = time.monotonic()
-                    await self._replay_orphans()
+                    await self.replay_journal()
             except Exception:
                 # Logged in _write_batch; the events stay queued for the next tick. Wait a
                 # full interval (ignoring the batch trigger) so a failing database is not
@@ -276,7 +276,7 @@ class UsageRecorder:
             self.journal.committed(sum(journaled for _event, journaled in batch))
         return len(rows)
 
-    async def _replay_orphans(self) -> None:
+    async def replay_journal(self) -> None:
         """Write the events of journal segments no live process holds (and this
         process's closed segments with spilled events), then delete those segments."""
         if self.journal is None:
