@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelyard.errors import BadGatewayError, BadRequestError, ModelyardError
 from modelyard.gateway.anthropic_native import NATIVE_EVENT, NATIVE_MESSAGE, effort_for_budget
+from modelyard.gateway.inbound.chunk_reader import ChunkReader, content_text
 from modelyard.gateway.schemas import (
     AnthropicNative,
     ChatCompletionRequest,
@@ -527,12 +528,6 @@ def _tool_input(arguments: Any, name: str) -> Any:
         ) from None
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content if isinstance(content, str) else ""
-
-
 def to_message(completion: dict[str, Any], *, model: str, stops: list[str]) -> dict[str, Any]:
     """The Anthropic ``message`` for an OpenAI chat completion (the provider's own when
     an Anthropic target answered a request with native parts)."""
@@ -545,7 +540,7 @@ def to_message(completion: dict[str, Any], *, model: str, stops: list[str]) -> d
     choice = choices[0]
     answer = choice.get("message") or {}
     content: list[dict[str, Any]] = []
-    text = _text(answer.get("content")) or _text(answer.get("refusal"))
+    text = content_text(answer.get("content")) or content_text(answer.get("refusal"))
     if text:
         content.append({"type": "text", "text": text})
     for call in answer.get("tool_calls") or []:
@@ -572,7 +567,7 @@ def to_message(completion: dict[str, Any], *, model: str, stops: list[str]) -> d
     }
 
 
-class MessagesEventWriter:
+class MessagesEventWriter(ChunkReader):
     """Turns OpenAI chunks into Anthropic events, one content block open at a time."""
 
     def __init__(self, *, model: str, stops: list[str]) -> None:
@@ -581,8 +576,7 @@ class MessagesEventWriter:
         self.block = -1  # index of the last block started
         self.open: str | None = None  # "text" or "tool" while a block is open
         self.tool: tuple[Any, str] | None = None  # (OpenAI index, id) of the open tool call
-        self.choice: dict[str, Any] = {}
-        self.usage: dict[str, int] | None = None
+        super().__init__()
 
     def start(self, first: dict[str, Any] | None) -> list[bytes]:
         """``message_start`` and a ``ping``."""
@@ -650,31 +644,12 @@ class MessagesEventWriter:
             events.append(self._delta({"type": "input_json_delta", "partial_json": arguments}))
         return events
 
-    def feed(self, chunk: dict[str, Any]) -> list[bytes]:
-        """The events for one chunk (usage and the finish reason are kept for the end)."""
-        if isinstance(chunk.get("usage"), dict):
-            self.usage = usage(chunk["usage"])
-        choices = chunk.get("choices") or []
-        if not choices or not isinstance(choices[0], dict):
-            return []
-        choice = choices[0]
-        delta = choice.get("delta") or {}
-        events: list[bytes] = []
-        text = _text(delta.get("content")) or _text(delta.get("refusal"))
-        if text:
-            events.extend(self._text(text))
-        for call in delta.get("tool_calls") or []:
-            events.extend(self._tool_call(call))
-        if choice.get("finish_reason"):
-            self.choice = choice
-        return events
-
     def end(self) -> list[bytes]:
         """Close the open block, then ``message_delta`` and ``message_stop``."""
-        reason, sequence = stop_reason(self.choice, self.stops)
+        reason, sequence = stop_reason(self.finish, self.stops)
         counts: dict[str, int] = {"output_tokens": 0}
-        if self.usage is not None:
-            counts = {**self.usage}
+        if self.chunk_usage is not None:
+            counts = usage(self.chunk_usage)
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": reason, "stop_sequence": sequence},

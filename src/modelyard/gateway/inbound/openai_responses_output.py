@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from modelyard.gateway.inbound.chunk_reader import content_text
 from modelyard.gateway.inbound.openai_responses import ResponsesRequest
 from modelyard.gateway.schemas import ChatMessage
 
@@ -24,7 +25,6 @@ __all__ = [
     "INCOMPLETE_REASONS",
     "arguments_text",
     "assistant_message",
-    "content_text",
     "finish_response",
     "new_item_id",
     "new_response_id",
@@ -132,13 +132,6 @@ def finish_response(response: dict[str, Any], finish_reason: str | None, usage: 
 def text_part(text: str) -> dict[str, Any]:
     """An ``output_text`` content part."""
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-
-
-def content_text(content: Any) -> str:
-    """The text of a chat message's content (a string or text parts)."""
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content if isinstance(content, str) else ""
 
 
 def arguments_text(value: Any) -> str:

@@ -21,11 +21,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from modelyard.errors import ModelyardError
+from modelyard.gateway.inbound.chunk_reader import ChunkReader
 from modelyard.gateway.inbound.openai_responses import ResponsesRequest
 from modelyard.gateway.inbound.openai_responses_output import (
     INCOMPLETE_REASONS,
     arguments_text,
-    content_text,
     finish_response,
     new_item_id,
     response_shell,
@@ -38,7 +38,7 @@ from modelyard.gateway.upstream_errors import UpstreamError
 __all__ = ["OnFinished", "ResponsesEventWriter", "responses_sse"]
 
 
-class ResponsesEventWriter:
+class ResponsesEventWriter(ChunkReader):
     """Turns chat chunks into Responses stream events, one output item open at a time."""
 
     def __init__(
@@ -50,8 +50,7 @@ class ResponsesEventWriter:
         self.sequence = 0
         self.item: dict[str, Any] | None = None  # the open output item
         self.tool_index: Any = None  # the chunks' index of the open tool call
-        self.finish_reason: str | None = None
-        self.usage: Any = None
+        super().__init__()
 
     def _event(self, kind: str, **fields: Any) -> bytes:
         event = {"type": kind, "sequence_number": self.sequence, **fields}
@@ -176,30 +175,11 @@ class ResponsesEventWriter:
             )
         return events
 
-    def feed(self, chunk: dict[str, Any]) -> list[bytes]:
-        """The events for one chunk (usage and the finish reason are kept for the end)."""
-        if isinstance(chunk.get("usage"), dict):
-            self.usage = chunk["usage"]
-        choices = chunk.get("choices") or []
-        if not choices or not isinstance(choices[0], dict):
-            return []
-        choice = choices[0]
-        delta = choice.get("delta") or {}
-        events: list[bytes] = []
-        text = content_text(delta.get("content")) or content_text(delta.get("refusal"))
-        if text:
-            events.extend(self._text(text))
-        for call in delta.get("tool_calls") or []:
-            events.extend(self._tool_call(call))
-        if choice.get("finish_reason"):
-            self.finish_reason = choice["finish_reason"]
-        return events
-
     def end(self) -> list[bytes]:
         """Close the open item, then ``response.completed`` (or ``response.incomplete``)."""
-        incomplete = self.finish_reason in INCOMPLETE_REASONS
+        incomplete = self.finish.get("finish_reason") in INCOMPLETE_REASONS
         events = self._close("incomplete" if incomplete else "completed")
-        finish_response(self.response, self.finish_reason, self.usage)
+        finish_response(self.response, self.finish.get("finish_reason"), self.chunk_usage)
         kind = "response.incomplete" if incomplete else "response.completed"
         return [*events, self._event(kind, response=self._snapshot())]
 
@@ -208,8 +188,8 @@ class ResponsesEventWriter:
         self.item = None
         self.response["status"] = "failed"
         self.response["error"] = {"code": "server_error", "message": message}
-        if self.usage:
-            self.response["usage"] = response_usage(self.usage)
+        if self.chunk_usage:
+            self.response["usage"] = response_usage(self.chunk_usage)
         return [self._event("response.failed", response=self._snapshot())]
 
 
