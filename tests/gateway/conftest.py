@@ -79,6 +79,17 @@ def sdk(asgi_http: httpx.AsyncClient, user_token: str) -> openai.AsyncOpenAI:
 
 
 @pytest.fixture
+async def staff_sdk(asgi_http: httpx.AsyncClient, database: Database) -> openai.AsyncOpenAI:
+    """The SDK as a staff member (who sees the per-target detail of upstream failures)."""
+    token = await make_token(
+        database, await make_user(database, "staff-sdk@example.com", staff=True)
+    )
+    return openai.AsyncOpenAI(
+        base_url="http://testserver/v1", api_key=token, http_client=asgi_http, max_retries=0
+    )
+
+
+@pytest.fixture
 def prefix() -> str:
     """A Redis key prefix of this test's own."""
     return new_prefix()

@@ -440,11 +440,14 @@ async def test_overloaded_529_fails_over(
 
 
 async def test_overloaded_529_alone_is_a_bad_gateway(
-    sdk: openai.AsyncOpenAI, anthropic: ChatAnthropic
+    staff_sdk: openai.AsyncOpenAI, anthropic: ChatAnthropic
 ) -> None:
+    """(Staff see each attempt's outcome; users a short message.)"""
     anthropic.fail_with(529)
     with pytest.raises(openai.InternalServerError) as failed:
-        await sdk.chat.completions.create(model="anthropic/claude-sonnet-4-5", messages=user("x"))
+        await staff_sdk.chat.completions.create(
+            model="anthropic/claude-sonnet-4-5", messages=user("x")
+        )
     assert failed.value.status_code == 502
     assert "HTTP 529: Overloaded" in failed.value.message
 

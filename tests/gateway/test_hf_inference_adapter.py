@@ -150,11 +150,14 @@ async def test_streaming_length_finish(sdk: openai.AsyncOpenAI) -> None:
 
 
 async def test_a_loading_model_is_a_server_error(
-    sdk: openai.AsyncOpenAI, hf_fake: FakeHfInference
+    staff_sdk: openai.AsyncOpenAI, hf_fake: FakeHfInference
 ) -> None:
+    """(Staff see each target's outcome; users a short message.)"""
     hf_fake.loading = True
     with pytest.raises(openai.InternalServerError) as failed:
-        await sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+        await staff_sdk.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "x"}]
+        )
     assert failed.value.status_code == 502
     assert "Every target failed (" in failed.value.message
     assert f"Model {UPSTREAM_MODEL} is currently loading" in failed.value.message

@@ -117,16 +117,17 @@ async def test_failover_walks_models_then_endpoints_in_order(
 
 async def test_everything_failing_is_a_502_listing_what_was_tried(
     example_route: dict[str, Any],
-    sdk: openai.AsyncOpenAI,
+    staff_sdk: openai.AsyncOpenAI,
     openai_up: ChatOpenAI,
     hf_router: ChatHuggingFace,
     hf_direct: FakeHfInference,
 ) -> None:
+    """(For staff: users get one short message, see tests/api/test_upstream_detail.py.)"""
     openai_up.fail_with(500)
     hf_router.fail_with(500)
     hf_direct.fail_with(500)
     with pytest.raises(openai.InternalServerError) as failed:
-        await sdk.chat.completions.create(
+        await staff_sdk.chat.completions.create(
             model="text-generation", messages=[{"role": "user", "content": "x"}]
         )
     assert failed.value.status_code == 502

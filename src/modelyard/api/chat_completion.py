@@ -17,6 +17,7 @@ from pydantic import Field
 from modelyard.api.deps import metered_call
 from modelyard.api.gateway_responses import gateway_headers, json_response, requested_cache_ttl
 from modelyard.api.metered_stream import MeteredStream
+from modelyard.api.upstream_detail import friendly_stream_failure
 from modelyard.conversations.turns import ChatTurn
 from modelyard.db.models import User
 from modelyard.gateway.schemas import ChatCompletionRequest
@@ -39,9 +40,10 @@ class AppChatRequest(ChatCompletionRequest):
 
 
 async def openai_sse(
-    chunks: AsyncIterator[dict[str, Any]], *, include_usage: bool
+    chunks: AsyncIterator[dict[str, Any]], *, include_usage: bool, staff: bool = False
 ) -> AsyncIterator[bytes]:
-    """The client's SSE stream; an upstream failure mid-stream ends it with an error event."""
+    """The client's SSE stream; an upstream failure mid-stream ends it with an error event
+    (its detail for ``staff`` only, see :mod:`modelyard.api.upstream_detail`)."""
     try:
         async for chunk in chunks:
             if include_usage or chunk.get("choices"):
@@ -51,7 +53,7 @@ async def openai_sse(
         yield encode_event(
             {
                 "error": {
-                    "message": f"The upstream stream failed: {error.message}",
+                    "message": friendly_stream_failure(error, staff=staff),
                     "type": "upstream_error",
                     "param": None,
                     "code": f"upstream_{error.category}",
@@ -93,7 +95,7 @@ async def complete_chat(
     response: Response
     if isinstance(answer, MeteredChunks):
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        sse = openai_sse(answer, include_usage=include_usage)
+        sse = openai_sse(answer, include_usage=include_usage, staff=user.is_staff)
         response = MeteredStream(
             turn.guard(sse) if turn else sse,
             chunks=answer,

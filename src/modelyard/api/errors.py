@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from modelyard.api.upstream_detail import message_for
 from modelyard.errors import ModelyardError, error_body, error_for_status
 
 __all__ = ["install_error_handlers"]
@@ -20,9 +21,11 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _modelyard_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _modelyard_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModelyardError)
-    return _json(exc.status_code, exc.body(), exc.headers)
+    body = exc.body()
+    body["error"]["message"] = message_for(request, exc)
+    return _json(exc.status_code, body, exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
