@@ -165,8 +165,29 @@
     showError: showError,
   };
 
+  /* Phones: the menu button shows and hides the main navigation; Escape closes it. */
+  function setupNavToggle() {
+    var button = document.getElementById("nav-toggle");
+    var bar = button && button.closest(".topbar");
+    if (!bar) return;
+    function setOpen(open) {
+      bar.classList.toggle("nav-open", open);
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+    button.addEventListener("click", function () {
+      setOpen(!bar.classList.contains("nav-open"));
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && bar.classList.contains("nav-open")) {
+        setOpen(false);
+        button.focus();
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     setupThemeToggle();
     setupRevealButtons(document);
+    setupNavToggle();
   });
 })();
