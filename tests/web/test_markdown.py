@@ -98,3 +98,14 @@ def test_costs_are_shown_with_their_significant_digits(value: object, shown: str
 )
 def test_token_counts_are_short(value: int | None, shown: str) -> None:
     assert format_count(value) == shown
+
+
+@pytest.mark.parametrize("text", ["Stopped here:\n\n```python\n", "Stopped here:\n\n```\n  \n```"])
+def test_a_fence_without_code_renders_as_nothing(text: str) -> None:
+    """An answer stopped (or still streaming) right after its opening fence."""
+    assert render_markdown(text) == "<p>Stopped here:</p>\n"
+
+
+def test_an_unclosed_fence_with_code_is_a_code_block() -> None:
+    html = render_markdown("```python\nprint(1")
+    assert html.startswith('<pre class="hl" data-lang="python"><code>') and "print" in html

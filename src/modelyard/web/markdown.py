@@ -3,8 +3,10 @@
 Raw HTML in a message is never passed through: ``html`` is off, so ``<script>`` comes out
 as text. Links keep markdown-it's URL check (no ``javascript:``/``data:`` links) and open
 in a new tab without a referrer; images become plain links (the pages' CSP only loads
-images from this site). Code blocks carry Pygments' CSS classes; ``highlight.css`` in the
-static folder holds their colours for both themes; :func:`highlight_css` generates it::
+images from this site); a fence with no code yet renders as nothing. The chat also renders
+a streaming answer's text here as it grows, so it is sanitised by the same rules. Code
+blocks carry Pygments' CSS classes; ``highlight.css`` in the static folder holds their
+colours for both themes; :func:`highlight_css` generates it::
 
     python -m modelyard.web.markdown > src/modelyard/web/static/highlight.css
 """
@@ -63,12 +65,27 @@ def _link_open(
     return renderer.renderToken(tokens, idx, options, env)
 
 
+def _fence(
+    renderer: RendererHTML,
+    tokens: Sequence[Token],
+    idx: int,
+    options: OptionsDict,
+    env: EnvType,
+) -> str:
+    """A fenced block, or nothing when it holds no code yet (an answer stopped or still
+    streaming right after its opening fence)."""
+    if not tokens[idx].content.strip():
+        return ""
+    return renderer.fence(tokens, idx, options, env)
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
     options: dict[str, Any] = {"html": False, "linkify": False, "highlight": _highlight}
     parser = MarkdownIt("commonmark", options).enable(["table", "strikethrough"])
     parser.disable("image")
     parser.add_render_rule("link_open", _link_open)
+    parser.add_render_rule("fence", _fence)
     return parser
 
 

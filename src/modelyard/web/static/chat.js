@@ -1,8 +1,10 @@
 /* The chat page: conversations sidebar, streaming answers, Stop, Regenerate, edit and resend.
 
-   Answers stream from POST /v2/llm/chat/completions (SSE). While they arrive they are shown
-   by a minimal renderer that only ever creates text nodes; once complete, the conversation
-   is reloaded from /web/api/conversations/{id}/messages, whose HTML the server rendered
+   Answers stream from POST /v2/llm/chat/completions (SSE). While they arrive, the text so
+   far is rendered by the server (POST /web/api/markdown, one request at a time: the same
+   Markdown and sanitising as the final answer), and what arrived after it is shown by a
+   minimal renderer that only ever creates text nodes; once complete, the conversation is
+   reloaded from /web/api/conversations/{id}/messages, whose HTML the server rendered
    (Markdown without raw HTML, code highlighted). Regenerate and edit go through
    /web/api/chat/completions?replace_from=ID, which replaces the stored turn once the new
    answer is complete. Stop aborts the fetch: the server keeps the question and what had
@@ -106,6 +108,7 @@
     }
 
     function codeBlock(lines) {
+      if (!lines.join("").trim()) return; /* no empty code block before the code arrives */
       var pre = el("pre", { "data-lang": language || null }, [el("code", { text: lines.join("\n") })]);
       fragment.appendChild(pre);
     }
@@ -254,6 +257,16 @@
     ui.messages.scrollTop = ui.messages.scrollHeight;
   }
 
+  /* The live answer: the server's HTML of the text rendered so far (message.liveHtml, of
+     message.liveLength characters), then the rest as text. */
+  function liveContent(node, message) {
+    var rendered = message.liveHtml ? message.liveLength : 0;
+    node.textContent = "";
+    if (rendered) node.innerHTML = message.liveHtml; /* rendered and escaped by the server */
+    var rest = message.content.slice(rendered);
+    if (rest.trim()) node.appendChild(liveMarkdown(rest));
+  }
+
   var pendingLive = false;
   function renderLive(message) {
     if (pendingLive) return;
@@ -261,11 +274,30 @@
     window.requestAnimationFrame(function () {
       pendingLive = false;
       var node = ui.messages.querySelector(".message:last-of-type .content");
-      if (!node) return;
+      if (!node || !message.live) return;
       var nearBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 80;
-      node.textContent = "";
-      node.appendChild(liveMarkdown(message.content));
+      liveContent(node, message);
       if (nearBottom) scrollToEnd();
+    });
+    renderOnServer(message);
+  }
+
+  /* Ask the server to render the live answer so far; one request at a time, the next one
+     as soon as more text has arrived. */
+  var MAX_MARKDOWN = 200000;
+  function renderOnServer(message) {
+    if (message.rendering || !message.live) return;
+    var text = message.content;
+    if (text.length === message.liveLength || text.length > MAX_MARKDOWN) return;
+    message.rendering = true;
+    M.api("POST", "/web/api/markdown", { text: text }).then(function (result) {
+      message.rendering = false;
+      if (!message.live) return;
+      if (result.ok) {
+        message.liveHtml = result.data.html;
+        message.liveLength = text.length;
+        renderLive(message);
+      }
     });
   }
 
