@@ -154,8 +154,8 @@ class Settings(BaseSettings):
     #: Days a Responses API answer created with ``store`` is kept (for
     #: ``previous_response_id`` and ``GET /v1/responses/{id}``); expired ones are purged.
     responses_retention_days: int = Field(default=30, ge=1, le=3650)
-    #: Usage records are written in batches at least this often (a crash loses at most
-    #: this much; a clean shutdown loses nothing).
+    #: Usage records are written in batches at least this often (journaled first, see
+    #: ``usage_journal``; without the journal a crash loses at most this much).
     usage_flush_seconds: float = Field(default=1.0, gt=0, le=60)
     #: Every usage record is first appended to a local journal (``<data_dir>/usage-journal``,
     #: one file per process) and replayed from it at start-up after a crash: a killed
