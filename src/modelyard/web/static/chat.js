@@ -410,6 +410,39 @@
     return null;
   }
 
+  /* After Stop on a first turn before the answer began, the page never got the new
+     conversation's id (it comes with the answer's headers), yet the server kept the
+     question in a new conversation: the user's newest one, newer than any the sidebar
+     knew when the question was sent, holding this question and its answer. Its id and
+     history, or null after a few seconds (the server kept nothing). */
+  async function storedFirstStop(question, knownMax) {
+    for (var attempt = 0; attempt < 60; attempt += 1) {
+      var list = await M.api("GET", "/v2/conversations/?limit=1");
+      if (!list.ok) return null;
+      var newest = list.data.items[0];
+      if (newest && newest.id > knownMax) {
+        var result = await M.api("GET", "/web/api/conversations/" + newest.id + "/messages");
+        var items = result.ok ? result.data.items : [];
+        /* (Complete, if the whole answer had arrived before the server noticed.) */
+        if (items.length === 2 && items[0].role === "user" && items[0].content === question) {
+          return { id: newest.id, data: result.data };
+        }
+      }
+      await new Promise(function (resolve) {
+        window.setTimeout(resolve, 150);
+      });
+    }
+    return null;
+  }
+
+  function knownConversationMax() {
+    var max = 0;
+    ui.list.querySelectorAll(".conversation").forEach(function (item) {
+      max = Math.max(max, Number(item.getAttribute("data-id")) || 0);
+    });
+    return max;
+  }
+
   function showStored(data) {
     state.title = data.title;
     state.messages = data.items.map(function (item) {
@@ -432,6 +465,8 @@
     var answer = { role: "assistant", content: "", saved: false, live: true };
     state.messages.push(answer);
     var createdHere = state.conversationId === null;
+    var knownMax = createdHere ? knownConversationMax() : 0;
+    var question = history.length ? history[history.length - 1].content : "";
     setStreaming(true);
     render();
 
@@ -526,8 +561,20 @@
       ui.prompt.focus();
       return;
     }
-    /* Nothing was stored: a conversation this turn started is gone again. (Stopped before
-       the answer began, the question is kept in a conversation the sidebar lists.) */
+    if (stopped && createdHere) {
+      answer.stopped = true;
+      render(); /* while the server notices the closed connection and keeps the turn */
+      var first = await storedFirstStop(question, knownMax);
+      if (first) {
+        state.conversationId = first.id;
+        syncUrl(false);
+        showStored(first.data);
+        loadConversations();
+        ui.prompt.focus();
+        return;
+      }
+    }
+    /* Nothing was stored: a conversation this turn started is gone again. */
     if (createdHere) {
       state.conversationId = null;
       syncUrl(false);
