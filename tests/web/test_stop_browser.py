@@ -127,3 +127,29 @@ async def usage_rows(page: Page) -> list[dict[str, str]]:
     response = await page.request.get("/v2/usage/export.csv")
     assert response.ok
     return list(csv.DictReader(io.StringIO(await response.text())))
+
+
+async def test_stop_on_a_later_turn_before_the_answer_began_survives_a_reload(
+    page: Page, openai_upstream: SlowChatOpenAI
+) -> None:
+    await page.set_viewport_size(VIEWPORTS[1])
+    await register_with_key(page)
+    await page.goto(CHAT)
+    await ask(page, "first question")
+    openai_upstream.delay = 2.0
+    openai_upstream.chunk_delay, openai_upstream.stream_chunks = 0.5, 8
+    await send(page, "a later question stopped at once")
+    await page.wait_for_timeout(500)
+    await page.get_by_role("button", name="Stop").click()
+    await expect(page.locator(".message.assistant").last.locator(".stopped-note")).to_be_visible(
+        timeout=10_000
+    )
+    await page.reload()
+    await expect(page.locator(".message")).to_have_count(4)
+    await expect(page.locator(".message.user .content").last).to_have_text(
+        "a later question stopped at once"
+    )
+    assert [(role, status) for role, _, status in await stored(page)][2:] == [
+        ("user", None),
+        ("assistant", "stopped"),
+    ]
