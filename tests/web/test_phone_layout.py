@@ -1,10 +1,12 @@
 """Every page of the app fits a phone (390x844) and a laptop (1366x900): nothing is wider
 than the viewport, and on phones the main navigation sits behind a menu button, every
-link (Profile included) reachable once it is open. Saves screenshots to
-``docs/screenshots/`` (chat, models, training at both sizes)."""
+link (Profile included) reachable once it is open. Saves screenshots (chat, models,
+training at both sizes) to ``test-artifacts/screenshots/``, and to ``docs/screenshots/``
+with ``MODELYARD_UPDATE_SCREENSHOTS=1`` (the committed ones)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.web.conftest import Console
+from tests.web.conftest import SCREENSHOTS, Console
 from tests.web.flows import ask, chat_prompt, csrf_headers, register_with_key
 
 PHONE = {"width": 390, "height": 844}
@@ -29,12 +31,9 @@ PAGES = [
 ]
 SIGNED_OUT_PAGES = ["/login", "/register"]
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+UPDATE_DOCS = os.environ.get("MODELYARD_UPDATE_SCREENSHOTS") == "1"
 #: What the screenshots show, by name.
-SHOWN = {
-    "chat": "/language-models/gpt-4o-mini",
-    "models": "/language-models",
-    "training": "/training",
-}
+SHOWN = {"models": "/language-models", "training": "/training"}
 
 
 async def overflow(page: Page) -> dict[str, Any]:
@@ -93,17 +92,23 @@ async def test_no_page_is_wider_than_the_viewport(
     await register_with_key(page)
     await fill_the_pages(page)
     await page.goto("/language-models/gpt-4o-mini")
-    await ask(page, "# A heading\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n" + "long " * 80)
-    for path in [*PAGES, page.url.removeprefix(page.url.split("/language-models")[0])]:
+    await ask(
+        page,
+        "intro\n\n## A heading\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        + "long " * 80,
+    )
+    conversation = page.url.removeprefix(page.url.split("/language-models")[0])
+    for path in [*PAGES, conversation]:
         await assert_fits(page, path)
     size = "phone" if viewport is PHONE else "desktop"
-    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for name, path in SHOWN.items():
+    folder = DOCS_SCREENSHOTS if UPDATE_DOCS else SCREENSHOTS
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, path in {"chat": conversation, **SHOWN}.items():
         await page.goto(path)
         if name == "chat":
             await chat_prompt(page)
         await page.wait_for_load_state("networkidle")
-        await page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}-{size}.png"))
+        await page.screenshot(path=str(folder / f"{name}-{size}.png"))
 
 
 async def test_phones_get_a_menu_button_with_every_link(page: Page) -> None:

@@ -121,6 +121,12 @@ async def test_stop_on_a_later_turn_survives_a_reload(
     assert len(stopped) == 1 and len(records) == 2
     assert stopped[0]["error_code"] == "client_closed_request"
     assert int(stopped[0]["input_tokens"]) > 0 and int(stopped[0]["output_tokens"]) > 0
+    # The usage report counts it as a request, not as an error.
+    report = await page.request.get("/v2/usage")
+    assert report.ok
+    totals = (await report.json())["totals"]
+    assert (totals["requests"], totals["errors"]) == (2, 0)
+    assert totals["output_tokens"] > int(records[0]["output_tokens"])
 
 
 async def usage_rows(page: Page) -> list[dict[str, str]]:

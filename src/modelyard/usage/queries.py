@@ -35,6 +35,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from modelyard.db.models import ApiToken, UsageRecord, User
 from modelyard.security.csv_cells import safe_cell
+from modelyard.usage.completion import CLIENT_CLOSED_STATUS
 
 __all__ = [
     "COST_DECIMALS",
@@ -167,7 +168,10 @@ def _metric_columns() -> tuple[ColumnElement[Any], ...]:
         type_coerce(func.coalesce(func.sum(UsageRecord.cost_usd), 0), Numeric(18, 8)).label(
             "cost_usd"
         ),
-        count_if(UsageRecord.status >= 400).label("errors"),
+        # A stopped answer (the client closed it: the web chat's Stop) is no error.
+        count_if((UsageRecord.status >= 400) & (UsageRecord.status != CLIENT_CLOSED_STATUS)).label(
+            "errors"
+        ),
         count_if(UsageRecord.cache_hit.is_(True)).label("cache_hits"),
     )
 
