@@ -20,7 +20,7 @@ from modelyard.usage.journal import UsageJournal, claim_orphans, decode, encode,
 from modelyard.usage.recorder import UsageRecorder
 from tests.polling import eventually
 from tests.usage.conftest import usage_rows
-from tests.usage.test_recorder import _rename, counting_commits, usage_event
+from tests.usage.recording import counting_commits, rename_table, usage_event
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -234,13 +234,13 @@ async def test_a_replay_the_database_refuses_is_kept_and_tried_again(
     directory = tmp_path / "journal"
     _crashed_writer(directory, 5)
     recorder = UsageRecorder(database, flush_interval=60, journal=UsageJournal(directory))
-    await _rename(database, "usage_records", "usage_records_away")
+    await rename_table(database, "usage_records", "usage_records_away")
     try:
         await recorder.start()  # starts all the same: the writer tries again later
         assert recorder.running and recorder.replayed == 0 and recorder.failed_writes == 1
         assert len(list(directory.glob("*.jsonl"))) == 1
     finally:
-        await _rename(database, "usage_records_away", "usage_records")
+        await rename_table(database, "usage_records_away", "usage_records")
     await recorder.replay_journal()
     assert recorder.replayed == 5 and len(await usage_rows(database)) == 5
     await recorder.aclose()
@@ -255,11 +255,11 @@ async def test_records_a_shutdown_cannot_write_wait_in_the_journal(
     sent = [usage_event() for _ in range(3)]
     for event in sent:
         recorder.record(event)
-    await _rename(database, "usage_records", "usage_records_away")
+    await rename_table(database, "usage_records", "usage_records_away")
     try:
         await recorder.aclose()  # gives up after CLOSE_ATTEMPTS
     finally:
-        await _rename(database, "usage_records_away", "usage_records")
+        await rename_table(database, "usage_records_away", "usage_records")
     assert len(list(directory.glob("*.jsonl"))) == 1
     restarted = UsageRecorder(database, flush_interval=60, journal=UsageJournal(directory))
     await restarted.start()

@@ -5,52 +5,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event as sa_event
-from sqlalchemy import text
 
 from modelyard.db.engine import Database
-from modelyard.usage.events import UsageEvent
 from modelyard.usage.recorder import UsageRecorder
 from tests.polling import eventually
 from tests.usage.conftest import usage_rows
-
-_counter = iter(range(1, 1_000_000))
-
-
-def usage_event(**values: Any) -> UsageEvent:
-    defaults: dict[str, Any] = {
-        "endpoint": "chat",
-        "model": "gpt-4o-mini",
-        "status": 200,
-        "request_id": f"req-{next(_counter)}",
-        "provider": "openai",
-        "input_tokens": 3,
-        "output_tokens": 5,
-        "cost_usd": Decimal("0.00000345"),
-        "latency_ms": 12,
-        "attempts": 1,
-    }
-    return UsageEvent(**{**defaults, **values})
-
-
-@contextmanager
-def counting_commits(database: Database) -> Iterator[list[int]]:
-    commits: list[int] = []
-
-    def on_commit(_connection: Any) -> None:
-        commits.append(1)
-
-    sa_event.listen(database.engine.sync_engine, "commit", on_commit)
-    try:
-        yield commits
-    finally:
-        sa_event.remove(database.engine.sync_engine, "commit", on_commit)
+from tests.usage.recording import counting_commits, rename_table, usage_event
 
 
 async def count_rows(database: Database) -> int:
@@ -122,17 +86,12 @@ async def test_aclose_writes_everything_queued(database: Database) -> None:
     assert await count_rows(database) == 3
 
 
-async def _rename(database: Database, old: str, new: str) -> None:
-    async with database.engine.begin() as connection:
-        await connection.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
-
-
 async def test_a_failed_write_is_retried_without_loss_or_duplicates(
     database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     recorder = UsageRecorder(database, flush_interval=0.05, batch_size=3)
     sent = [usage_event() for _ in range(7)]
-    await _rename(database, "usage_records", "usage_records_away")
+    await rename_table(database, "usage_records", "usage_records_away")
     try:
         await recorder.start()
         with caplog.at_level(logging.WARNING, logger="modelyard.usage"):
@@ -143,7 +102,7 @@ async def test_a_failed_write_is_retried_without_loss_or_duplicates(
         failure = next(r for r in caplog.records if "stay queued" in r.getMessage())
         assert "INSERT" not in failure.getMessage()  # no statement, no parameters
     finally:
-        await _rename(database, "usage_records_away", "usage_records")
+        await rename_table(database, "usage_records_away", "usage_records")
     await eventually(lambda: recorder.written == 7)
     await recorder.aclose()
     rows = await usage_rows(database)
@@ -156,13 +115,13 @@ async def test_flush_raises_and_keeps_the_events_while_the_database_fails(
     recorder = UsageRecorder(database, flush_interval=60)
     recorder.record(usage_event())
     recorder.record(usage_event())
-    await _rename(database, "usage_records", "usage_records_away")
+    await rename_table(database, "usage_records", "usage_records_away")
     try:
         with pytest.raises(Exception):  # noqa: B017 - the driver's own error class
             await recorder.flush()
         assert recorder.pending == 2 and recorder.failed_writes == 1
     finally:
-        await _rename(database, "usage_records_away", "usage_records")
+        await rename_table(database, "usage_records_away", "usage_records")
     await recorder.flush()
     assert recorder.pending == 0 and await count_rows(database) == 2
 
