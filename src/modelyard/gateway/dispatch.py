@@ -53,6 +53,8 @@ __all__ = ["Attempt", "Dispatcher", "Outcome", "breaker_id", "should_failover"]
 logger = logging.getLogger("modelyard.gateway")
 
 T = TypeVar("T")
+#: A request the dispatcher sends: chat or a legacy text completion.
+R = TypeVar("R", ChatCompletionRequest, CompletionRequest)
 
 #: Error categories after which the next target is tried.
 FAILOVER_CATEGORIES = frozenset(
@@ -270,19 +272,15 @@ class Dispatcher:
     ) -> Outcome[dict[str, Any]]:
         """The first target's answer (``n`` choices: :mod:`~modelyard.gateway.fan_out`),
         parameters it cannot honour handled by the route's ``unsupported_params``."""
-        policy = ParameterPolicy(unsupported_params)
-        outcome = await self._first_success(
+        return await self._answer(
+            request,
             targets,
             provider,
-            lambda target: policy.call(
-                lambda sent: fan_out.chat(
-                    self.adapters.get(target.api), request_for(sent, target.api), target
-                ),
-                request,
+            unsupported_params,
+            lambda sent, target: fan_out.chat(
+                self.adapters.get(target.api), request_for(sent, target.api), target
             ),
         )
-        outcome.dropped_params = policy.dropped
-        return outcome
 
     async def count_tokens(
         self, request: ChatCompletionRequest, targets: Sequence[Target], provider: str
@@ -314,16 +312,13 @@ class Dispatcher:
         unsupported_params: str = "error",
     ) -> Outcome[dict[str, Any]]:
         """A legacy text completion, failing over and handling parameters as chat does."""
-        policy = ParameterPolicy(unsupported_params)
-        outcome = await self._first_success(
+        return await self._answer(
+            request,
             targets,
             provider,
-            lambda target: policy.call(
-                lambda sent: self.adapters.get(target.api).complete_text(sent, target), request
-            ),
+            unsupported_params,
+            lambda sent, target: self.adapters.get(target.api).complete_text(sent, target),
         )
-        outcome.dropped_params = policy.dropped
-        return outcome
 
     async def open_stream(
         self,
@@ -334,19 +329,15 @@ class Dispatcher:
         unsupported_params: str = "error",
     ) -> Outcome[tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]]:
         """Start a stream, failing over until a first chunk arrives (or the stream ends)."""
-        policy = ParameterPolicy(unsupported_params)
-        outcome = await self._open(
+        return await self._open_with_policy(
+            request,
             targets,
             provider,
-            lambda target: policy.stream(
-                lambda sent: fan_out.stream(
-                    self.adapters.get(target.api), request_for(sent, target.api), target
-                ),
-                request,
+            unsupported_params,
+            lambda sent, target: fan_out.stream(
+                self.adapters.get(target.api), request_for(sent, target.api), target
             ),
         )
-        outcome.dropped_params = policy.dropped
-        return outcome
 
     async def open_text_stream(
         self,
@@ -357,13 +348,44 @@ class Dispatcher:
         unsupported_params: str = "error",
     ) -> Outcome[tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]]:
         """Start a streamed text completion, as :meth:`open_stream` does."""
+        return await self._open_with_policy(
+            request,
+            targets,
+            provider,
+            unsupported_params,
+            lambda sent, target: self.adapters.get(target.api).stream_text(sent, target),
+        )
+
+    async def _answer(
+        self,
+        request: R,
+        targets: Sequence[Target],
+        provider: str,
+        unsupported_params: str,
+        send: Callable[[R, Target], Awaitable[dict[str, Any]]],
+    ) -> Outcome[dict[str, Any]]:
+        """The first target's JSON answer to ``send``, under the route's parameter policy."""
+        policy = ParameterPolicy(unsupported_params)
+        outcome = await self._first_success(
+            targets, provider, lambda target: policy.call(lambda sent: send(sent, target), request)
+        )
+        outcome.dropped_params = policy.dropped
+        return outcome
+
+    async def _open_with_policy(
+        self,
+        request: R,
+        targets: Sequence[Target],
+        provider: str,
+        unsupported_params: str,
+        start: Callable[[R, Target], AsyncIterator[dict[str, Any]]],
+    ) -> Outcome[tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]]:
+        """A stream opened with :meth:`_open`, under the route's parameter policy."""
         policy = ParameterPolicy(unsupported_params)
         outcome = await self._open(
             targets,
             provider,
-            lambda target: policy.stream(
-                lambda sent: self.adapters.get(target.api).stream_text(sent, target), request
-            ),
+            lambda target: policy.stream(lambda sent: start(sent, target), request),
         )
         outcome.dropped_params = policy.dropped
         return outcome
