@@ -271,11 +271,8 @@ class Gateway:
                 unsupported_params=resolution.unsupported_params,
             )
 
-        body = request.model_dump(exclude_none=True, exclude={"conversation_id"})
-        if request.anthropic_native is not None:  # its native parts shape the answer too
-            body["anthropic_native"] = request.anthropic_native.model_dump()
         return await self._cached(
-            user, resolution, "chat.completions", body, cache_ttl=cache_ttl, dispatch=dispatch
+            user, resolution, "chat.completions", request, cache_ttl=cache_ttl, dispatch=dispatch
         )
 
     async def _cached(
@@ -283,17 +280,22 @@ class Gateway:
         user: User | None,
         resolution: Resolution,
         operation: str,
-        body: dict[str, Any],
+        request: ChatCompletionRequest | CompletionRequest,
         *,
         cache_ttl: int | None,
         dispatch: Callable[[], Awaitable[Outcome[dict[str, Any]]]],
     ) -> tuple[dict[str, Any], Served]:
-        """``dispatch()``'s answer to ``body``, from the payer-scoped cache when it holds
-        one (see :meth:`chat`); ``operation`` keeps each API's answers apart."""
+        """``dispatch()``'s answer to ``request``, from the payer-scoped cache when it holds
+        one (see :meth:`chat`); ``operation`` keeps each API's answers apart. The request
+        is serialised for its key only when caching is on."""
         ttl = resolution.cache_ttl_seconds if cache_ttl is None else cache_ttl
         if not ttl:
             outcome = await dispatch()
             return outcome.result, self._served(resolution, outcome)
+        body = request.model_dump(exclude_none=True, exclude={"conversation_id"})
+        native = request.anthropic_native if isinstance(request, ChatCompletionRequest) else None
+        if native is not None:  # its native parts shape the answer too
+            body["anthropic_native"] = native.model_dump()
         own = cache_key(body, namespace=f"{operation}/user:{user.id if user else 0}")
         shared = (
             cache_key(body, namespace=f"{operation}/shared")
@@ -377,9 +379,8 @@ class Gateway:
                 unsupported_params=resolution.unsupported_params,
             )
 
-        body = request.model_dump(exclude_none=True)
         return await self._cached(
-            user, resolution, "completions", body, cache_ttl=cache_ttl, dispatch=dispatch
+            user, resolution, "completions", request, cache_ttl=cache_ttl, dispatch=dispatch
         )
 
     async def stream_text(
