@@ -54,6 +54,8 @@ browser:
 	@command -v chromium >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+	@[ -f tests/web/axe/node_modules/axe-core/axe.min.js ] || \
+	  npm ci --prefix tests/web/axe --no-audit --no-fund --silent
 
 pytest: $(VENV)/.test-installed browser
 	$(BIN)/pytest

@@ -13,11 +13,15 @@ row written per answer).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bench.processes import background, free_port, load
 
@@ -120,9 +124,12 @@ def run(quick: bool = False) -> dict[str, Any]:
             n = int(3000 * scale) or 50
             latency = both(requests=n, concurrency=1)
             streaming = both(requests=n // 2, concurrency=1, stream=True)
+            metrics_url = f"http://127.0.0.1:{app_port}/metrics"
+            before = _runtime(metrics_url)
             throughput = {
                 c: both(requests=int(8000 * scale) or 100, concurrency=c) for c in (16, 64)
             }
+            runtime = _runtime_delta(before, _runtime(metrics_url))
             streams = {
                 c: both(requests=int(4000 * scale) or 100, concurrency=c, stream=True)
                 for c in (16, 64)
@@ -150,6 +157,42 @@ def run(quick: bool = False) -> dict[str, Any]:
         "streaming": streaming,
         "throughput": throughput,
         "streams": streams,
+        "runtime": runtime,
+    }
+
+
+#: The runtime probes' counters (``modelyard.runtime_probes``) the bench reads.
+RUNTIME_METRICS = {
+    "gen2_collections": 'modelyard_gc_collections_total{generation="2"}',
+    "gen2_pause_s": 'modelyard_gc_pause_seconds_total{generation="2"}',
+    "lag_s": "modelyard_event_loop_lag_seconds_total",
+    "lag_samples": "modelyard_event_loop_lag_samples_total",
+    "lag_max_s": "modelyard_event_loop_lag_max_seconds",
+    "frozen": "modelyard_gc_frozen_objects",
+}
+
+
+def _runtime(metrics_url: str) -> dict[str, float]:
+    """The worker's GC and loop-lag figures now, and when they were read."""
+    body = httpx.get(metrics_url, timeout=10).text
+    values = {"at": time.perf_counter()}
+    for key, name in RUNTIME_METRICS.items():
+        found = re.search(rf"^{re.escape(name)} (\S+)$", body, re.MULTILINE)
+        values[key] = float(found.group(1)) if found else float("nan")
+    return values
+
+
+def _runtime_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What the load between the two readings cost in collections and loop lag."""
+    wall = after["at"] - before["at"]
+    samples = after["lag_samples"] - before["lag_samples"]
+    return {
+        "wall_s": wall,
+        "gen2_collections": after["gen2_collections"] - before["gen2_collections"],
+        "gen2_pause_s": after["gen2_pause_s"] - before["gen2_pause_s"],
+        "lag_mean_ms": (after["lag_s"] - before["lag_s"]) / samples * 1000 if samples else 0.0,
+        "lag_max_ms": after["lag_max_s"] * 1000,
+        "frozen": after["frozen"],
     }
 
 
@@ -196,6 +239,17 @@ def report(figures: dict[str, Any]) -> str:
             f"| {label} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | "
             f"{r['p50_ms'] - direct['p50_ms']:.2f} ms | {heavy['rps']:.0f} |"
         )
+    runtime = figures["runtime"]
+    share = runtime["gen2_pause_s"] / runtime["wall_s"] * 100 if runtime["wall_s"] else 0.0
+    lines += [
+        "",
+        "During the non-streaming loads (16 and 64 clients): "
+        f"{runtime['gen2_collections']:.0f} generation-2 collections, "
+        f"{runtime['gen2_pause_s'] * 1000:.0f} ms in all ({share:.1f}% of "
+        f"{runtime['wall_s']:.1f} s; target ≤ 2%), {runtime['frozen']:,.0f} objects frozen "
+        f"at start-up; event-loop lag {runtime['lag_mean_ms']:.2f} ms on average, "
+        f"{runtime['lag_max_ms']:.0f} ms at worst since start.",
+    ]
     return "\n".join([*lines, *_responses_report(figures)]) + "\n"
 
 

@@ -35,6 +35,8 @@ def _settings(data_dir: Path, database_url: str | None, **overrides: object) -> 
         "data_dir": data_dir,
         "database_url": database_url,
         "encryption_keys": Fernet.generate_key().decode(),
+        # Frozen objects are never collected: a test process builds hundreds of apps.
+        "gc_freeze": False,
         "_env_file": None,
     }
     values.update(overrides)

@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     )
     #: Chat needs an active subscription or trial when on (otherwise 402).
     require_subscription: bool = False
+    #: The (cheap) model that titles a new conversation after its first answer, asked as
+    #: the user and metered like chat; empty: titles are the question's first words.
+    title_model: str = Field(default="", max_length=300)
     #: Days of trial a new account gets (0: none).
     trial_days: int = Field(default=14, ge=0, le=3650)
     #: A YAML file declaring providers (and gateway routes), kept in version control.
@@ -166,6 +169,9 @@ class Settings(BaseSettings):
     #: ``batch`` (once per write of the batch writer: a machine crash loses at most one
     #: flush interval) or ``always`` (after every record: nothing, at one fsync a request).
     usage_journal_fsync: Literal["never", "batch", "always"] = "batch"
+    #: Freeze the heap built at start-up out of the garbage collector (``gc.freeze``), so
+    #: full collections under load do not walk it again and again.
+    gc_freeze: bool = True
     #: Seconds a provider connection test may take.
     connection_test_timeout: float = Field(default=10.0, gt=0, le=120)
     #: Local models kept in memory together (parameter bytes); the least recently used

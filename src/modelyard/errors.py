@@ -40,6 +40,7 @@ __all__ = [
     "RateLimitError",
     "ServiceUnavailableError",
     "UnprocessableEntityError",
+    "UnsupportedMediaTypeError",
     "error_body",
     "error_for_status",
 ]
@@ -108,6 +109,11 @@ class ConflictError(ModelyardError):
 class PayloadTooLargeError(ModelyardError):
     status_code = 413
     error_type = "request_too_large"
+
+
+class UnsupportedMediaTypeError(ModelyardError):
+    status_code = 415
+    error_type = "invalid_request_error"
 
 
 class UnprocessableEntityError(ModelyardError):

@@ -276,3 +276,42 @@ async def test_delete_is_audited(
     log = (await client.get("/v2/admin/audit-log", headers=staff)).json()
     assert [entry["action"] for entry in log] == ["delete", "create"]
     assert log[0]["entity_name"] == "OpenAI main"
+
+
+async def test_the_files_default_is_kept_through_the_api(
+    client: httpx.AsyncClient, database: Database, staff: dict[str, str]
+) -> None:
+    """While the default is the file's (MODELYARD_CONFIG), the API cannot move it either:
+    a 409 naming the file, and nothing changed or audited."""
+    async with database.sessions() as session:
+        session.add(
+            Provider(
+                name="from-file",
+                kind="openai",
+                api_key=OPENAI_KEY,
+                managed_by_file=True,
+                is_default=True,
+            )
+        )
+        await session.commit()
+    mine = await _create(client, staff, name="mine", api_key=OPENAI_KEY)
+    before = len(await _audit(database))
+    for response in (
+        await client.post(
+            "/v2/admin/providers/actions/set-default", json={"ids": [mine["id"]]}, headers=staff
+        ),
+        await client.patch(
+            f"/v2/admin/providers/{mine['id']}", json={"is_default": True}, headers=staff
+        ),
+        await client.post(
+            "/v2/admin/providers",
+            json={"name": "other", "kind": "openai", "api_key": OPENAI_KEY, "is_default": True},
+            headers=staff,
+        ),
+    ):
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert error["code"] == "file_managed_default" and "MODELYARD_CONFIG" in error["message"]
+    listed = (await client.get("/v2/admin/providers", headers=staff)).json()
+    assert [(p["name"], p["is_default"]) for p in listed] == [("from-file", True), ("mine", False)]
+    assert len(await _audit(database)) == before

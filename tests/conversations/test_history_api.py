@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from modelyard.db.engine import Database
 from modelyard.db.models import Conversation, ConversationMessage
@@ -56,21 +57,29 @@ async def seed(
         )
         session.add(conversation)
         await session.flush()
+        parent: int | None = None
         for index, text in enumerate(texts):
             answer = index % 2 == 1
-            session.add(
-                ConversationMessage(
-                    conversation_id=conversation.id,
-                    role="assistant" if answer else "user",
-                    content=text,
-                    model="gpt-4o-mini",
-                    input_tokens=0 if answer else 10,
-                    output_tokens=5 if answer else 0,
-                    cost_usd=Decimal("0.000004") if answer else Decimal(0),
-                    latency_ms=250 if answer else None,
-                    created_at=START + timedelta(seconds=index),
-                )
+            message = ConversationMessage(
+                conversation_id=conversation.id,
+                parent_id=parent,
+                role="assistant" if answer else "user",
+                content=text,
+                model="gpt-4o-mini",
+                input_tokens=0 if answer else 10,
+                output_tokens=5 if answer else 0,
+                cost_usd=Decimal("0.000004") if answer else Decimal(0),
+                latency_ms=250 if answer else None,
+                created_at=START + timedelta(seconds=index),
             )
+            session.add(message)
+            await session.flush()
+            parent = message.id
+        await session.execute(  # the shown leaf, keeping the activity date
+            update(Conversation)
+            .where(Conversation.id == conversation.id)
+            .values(current_message_id=parent, updated_at=Conversation.updated_at)
+        )
         await session.commit()
         return conversation.id
 

@@ -2,7 +2,9 @@
 API that ``huggingface_hub`` calls, with public, private and gated repositories; and the
 upload side (``whoami-v2``, ``repos/create``, ``validate-yaml``, ``preupload`` and
 ``commit``), which stores
-what a client pushes in :attr:`FakeHub.repos`.
+what a client pushes in :attr:`FakeHub.repos`. Dataset repositories (:attr:`FakeHub.datasets`)
+answer the routes the ``datasets`` library reads through: the dataset info, the file tree,
+``paths-info`` and ``resolve``.
 
 As on the real Hub: an unknown repository is a 404 ``RepoNotFound``; a private one without
 a valid token a 401 (also ``RepoNotFound``, so existence does not leak); a gated one
@@ -45,6 +47,8 @@ class FakeHub(FakeProvider):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.repos: dict[str, HubRepo] = {}
+        #: Dataset repositories, ``org/name`` → files (``data/train-00000-of-00001.parquet``).
+        self.datasets: dict[str, HubRepo] = {}
         #: Set to make every commit fail with this status (e.g. 507 out of storage).
         self.commit_status: int | None = None
 
@@ -65,10 +69,28 @@ class FakeHub(FakeProvider):
                 self.resolve,
                 methods=["GET", "HEAD"],
             ),
+            *self.dataset_routes(),
         ]
 
-    def _denied(self, request: Request, repo_id: str) -> Response | None:
-        repo = self.repos.get(repo_id)
+    def dataset_routes(self) -> list[BaseRoute]:
+        base = "/api/datasets/{org}/{name}"
+        return [
+            Route(base, self.dataset_info, methods=["GET"]),
+            Route(f"{base}/revision/{{revision}}", self.dataset_info, methods=["GET"]),
+            Route(f"{base}/tree/{{revision}}", self.dataset_tree, methods=["GET"]),
+            Route(f"{base}/tree/{{revision}}/{{path:path}}", self.dataset_tree, methods=["GET"]),
+            Route(f"{base}/paths-info/{{revision}}", self.dataset_paths, methods=["POST"]),
+            Route(
+                "/datasets/{org}/{name}/resolve/{revision}/{filename:path}",
+                self.dataset_resolve,
+                methods=["GET", "HEAD"],
+            ),
+        ]
+
+    def _denied(
+        self, request: Request, repo_id: str, store: dict[str, HubRepo] | None = None
+    ) -> Response | None:
+        repo = (self.repos if store is None else store).get(repo_id)
         if repo is None:
             return _error(404, "RepoNotFound", "Repository not found")
         token = (request.headers.get("authorization") or "").removeprefix("Bearer ").strip()
@@ -79,11 +101,17 @@ class FakeHub(FakeProvider):
         return None
 
     async def resolve(self, request: Request) -> Response:
+        return self._resolve(request, self.repos)
+
+    async def dataset_resolve(self, request: Request) -> Response:
+        return self._resolve(request, self.datasets)
+
+    def _resolve(self, request: Request, store: dict[str, HubRepo]) -> Response:
         repo_id = f"{request.path_params['org']}/{request.path_params['name']}"
-        denied = self._denied(request, repo_id)
+        denied = self._denied(request, repo_id, store)
         if denied is not None:
             return denied
-        content = self.repos[repo_id].files.get(request.path_params["filename"])
+        content = store[repo_id].files.get(request.path_params["filename"])
         if content is None:
             return _error(404, "EntryNotFound", "Entry not found")
         headers = {
@@ -128,6 +156,71 @@ class FakeHub(FakeProvider):
             for name, content in self.repos[repo_id].files.items()
         ]
         return JSONResponse(entries)
+
+    # Datasets ---------------------------------------------------------------------------
+
+    async def dataset_info(self, request: Request) -> Response:
+        repo_id = f"{request.path_params['org']}/{request.path_params['name']}"
+        denied = self._denied(request, repo_id, self.datasets)
+        if denied is not None:
+            return denied
+        repo = self.datasets[repo_id]
+        siblings = [{"rfilename": name, "size": len(data)} for name, data in repo.files.items()]
+        return JSONResponse(
+            {"id": repo_id, "sha": COMMIT, "private": repo.private, "siblings": siblings}
+        )
+
+    @staticmethod
+    def _entry(path: str, content: bytes) -> dict[str, Any]:
+        return {
+            "type": "file",
+            "path": path,
+            "size": len(content),
+            "oid": hashlib.sha1(content, usedforsecurity=False).hexdigest(),
+        }
+
+    async def dataset_tree(self, request: Request) -> Response:
+        repo_id = f"{request.path_params['org']}/{request.path_params['name']}"
+        denied = self._denied(request, repo_id, self.datasets)
+        if denied is not None:
+            return denied
+        prefix = request.path_params.get("path", "").strip("/")
+        recursive = request.query_params.get("recursive", "").lower() == "true"
+        entries: dict[str, dict[str, Any]] = {}
+        for name, content in self.datasets[repo_id].files.items():
+            if prefix and not name.startswith(f"{prefix}/"):
+                continue
+            rest = name[len(prefix) + 1 :] if prefix else name
+            if recursive or "/" not in rest:
+                entries[name] = self._entry(name, content)
+            folder = rest.split("/")[0] if "/" in rest else None
+            if folder is not None:
+                path = f"{prefix}/{folder}" if prefix else folder
+                entries.setdefault(path, {"type": "directory", "path": path, "oid": COMMIT})
+            if recursive:
+                parts = rest.split("/")[:-1]
+                for depth in range(1, len(parts) + 1):
+                    path = "/".join(([prefix] if prefix else []) + parts[:depth])
+                    entries.setdefault(path, {"type": "directory", "path": path, "oid": COMMIT})
+        if prefix and not entries:
+            return _error(404, "EntryNotFound", "Entry not found")
+        return JSONResponse(list(entries.values()))
+
+    async def dataset_paths(self, request: Request) -> Response:
+        repo_id = f"{request.path_params['org']}/{request.path_params['name']}"
+        denied = self._denied(request, repo_id, self.datasets)
+        if denied is not None:
+            return denied
+        form = await request.form()
+        files = self.datasets[repo_id].files
+        found: list[dict[str, Any]] = []
+        for raw in form.getlist("paths"):
+            path = str(raw).strip("/")
+            if path in files:
+                found.append(self._entry(path, files[path]))
+            elif any(name.startswith(f"{path}/") for name in files):
+                found.append({"type": "directory", "path": path, "oid": COMMIT})
+        return JSONResponse(found)
 
     # Uploads ---------------------------------------------------------------------------
 

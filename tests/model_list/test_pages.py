@@ -33,7 +33,7 @@ async def browser(app: FastAPI, database: Database) -> AsyncIterator[httpx.Async
 
 
 def _options(page: str) -> list[str]:
-    switcher = page[page.index('<select id="model-select">') :]
+    switcher = page[page.index('<select id="model-select"') :]
     switcher = switcher[: switcher.index("</select>")]
     return re.findall(r'<option value="([^"]*)"', switcher)
 

@@ -1,5 +1,9 @@
 """Fixtures for the Responses API: a tool-calling fake OpenAI as the default provider, the
-official `openai` SDK as the client, and a second user with an SDK of their own."""
+official `openai` SDK as the client, and a second user with an SDK of their own.
+
+The provider is configured as an OpenAI-compatible URL (models ``openai_compatible/…``),
+so these tests exercise the translated path (chat completions); the native pass-through
+to an ``openai`` provider is ``test_responses_native.py``'s."""
 
 from __future__ import annotations
 
@@ -26,7 +30,14 @@ def upstream() -> Iterator[ToolingOpenAI]:
 
 @pytest.fixture(autouse=True)
 async def openai_provider(database: Database, upstream: ToolingOpenAI) -> int:
-    return await add_provider(database, "fake openai", upstream.base_url, OPENAI_KEY, default=True)
+    return await add_provider(
+        database,
+        "fake openai",
+        upstream.base_url,
+        OPENAI_KEY,
+        kind="openai_compatible",
+        default=True,
+    )
 
 
 @pytest.fixture

@@ -10,7 +10,15 @@ import httpx
 from tests.helpers import bearer
 from tests.openai_spec import assert_valid_stream_event
 
-__all__ = ["stream_events"]
+__all__ = ["OPENING_EVENTS", "stream_events"]
+
+#: The first events of a Responses stream with a message, in order.
+OPENING_EVENTS = [
+    "response.created",
+    "response.in_progress",
+    "response.output_item.added",
+    "response.content_part.added",
+]
 
 
 async def stream_events(http: httpx.AsyncClient, token: str, **body: Any) -> list[dict[str, Any]]:

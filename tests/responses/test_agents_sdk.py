@@ -29,7 +29,7 @@ def weather_agent(sdk: openai.AsyncOpenAI) -> Agent:
         name="weather",
         instructions="Answer with the weather.",
         tools=[get_weather],
-        model=OpenAIResponsesModel(model="gpt-4o-mini", openai_client=sdk),
+        model=OpenAIResponsesModel(model="openai_compatible/gpt-4o-mini", openai_client=sdk),
     )
 
 

@@ -8,25 +8,14 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from openai.types.responses import FunctionToolParam
 
 from tests.helpers import bearer
 from tests.openai_spec import assert_valid
 from tests.responses.sse import stream_events
 from tests.responses.tooling_openai import ToolingOpenAI
+from tests.responses.weather import WEATHER
 
-MODEL = "gpt-4o-mini"
-WEATHER: FunctionToolParam = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "The weather in a city.",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-    "strict": True,
-}
+MODEL = "openai_compatible/gpt-4o-mini"
 
 
 async def create(http: httpx.AsyncClient, token: str, **body: Any) -> dict[str, Any]:
@@ -46,14 +35,14 @@ async def test_string_input(
     assert_valid("Response", raw.http_response.json())
     assert response.output_text == "Echo: hello there"
     assert response.id.startswith("resp_") and response.object == "response"
-    assert response.status == "completed" and response.model == MODEL
+    assert response.status == "completed" and response.model == "gpt-4o-mini"
     [message] = response.output
     assert message.type == "message" and message.role == "assistant"
     assert message.content[0].type == "output_text" and message.content[0].annotations == []
     assert response.usage is not None
     assert (response.usage.input_tokens, response.usage.output_tokens) == (2, 3)
     assert response.usage.total_tokens == 5
-    assert raw.headers["x-modelyard-provider"] == "openai"
+    assert raw.headers["x-modelyard-provider"] == "openai_compatible"
     sent = upstream.last_request.json()
     assert sent["messages"] == [{"role": "user", "content": "hello there"}]
     assert sent["stream"] is False and "store" not in sent

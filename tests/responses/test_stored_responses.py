@@ -21,10 +21,10 @@ from modelyard.responses.store import ResponseStore
 from modelyard.usage.recorder import UsageRecorder
 from tests.helpers import bearer, make_user
 from tests.openai_spec import assert_valid
-from tests.responses.sse import stream_events
+from tests.responses.sse import OPENING_EVENTS, stream_events
 from tests.responses.tooling_openai import ToolingOpenAI
 
-MODEL = "gpt-4o-mini"
+MODEL = "openai_compatible/gpt-4o-mini"
 
 
 async def stored_count(database: Database) -> int:
@@ -231,7 +231,7 @@ async def test_usage_is_recorded_as_responses(
         (2, 3, False),
         (3, 4, False),
     ]
-    assert all(row.provider == "openai" for row in rows)
+    assert all(row.provider == "openai_compatible" for row in rows)
 
 
 @pytest.mark.parametrize("fault", ["drop_after", "error_after"])
@@ -246,12 +246,7 @@ async def test_a_stream_that_fails_midway_ends_with_response_failed(
     setattr(upstream, fault, 1)
     events = await stream_events(asgi_http, user_token, model=MODEL, input="a b c d e f g h")
     kinds = [event["type"] for event in events]
-    assert kinds[:4] == [
-        "response.created",
-        "response.in_progress",
-        "response.output_item.added",
-        "response.content_part.added",
-    ]
+    assert kinds[:4] == OPENING_EVENTS
     assert kinds[-1] == "response.failed" and "response.completed" not in kinds
     failed = events[-1]["response"]
     assert_valid("Response", failed)

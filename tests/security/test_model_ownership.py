@@ -219,7 +219,14 @@ PROBED_ROUTES = {
     ("POST", "/train"): "jobs",
 }
 #: Staff-only routes whose model fields name a remote provider's models.
-STAFF_ROUTES = {"/v2/admin/providers", "/v2/admin/providers/{provider_id}", "/v2/finetune/commands"}
+STAFF_ROUTES = {
+    "/v2/admin/providers",
+    "/v2/admin/providers/{provider_id}",
+    "/v2/finetune/commands",
+    # The default chat model: a name checked against the staff's own list; a user gets
+    # it only where it is one of their chat models (test_default_chat_model.py).
+    "/v2/admin/settings/default-chat-model",
+}
 
 
 def _named_in_path(operation: dict[str, Any]) -> bool:

@@ -59,7 +59,9 @@ def test_estimate_parameters_from_names() -> None:
 
 def test_rules_depend_on_data_model_and_hardware() -> None:
     small = rule_based_advice(AdviceRequestFacts(task="classification", num_examples=40))
-    assert small.hyperparameters.epochs == 3 and small.hyperparameters.batch_size == 16
+    # About 32 training examples, 2 steps a pass: the most passes (early stopping ends it).
+    assert small.hyperparameters.epochs == 10 and small.hyperparameters.batch_size == 16
+    assert "300 optimizer steps" in small.hyperparameters.reasons["epochs"]
     assert any("Only 40 examples" in note for note in small.notes)
     big_data = rule_based_advice(
         AdviceRequestFacts(task="classification", num_examples=50_000, compute_type="gpu")
@@ -116,6 +118,21 @@ async def test_groq_advice_is_strict_json_checked_by_the_schema(
     assert body["response_format"] == {"type": "json_object"}
     assert "classify support tickets" in body["messages"][1]["content"]
     assert "hyperparameters" in body["messages"][0]["content"]
+
+
+async def test_groq_advice_passes_the_rules_clamps(
+    http: httpx.AsyncClient, auth: dict[str, str], groq: ChatGroq
+) -> None:
+    reckless = {"epochs": 90, "learning_rate": 0.5, "batch_size": 16, "warmup_ratio": 0.9}
+    groq.scripted_reply = json.dumps({**GOOD_ADVICE, "hyperparameters": reckless})
+    response = await _advise(http, auth, groq_api_key=GROQ_KEY)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["source"] == "llm"
+    hyper = result["advice"]["hyperparameters"]
+    assert (hyper["epochs"], hyper["learning_rate"], hyper["warmup_ratio"]) == (20, 1e-3, 0.3)
+    assert hyper["batch_size"] == 16
+    assert any("learning_rate 0.5 was outside" in note for note in result["advice"]["notes"])
 
 
 @pytest.mark.parametrize(

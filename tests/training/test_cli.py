@@ -32,6 +32,13 @@ def test_train_classification_and_sft_then_jobs_commands(
     assert "Dataset reviews.csv: 20 classification examples. Job 1 queued" in output
     assert re.search(r"succeeded .* 3/3 loss \d", output), output
     assert "samples/s" in output and "eval_accuracy" in output
+    # What was not given was chosen, with its reason; the given values were kept.
+    assert "Chosen for the data" in output and "max_length = 16" in output, output
+    assert "95% of the training texts fit in" in output
+    assert "batch_size =" not in output and "learning_rate = 0.0001" in output
+    # The test split the training never saw, and the baseline beside it.
+    assert "Test split: 2 test examples the training never saw" in output, output
+    assert "baseline" in output and "TF-IDF" in output and "Confusion matrix" in output
     assert "Model saved as cli-classifier: use it as local/cli-classifier." in output
     card = json.loads((data_dir / "models/system/cli-classifier/modelyard.json").read_text())
     assert card["task"] == "classification" and card["job_id"] == 1
@@ -55,6 +62,23 @@ def test_train_classification_and_sft_then_jobs_commands(
     assert code == 1 and "has succeeded already" in output
     code, output = invoke("jobs", "show", "99")
     assert code == 1 and "No training job 99" in output
+
+
+def test_advice_is_applied_or_with_no_apply_only_shown(
+    data_dir: Path, tmp_path: Path, tiny_bert: Path
+) -> None:
+    reviews = write_csv(tmp_path / "reviews.csv", classification_rows(20))
+    code, output = invoke(
+        "train", "--data", str(reviews), "--task", "classification", "--base", str(tiny_bert),
+        "--advice", "--no-apply", "--batch-size", "4",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "Advice from rules" in output and "Chosen for the data" in output
+    assert "max_length = 16" in output and "epochs = 10" in output
+    assert "  batch_size = " not in output  # given: kept, not chosen
+    assert "Not applied (--no-apply): no job was queued." in output
+    code, output = invoke("jobs", "list")
+    assert code == 0 and "classification" not in output.split("created", 1)[1]
 
 
 def test_train_refuses_bad_data_and_a_missing_gpu(data_dir: Path, tmp_path: Path) -> None:

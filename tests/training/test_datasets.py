@@ -68,8 +68,9 @@ async def test_csv_jsonl_and_parquet_are_accepted_and_listed(
         (
             [{"Text": "good", "lable": "pos"}] * 12,
             "missing columns — expected classification: 'text' and 'label' or sft: "
-            "'messages' (chat), or 'prompt' and 'completion', or 'instruction' and 'output'; "
-            "the file has 'Text', 'lable' (did you mean 'Text'? rename it to 'text') "
+            "'messages' (chat), or 'prompt' and 'completion', or 'instruction' and 'output' "
+            "or dpo/orpo: 'prompt', 'chosen' (the answer to prefer) and 'rejected' (the one "
+            "to avoid); the file has 'Text', 'lable' (did you mean 'Text'? rename it to 'text') "
             "(did you mean 'lable'? rename it to 'label')",
         ),
         (

@@ -59,12 +59,14 @@ def toy_task(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_get_task_names_the_registered_tasks_when_it_does_not_know_one() -> None:
-    assert TASK_NAMES == tuple(TASKS) == ("classification", "sft")
+    assert TASK_NAMES == tuple(TASKS) == ("classification", "sft", "dpo", "orpo")
     assert get_task("sft").name == "sft"
     with pytest.raises(UnknownTaskError) as caught:
         get_task("regression")
     assert caught.value.status_code == 400 and caught.value.param == "task"
-    assert caught.value.message == "Unknown task 'regression'; use classification or sft."
+    assert caught.value.message == (
+        "Unknown task 'regression'; use classification or sft or dpo or orpo."
+    )
 
 
 def test_the_config_takes_its_task_names_and_defaults_from_the_registry() -> None:
@@ -80,7 +82,11 @@ async def test_the_api_lists_the_registry_and_refuses_an_unknown_task(
     listed = await http.get("/v2/training/tasks", headers=auth)
     assert listed.status_code == 200, listed.text
     tasks = listed.json()["data"]
-    assert [t["name"] for t in tasks] == list(TASKS) == ["classification", "sft", toy_task]
+    assert (
+        [t["name"] for t in tasks]
+        == list(TASKS)
+        == ["classification", "sft", "dpo", "orpo", toy_task]
+    )
     assert tasks == [task.describe() for task in TASKS.values()]
     schema = (await http.get("/openapi.json")).json()["components"]["schemas"]
     assert schema["JobCreate"]["properties"]["task"]["enum"] == list(TASK_NAMES)
@@ -112,7 +118,7 @@ async def test_the_training_page_offers_the_registry_tasks(
     inputs = _TaskInputs()
     inputs.feed(page.text)
     names = list(TASKS)
-    assert names == ["classification", "sft", toy_task]
+    assert names == ["classification", "sft", "dpo", "orpo", toy_task]
     assert inputs.radios == names
     assert inputs.checks == ["", *names]
     assert inputs.datalists == names

@@ -4,6 +4,7 @@ and deleted once committed, live processes' segments left alone."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -13,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from modelyard.config import Settings
 from modelyard.db.engine import Database
@@ -294,4 +297,32 @@ def test_every_event_fsynced_with_always(tmp_path: Path) -> None:
     assert len(journal.segments) == 2 and journal.depth == 2
     journal.committed(2)
     assert journal.depth == 0 and journal.segments == []
+    journal.close()
+
+
+async def test_batch_fsync_runs_once_a_flush_interval(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy interval writes many batches but syncs the journal once (each sync still
+    precedes the write that follows it)."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    journal = UsageJournal(tmp_path / "journal", fsync="batch")
+    recorder = UsageRecorder(database, flush_interval=2.0, batch_size=5, journal=journal)
+    for _ in range(4):
+        for _ in range(20):
+            recorder.record(usage_event())
+        await recorder.flush()
+    assert len(synced) == 1
+    await asyncio.sleep(2.1)
+    recorder.record(usage_event())
+    await recorder.flush()
+    assert len(synced) == 2
+    assert len(await usage_rows(database)) == 81 and journal.depth == 0
     journal.close()

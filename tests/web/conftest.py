@@ -11,11 +11,14 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
 
 from modelyard.api.app import create_app
 from modelyard.config import Settings
+from modelyard.db.engine import Database
+from tests.helpers import login, make_user
 from tests.web.live import LiveServer, SlowChatOpenAI
 
 #: The OpenAI key the tests' user sets in the profile; a canary no page may ever show.
@@ -116,3 +119,20 @@ async def screenshot(page: Page, name: str) -> None:
     """Save ``test-artifacts/screenshots/<name>.png`` (the whole page)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+async def csrf(
+    client: httpx.AsyncClient, database: Database, openai_upstream: SlowChatOpenAI
+) -> str:
+    """A signed-in user (``chat@example.com``) with an OpenAI key answered by the fake; the
+    session's CSRF token."""
+    await make_user(database, "chat@example.com")
+    token = await login(client, "chat@example.com")
+    response = await client.patch(
+        "/v2/users/me/api-key",
+        json={"provider": "openai", "api_key": USER_KEY},
+        headers={"X-CSRF-Token": token},
+    )
+    assert response.status_code == 200
+    return token

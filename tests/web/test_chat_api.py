@@ -1,5 +1,6 @@
-"""The chat page's JSON endpoints: rendered history, Markdown, and replacing a stored turn
-(Regenerate, edit and resend) only once the new answer is complete."""
+"""The chat page's JSON endpoints: rendered history, Markdown, new versions of a stored
+turn (Regenerate, edit and resend) only once the new answer is complete, switching between
+versions, and continuing a stopped answer."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from modelyard.db.engine import Database
+from modelyard.db.models import ConversationMessage
 from tests.helpers import login, make_user
 from tests.polling import poll
 from tests.usage.live import LONG_REPLY, post_then_leave
@@ -18,22 +19,6 @@ from tests.web.conftest import USER_KEY
 from tests.web.live import LiveServer, SlowChatOpenAI
 
 HEADER = "x-modelyard-conversation-id"
-
-
-@pytest.fixture
-async def csrf(
-    client: httpx.AsyncClient, database: Database, openai_upstream: SlowChatOpenAI
-) -> str:
-    """A signed-in user with an OpenAI key (answered by the fake); their CSRF token."""
-    await make_user(database, "chat@example.com")
-    token = await login(client, "chat@example.com")
-    response = await client.patch(
-        "/v2/users/me/api-key",
-        json={"provider": "openai", "api_key": USER_KEY},
-        headers={"X-CSRF-Token": token},
-    )
-    assert response.status_code == 200
-    return token
 
 
 async def chat(
@@ -272,3 +257,146 @@ async def wait_for_rendered(
         return items
 
     return await poll(rendered, lambda items: len(items) == count and until(items), timeout=15)
+
+
+async def show(client: httpx.AsyncClient, csrf: str, conversation: int, message_id: int) -> Any:
+    return await client.put(
+        f"/web/api/conversations/{conversation}/shown",
+        json={"message_id": message_id},
+        headers={"X-CSRF-Token": csrf},
+    )
+
+
+async def test_regenerate_keeps_the_earlier_answer_as_a_version(
+    client: httpx.AsyncClient, csrf: str, openai_upstream: SlowChatOpenAI
+) -> None:
+    conversation, items = await two_turns(client, csrf)
+    assert [m["version_count"] for m in items] == [1, 1, 1, 1]
+    openai_upstream.scripted_reply = "A second take"
+    again = await chat(
+        client,
+        csrf,
+        [user("first"), assistant("Echo: first"), user("second")],
+        conversation_id=conversation,
+        replace_from=items[2]["id"],
+    )
+    assert again.status_code == 200, again.text
+    after = (await rendered(client, conversation))["items"]
+    assert [m["id"] for m in after[:3]] == [m["id"] for m in items[:3]]  # the same question
+    newest = after[3]
+    assert newest["content"] == "A second take"
+    assert (newest["version"], newest["version_count"]) == (2, 2)
+    assert newest["version_ids"] == [items[3]["id"], newest["id"]]
+
+    earlier = await show(client, csrf, conversation, items[3]["id"])
+    assert earlier.status_code == 200, earlier.text
+    shown = earlier.json()["items"]
+    assert shown[3]["content"] == "Echo: second" and shown[3]["version"] == 1
+    assert (await rendered(client, conversation))["items"] == shown  # remembered
+    detail = (await client.get(f"/v2/conversations/{conversation}")).json()
+    assert detail["message_count"] == 5  # every version was paid for
+
+    # The next turn follows the version shown.
+    openai_upstream.scripted_reply = None
+    await chat(
+        client,
+        csrf,
+        [
+            *(user("first"), assistant("Echo: first")),
+            *(user("second"), assistant("Echo: second")),
+            user("third"),
+        ],
+        conversation_id=conversation,
+    )
+    after = (await rendered(client, conversation))["items"]
+    assert [m["content"] for m in after] == [
+        "first",
+        "Echo: first",
+        "second",
+        "Echo: second",
+        "third",
+        "Echo: third",
+    ]
+
+
+async def test_an_edit_is_a_new_version_of_the_question(
+    client: httpx.AsyncClient, csrf: str
+) -> None:
+    conversation, items = await two_turns(client, csrf)
+    await chat(
+        client,
+        csrf,
+        [user("first, edited")],
+        conversation_id=conversation,
+        replace_from=items[0]["id"],
+    )
+    edited = (await rendered(client, conversation))["items"]
+    assert [m["content"] for m in edited] == ["first, edited", "Echo: first, edited"]
+    assert (edited[0]["version"], edited[0]["version_count"]) == (2, 2)
+    assert edited[0]["version_ids"] == [items[0]["id"], edited[0]["id"]]
+    # The first version comes back with everything that followed it.
+    original = (await show(client, csrf, conversation, items[0]["id"])).json()["items"]
+    assert [m["id"] for m in original] == [m["id"] for m in items]
+    assert original[0]["version"] == 1
+
+
+async def test_showing_a_version_is_checked(
+    client: httpx.AsyncClient, csrf: str, database: Database
+) -> None:
+    conversation, items = await two_turns(client, csrf)
+    unknown = await show(client, csrf, conversation, 999_999)
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["param"] == "message_id"
+    other_conversation = int((await chat(client, csrf, [user("elsewhere")])).headers[HEADER])
+    foreign = await show(client, csrf, other_conversation, items[1]["id"])
+    assert foreign.status_code == 404  # a message of another conversation
+    bad = await client.put(
+        f"/web/api/conversations/{conversation}/shown",
+        json={"message_id": "x"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert bad.status_code == 422
+    await make_user(database, "other@example.com")
+    client.cookies.clear()
+    other = await login(client, "other@example.com")
+    assert (await show(client, other, conversation, items[0]["id"])).status_code == 404
+
+
+async def test_continue_appends_to_a_stopped_answer(
+    client: httpx.AsyncClient, csrf: str, database: Database, openai_upstream: SlowChatOpenAI
+) -> None:
+    first = await chat(client, csrf, [user("tell me")])
+    conversation = int(first.headers[HEADER])
+    question, answer = (await rendered(client, conversation))["items"]
+    async with database.sessions() as session:
+        stored = await session.get(ConversationMessage, answer["id"])
+        assert stored is not None
+        stored.content, stored.status = "Echo: te", "stopped"
+        await session.commit()
+    history = [user("tell me"), assistant("Echo: te")]
+    openai_upstream.scripted_reply = "ll me"
+    url = f"/web/api/chat/completions?continue_from={answer['id']}"
+    body = {"model": "gpt-4o-mini", "messages": history, "conversation_id": conversation}
+    response = await client.post(url, json=body, headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 200, response.text
+    sent = json.loads(openai_upstream.last_request.body)["messages"]
+    assert sent[:2] == history and sent[-1]["role"] == "user"
+    assert "Continue it exactly where it stopped" in sent[-1]["content"]
+    after = (await rendered(client, conversation))["items"]
+    assert [m["id"] for m in after] == [question["id"], answer["id"]]  # no new message
+    assert after[1]["content"] == "Echo: tell me" and after[1]["status"] is None
+    assert after[1]["output_tokens"] > answer["output_tokens"]
+    assert after[1]["input_tokens"] > 0
+
+    # Only a stopped answer can be continued; and one parameter at a time.
+    again = await client.post(url, json=body, headers={"X-CSRF-Token": csrf})
+    assert again.status_code == 404
+    assert again.json()["error"]["param"] == "continue_from"
+    both = await client.post(
+        f"{url}&replace_from={question['id']}", json=body, headers={"X-CSRF-Token": csrf}
+    )
+    assert both.status_code == 400
+    neither = await client.post(
+        "/web/api/chat/completions", json=body, headers={"X-CSRF-Token": csrf}
+    )
+    assert neither.status_code == 400

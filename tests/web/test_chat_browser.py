@@ -51,7 +51,7 @@ async def test_stop_regenerate_and_edit(page: Page, openai_upstream: SlowChatOpe
     assert stopped[1]["content"].startswith("Echo:")
     await screenshot(page, "chat-stopped")
 
-    # Regenerate the stopped answer: this time it completes and replaces it.
+    # Regenerate the stopped answer: this time it completes, shown in its place.
     openai_upstream.chunk_delay = 0
     await answer.get_by_role("button", name="Regenerate").click()
     await expect(answer.locator(".stopped-note")).to_have_count(0)
@@ -62,7 +62,7 @@ async def test_stop_regenerate_and_edit(page: Page, openai_upstream: SlowChatOpe
         ("assistant", "Echo: one two three four five six seven eight"),
     ]
 
-    # Regenerate a stored answer: the stored turn is replaced, not duplicated.
+    # Regenerate a stored answer: a new version is shown, the turn is not duplicated.
     calls = len(openai_upstream.requests)
     async with page.expect_request(re.compile(rf"replace_from={first[0]['id']}$")):
         await (
@@ -79,7 +79,7 @@ async def test_stop_regenerate_and_edit(page: Page, openai_upstream: SlowChatOpe
     again = await stored_messages(page)
     assert [m["content"] for m in again] == [m["content"] for m in first]
 
-    # A second question, then edit the first one: everything after it is replaced.
+    # A second question, then edit the first one: the branch from it is the new one.
     await ask(page, "second question")
     await expect(page.locator(".message")).to_have_count(4)
     await page.locator(".message.user").first.get_by_role("button", name="Edit").click()

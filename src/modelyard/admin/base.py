@@ -1,4 +1,5 @@
-"""What every admin view shares: staff-only access, the app state, and error helpers.
+"""What every admin view shares: staff-only access, the app state, and error helpers;
+labels for people on every column and timestamps to the minute in UTC (``display``).
 
 A row id in a URL is checked before any query: anything but a whole number the id column
 can hold (``abc``, ``-1``, ``99999999999999999999``) is a 404 page, like an id with no
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, StreamingResponse
 
 from modelyard.admin.auth import admin_user
+from modelyard.admin.display import TYPE_FORMATTERS, label_for
 from modelyard.api.errors import MAX_STORED_INTEGER
 from modelyard.api.state import AppState
 from modelyard.db.models import User
@@ -41,6 +43,15 @@ class StaffView(ModelView):
     """A model view open to authenticated staff only; bound to one app at mount time."""
 
     app_state: ClassVar[AppState]
+    column_type_formatters = TYPE_FORMATTERS
+    column_type_formatters_detail = TYPE_FORMATTERS
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Every column shown or searched gets a label for people (the view's own first).
+        for name in {*self._list_prop_names, *self._details_prop_names, *self._search_fields}:
+            self._column_labels.setdefault(name, label_for(name))
+        self._column_labels_value_by_key = {v: k for k, v in self._column_labels.items()}
 
     def is_accessible(self, request: Request) -> bool:
         return admin_user(request) is not None

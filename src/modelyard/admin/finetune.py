@@ -197,7 +197,7 @@ class FineTuneCommandAdmin(StaffView, model=FineTuneCommand):
         FineTuneCommand.command_type: "Type",
         FineTuneCommand.provider_name: "Provider",
         FineTuneCommand.job_command_id: "Job command",
-        FineTuneCommand.remote_job_id: "Job id",
+        FineTuneCommand.remote_job_id: "Provider's job ID",
         FineTuneCommand.job_status: "Job status",
         FineTuneCommand.error_message: "Error",
     }
@@ -350,7 +350,7 @@ class FineTuneEventAdmin(StaffView, model=FineTuneEvent):
         FineTuneEvent.recorded_at,
         FineTuneEvent.data,
     ]
-    column_labels = {FineTuneEvent.command_id: "Command"}
+    column_labels = {FineTuneEvent.command_id: "Command", FineTuneEvent.remote_id: "Event ID"}
     column_searchable_list = [FineTuneEvent.message, FineTuneEvent.level]
     column_sortable_list = [FineTuneEvent.id, FineTuneEvent.command_id]
     column_default_sort = [("id", True)]

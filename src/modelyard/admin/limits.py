@@ -99,8 +99,8 @@ class UsageLimitAdmin(StaffView, model=UsageLimit):
     ]
     column_details_list = [*column_list, UsageLimit.created_at]
     column_labels = {
-        UsageLimit.user_id: "User id",
-        UsageLimit.api_token_id: "API token id",
+        UsageLimit.user_id: "User ID",
+        UsageLimit.api_token_id: "API token ID",
         UsageLimit.budget_usd: "Budget (USD)",
         UsageLimit.budget_period: "Period",
         UsageLimit.requests_per_minute: "Requests/min",

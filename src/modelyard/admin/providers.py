@@ -3,6 +3,10 @@
 Bulk actions (test connection, set as default, activate, deactivate) act on the rows
 ticked in the list; their outcome comes back as a flash message or, for connection
 tests, as a page listing each provider's result.
+
+While the default provider is one the file declares (``managed_by_file``), the admin
+refuses to make another one the default (Set as default, or the Default box of a form):
+the file would take the default back at the next start, so it is changed there.
 """
 
 from __future__ import annotations
@@ -108,10 +112,10 @@ class ProviderAdmin(StaffView, model=Provider):
         Provider.is_active: "Active",
         Provider.managed_by_file: "Managed by",
         Provider.api_key: "API key",
-        Provider.organization_id: "Organization id",
+        Provider.organization_id: "Organization ID",
         Provider.base_url: "Base URL",
         Provider.base_model: "Base model",
-        Provider.fine_tuned_model_id: "Fine-tuned model id",
+        Provider.fine_tuned_model_id: "Fine-tuned model ID",
         Provider.last_test_status: "Last test",
         Provider.last_tested_at: "Tested at",
         Provider.last_test_message: "Test message",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modelyard.admin.base import StaffView
+from modelyard.admin.display import usd_column
 from modelyard.db.models import UsageRecord
 
 __all__ = ["UsageRecordAdmin"]
@@ -57,3 +58,5 @@ class UsageRecordAdmin(StaffView, model=UsageRecord):
         UsageRecord.latency_ms,
     ]
     column_default_sort = [("id", True)]
+    column_formatters = {UsageRecord.cost_usd: usd_column}
+    column_formatters_detail = {UsageRecord.cost_usd: usd_column}

@@ -18,9 +18,12 @@ from modelyard.api.middleware.metrics import HttpMetrics
 from modelyard.api.routes import (
     admin_gateway_routes,
     admin_providers,
+    admin_settings,
     api_tokens,
     auth,
     catalog,
+    conversation_shares,
+    conversation_titles,
     conversations,
     datasets,
     finetune,
@@ -50,6 +53,7 @@ from modelyard.limits.enforcer import LimitEnforcer
 from modelyard.providers.file_config import apply_config_file
 from modelyard.providers.kinds import ProviderKind
 from modelyard.providers.system_keys import load_system_keys
+from modelyard.runtime_probes import GcProbe, LoopLagProbe, freeze_startup_heap
 from modelyard.security.encryption import load_keyring
 from modelyard.training.service import start_training, stop_training
 from modelyard.ttl_cache import TTLCache
@@ -61,7 +65,14 @@ from modelyard.web import pages
 __all__ = ["create_app"]
 
 
+#: In the order requests are matched (FastAPI tries routes one by one): the gateway's
+#: endpoints first, so that a chat request is not compared with every other route.
 ROUTERS = (
+    v1_openai.router,
+    v1_completions.router,
+    v1_messages.router,
+    v1_responses.router,
+    v2_llm.router,
     health.router,
     auth.router,
     me.router,
@@ -70,12 +81,10 @@ ROUTERS = (
     catalog.router,
     admin_providers.router,
     admin_gateway_routes.router,
-    v1_openai.router,
-    v1_completions.router,
-    v1_messages.router,
-    v1_responses.router,
-    v2_llm.router,
+    admin_settings.router,
     conversations.router,
+    conversation_shares.router,
+    conversation_titles.router,
     limits.router,
     usage.router,
     datasets.router,
@@ -129,7 +138,9 @@ def create_app(
         upstream_http=upstream_http,
         redis=redis,
     )
-    registry.register(UsageRecorderCollector(state.usage))
+    gc_probe, lag_probe = GcProbe(), LoopLagProbe()
+    for collector in (UsageRecorderCollector(state.usage), gc_probe, lag_probe):
+        state.metrics.add_computed(collector)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -138,7 +149,15 @@ def create_app(
         await state.usage.start()
         await start_training(_app)
         await start_finetune(_app)
+        if settings.gc_freeze:
+            freeze_startup_heap()
+        gc_probe.install()
+        lag_probe.start()
+        state.metrics.start()
         yield
+        await state.metrics.stop()
+        await lag_probe.stop()
+        gc_probe.uninstall()
         await stop_finetune(_app)
         await stop_training(_app)
         await state.aclose()

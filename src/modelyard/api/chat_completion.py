@@ -72,8 +72,12 @@ async def complete_chat(
     """Answer a chat completion, as JSON or as a stream; with ``turn``, kept in its history.
 
     A stream's end (complete, stopped or failed) stores or abandons the turn however the
-    client left; a failure before the answer abandons it at once.
+    client left; a failure before the answer abandons it at once. A turn's request gets
+    its conversation's settings (system prompt, temperature, max tokens) and its
+    messages' attachments.
     """
+    if turn is not None:
+        body = await turn.prepare(body)
     call = await metered_call(
         request,
         user,

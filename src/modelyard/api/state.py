@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from modelyard.accounts.access_changes import forget_cached_tokens, watch_access_changes
 from modelyard.accounts.login_throttle import LoginThrottle
+from modelyard.api.metrics_exposition import MetricsExposition
 from modelyard.config import Settings
 from modelyard.db.engine import Database
 from modelyard.db.models import ApiToken
@@ -53,8 +54,11 @@ class AppState:
     metering: Metering = field(init=False)
     #: The Responses API's stored responses (group-committed saves).
     responses: ResponseStore = field(init=False)
+    #: What ``/metrics`` serves (this process's registry, or every worker's).
+    metrics: MetricsExposition = field(init=False)
 
     def __post_init__(self) -> None:
+        self.metrics = MetricsExposition(self.metrics_registry)
         watch_access_changes(self.database.engine, forget_cached_tokens(self.token_cache))
         self.metering = Metering(
             self.gateway, self.limits, self.usage, self.settings.default_prices

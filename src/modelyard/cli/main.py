@@ -3,6 +3,12 @@ quick-test``."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+
 import typer
 import uvicorn
 from alembic.runtime.migration import MigrationContext
@@ -10,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from modelyard.accounts.users import ensure_first_admin
+from modelyard.api.metrics_exposition import MULTIPROCESS_ENV
 from modelyard.cli import (
     db_commands,
     finetune_commands,
@@ -112,18 +119,37 @@ def serve(
         err_console.print(f"[red]Error:[/red] {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     trusted = settings.trusted_proxies
-    uvicorn.run(
-        "modelyard.api.asgi:app_factory",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        log_config=None,
-        # X-Forwarded-* only from MODELYARD_TRUSTED_PROXIES (uvicorn would trust
-        # 127.0.0.1 by default); the app applies the same rule to the client address.
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=trusted or "",
-    )
+    count = workers or settings.workers
+    with _worker_metrics(count):
+        uvicorn.run(
+            "modelyard.api.asgi:app_factory",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=count,
+            log_config=None,
+            # X-Forwarded-* only from MODELYARD_TRUSTED_PROXIES (uvicorn would trust
+            # 127.0.0.1 by default); the app applies the same rule to the client address.
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or "",
+        )
+
+
+@contextlib.contextmanager
+def _worker_metrics(workers: int) -> Iterator[None]:
+    """With several workers, a fresh directory for their shared metrics (prometheus_client's
+    multiprocess mode; see :mod:`modelyard.api.metrics_exposition`), removed at the end.
+    One set by the operator is used as it is (it must be emptied between runs)."""
+    if workers < 2 or os.environ.get(MULTIPROCESS_ENV):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="modelyard-metrics-")
+    os.environ[MULTIPROCESS_ENV] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def main() -> None:

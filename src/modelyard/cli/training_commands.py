@@ -23,10 +23,11 @@ from modelyard.db.engine import Database, create_database
 from modelyard.db.models import TrainingJob
 from modelyard.errors import ModelyardError
 from modelyard.training import jobs
-from modelyard.training.advice import AdviceResult
-from modelyard.training.advisor import advise
+from modelyard.training.advice import AdviceRequestFacts, AdviceResult, measure, recommend
+from modelyard.training.advisor import advise, facts_for
 from modelyard.training.bounds import UploadLimits
-from modelyard.training.config import TaskName, TrainingConfig
+from modelyard.training.config import Recommendation, TaskName, TrainingConfig
+from modelyard.training.datasets import load_examples
 from modelyard.training.hub import push_trained_model
 from modelyard.training.keys import JobKeys, given_secrets
 from modelyard.training.runner import TrainingRunner
@@ -59,7 +60,9 @@ def _number(value: Any, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
 
-async def _follow(database: Database, job_id: int) -> TrainingJob:
+async def _follow(database: Database, job_id: int, *, shown: bool = False) -> TrainingJob:
+    """Follow the job to its end with a progress bar; the values chosen for the data are
+    printed when the worker reports them (unless ``shown`` already)."""
     columns = (
         TextColumn("[bold]{task.description:<10}"),
         BarColumn(),
@@ -73,6 +76,10 @@ async def _follow(database: Database, job_id: int) -> TrainingJob:
         while True:
             async with database.sessions() as session:
                 job = await jobs.get_job(session, job_id, None)
+            chosen = (job.config or {}).get("recommended")
+            if chosen is not None and not shown:
+                shown = True
+                _show_recommended(chosen)
             done = job.progress or {}
             eta = done.get("eta_seconds")
             progress.update(
@@ -202,6 +209,52 @@ def worker(
     )  # fmt: skip
 
 
+def _show_recommended(chosen: dict[str, Any]) -> None:
+    """The values chosen for the data (the user set none of them), each with its reason."""
+    if not chosen:
+        console.print("Hyperparameters: all as given (none chosen for the data).")
+        return
+    console.print("[bold]Chosen for the data[/bold] (set them to override):", highlight=False)
+    for name, item in chosen.items():
+        value = Recommendation.model_validate(item)
+        console.print(f"  {name} = {value.value:g}" if isinstance(value.value, float)
+                      else f"  {name} = {value.value}", highlight=False, end="")  # fmt: skip
+        console.print(f"  ({value.reason})", highlight=False, style="dim")
+
+
+def _show_report(metrics: dict[str, Any]) -> None:
+    """The test split's report: tuned vs the baseline, per class, the confusion matrix."""
+    report = metrics.get("test_report")
+    if not isinstance(report, dict):
+        return
+    baseline = report.get("baseline") or {}
+    console.print(f"[bold]Test split[/bold]: {report.get('split', '')}", highlight=False)
+    table = Table("", "accuracy", "macro F1")
+    table.add_row("fine-tuned", _number(metrics.get("test_accuracy")),
+                  _number(metrics.get("test_f1_macro")))  # fmt: skip
+    if baseline.get("method"):
+        table.add_row("baseline", _number(baseline.get("accuracy")),
+                      _number(baseline.get("f1_macro")))  # fmt: skip
+    console.print(table)
+    if baseline.get("method"):
+        console.print(f"  baseline: {baseline['method']}", highlight=False)
+    elif baseline.get("skipped"):
+        console.print(f"  no baseline: {baseline['skipped']}", highlight=False)
+    per_class = Table("label", "precision", "recall", "F1", "support")
+    for label, values in (report.get("per_class") or {}).items():
+        per_class.add_row(
+            label, _number(values["precision"], 3), _number(values["recall"], 3),
+            _number(values["f1"], 3), str(values["support"]),
+        )  # fmt: skip
+    console.print(per_class)
+    confusion = report.get("confusion_matrix") or {}
+    labels = confusion.get("labels") or []
+    matrix = Table("true \\ predicted", *labels, title="Confusion matrix")
+    for label, row in zip(labels, confusion.get("rows") or [], strict=False):
+        matrix.add_row(label, *(str(count) for count in row))
+    console.print(matrix)
+
+
 def _show_advice(result: AdviceResult) -> None:
     source = f"{result.source} ({result.model})" if result.model else result.source
     console.print(f"[bold]Advice[/bold] from {source}:", highlight=False)
@@ -230,6 +283,30 @@ def logs(job_id: int) -> None:
         console.print(f"{event.created_at:%H:%M:%S} {event.kind:<10} {data}", highlight=False)
 
 
+async def _measured(
+    settings: Settings, session: Any, config: TrainingConfig, dataset: Any, token: str | None
+) -> AdviceRequestFacts:
+    """The facts the worker's recommendation will rest on, measured here (the base model
+    located, downloaded if it must be, and the texts tokenized)."""
+    from modelyard.local.access import LocalCaller, resolve_local
+    from modelyard.local.errors import ModelNotFoundError
+    from modelyard.local.sources import locate, trusted_ref
+
+    name = config.resolved_base() or ""
+    try:
+        ref = await resolve_local(session, name, LocalCaller.of(None), settings)
+    except ModelNotFoundError:
+        ref = trusted_ref(name)
+    source = await locate(ref, token=token)
+    path = settings.data_dir.resolve() / dataset.path
+    _kind, examples = await asyncio.to_thread(load_examples, path, dataset.format)
+    facts = facts_for(
+        AdviceRequestFacts(task=config.task, base_model=name, compute_type=config.compute_type),
+        dataset,
+    )
+    return await asyncio.to_thread(measure, config, examples, source.path, ref.name, facts)
+
+
 def train(
     data: Path = typer.Option(
         ..., "--data", exists=True, dir_okay=False, help="CSV, JSONL, Parquet."
@@ -239,11 +316,16 @@ def train(
     compute: str = typer.Option("cpu", "--compute", help="cpu or gpu."),
     name: str | None = typer.Option(None, "--name", help="The trained model's name."),
     method: str = typer.Option("full", "--method", help="full or lora (sft)."),
-    epochs: float = typer.Option(1.0, help="Passes over the data."),
+    epochs: float | None = typer.Option(None, help="Passes over the data (default: chosen)."),
     max_steps: int | None = typer.Option(None, help="Stop after this many steps."),
-    batch_size: int = typer.Option(8, help="Examples per step."),
-    learning_rate: float = typer.Option(5e-5, help="Peak learning rate."),
-    checkpoint_steps: int = typer.Option(50, help="A checkpoint every this many steps."),
+    batch_size: int | None = typer.Option(None, help="Examples per step (default: chosen)."),
+    learning_rate: float | None = typer.Option(None, help="Peak learning rate (default: chosen)."),
+    max_length: int | None = typer.Option(
+        None, help="Tokens per example (default: chosen from the texts' lengths)."
+    ),
+    checkpoint_steps: int | None = typer.Option(
+        None, help="Evaluate and checkpoint every this many steps (default: chosen)."
+    ),
     detach: bool = typer.Option(False, help="Only queue the job (a running server trains it)."),
     ask_keys: bool = typer.Option(
         False, "--keys", help="Ask for a Hugging Face token and a Groq key (hidden input)."
@@ -257,10 +339,18 @@ def train(
     ),
     public: bool = typer.Option(False, "--public", help="Create the Hub repository public."),
     advice: bool = typer.Option(
-        False, "--advice", help="Show hyperparameter advice (Groq with a key, else rules)."
+        False,
+        "--advice",
+        help="Get advice (Groq with a key, else the rules), show it and train with it.",
+    ),
+    apply: bool = typer.Option(
+        True, "--apply/--no-apply", help="With --advice: --no-apply only shows it (no job)."
     ),
 ) -> None:
     """Fine-tune a model on a file and save it as a local model.
+
+    Hyperparameters left out are chosen for the data and the base model (token lengths,
+    dataset size, model size) and printed with their reasons; a value given is kept.
 
     Keys come from HF_TOKEN / GROQ_API_KEY or, with --keys, a hidden prompt (Enter skips
     one); they are used for this job only. Without a token the model stays local."""
@@ -282,6 +372,15 @@ def train(
         err_console.print(f"[red]Error:[/red] {exc.message}", highlight=False)
         raise typer.Exit(2) from None
     try:
+        given = {
+            "epochs": epochs,
+            "max_steps": max_steps,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "max_length": max_length,
+            "checkpoint_steps": checkpoint_steps,
+            "logging_steps": max(1, min(10, checkpoint_steps)) if checkpoint_steps else None,
+        }
         config = TrainingConfig.model_validate(
             {
                 "task": task,
@@ -289,12 +388,7 @@ def train(
                 "compute_type": compute,
                 "output_name": name,
                 "method": method,
-                "epochs": epochs,
-                "max_steps": max_steps,
-                "batch_size": batch_size,
-                "learning_rate": learning_rate,
-                "checkpoint_steps": checkpoint_steps,
-                "logging_steps": max(1, min(10, checkpoint_steps)),
+                **{key: value for key, value in given.items() if value is not None},
             }
         )
     except ValueError as exc:
@@ -316,12 +410,23 @@ def train(
                 task=task,
                 limits=UploadLimits.from_settings(settings),
             )
+            kept: dict[str, Any] | None = None
             if advice:
-                _show_advice(await advise(settings, config, dataset, secrets.groq_api_key))
+                facts = await _measured(settings, session, config, dataset, secrets.hf_token)
+                result = await advise(
+                    settings, config, dataset, secrets.groq_api_key, measured=facts
+                )
+                _show_advice(result)
+                _show_recommended(recommend(config, facts, result).recommended or {})
+                if not apply:
+                    console.print("Not applied (--no-apply): no job was queued.")
+                    return None
+                kept = result.model_dump(mode="json") | {"applied": True}
             hub = {"repo_id": push_to, "private": not public} if secrets.hf_token else None
             job = await jobs.create_job(
-                session, user=None, dataset=dataset, config=config, settings=settings, hub=hub
-            )
+                session, user=None, dataset=dataset, config=config, settings=settings, hub=hub,
+                advice=kept,
+            )  # fmt: skip
         console.print(
             f"Dataset {dataset.name}: {dataset.num_examples} {dataset.kind} examples. "
             f"Job {job.id} queued (model: {job.output_name}).",
@@ -338,7 +443,7 @@ def train(
         runner.submit(job.id, secrets)
         await runner.start()
         try:
-            return await _follow(database, job.id)
+            return await _follow(database, job.id, shown=advice)
         except asyncio.CancelledError:
             async with database.sessions() as session:
                 await jobs.request_cancel(session, await jobs.get_job(session, job.id, None))
@@ -359,8 +464,10 @@ def train(
             f"[red]Job {job.id} {job.state}.[/red] {job.error or ''}", highlight=False
         )
         raise typer.Exit(1)
-    metrics = ", ".join(f"{k} {v:.4g}" for k, v in (job.metrics or {}).items())
+    final = job.metrics or {}
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if isinstance(v, int | float))
     console.print(f"Metrics: {metrics}", highlight=False)
+    _show_report(final)
     push = job.hub_push or {}
     if push.get("state") == "pushed":
         console.print(f"Pushed to the Hub: {push['url']}", highlight=False)

@@ -1,4 +1,5 @@
-"""Conversations of one user: reading, searching, renaming, deleting, and storing turns.
+"""Conversations of one user: reading, searching, deleting, and storing turns (renaming,
+pinning and archiving: :mod:`.organise`).
 
 Every query is scoped by the owner's id: another user's conversation (staff included) is
 indistinguishable from one that does not exist, and both raise the same 404.
@@ -6,14 +7,17 @@ indistinguishable from one that does not exist, and both raise the same 404.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from modelyard.conversations.attachments import link_attachments
+from modelyard.conversations.versions import all_messages, attach_point, shown_branch
 from modelyard.db.models import Conversation, ConversationMessage
 from modelyard.db.types import utcnow
 from modelyard.errors import NotFoundError
@@ -29,12 +33,12 @@ __all__ = [
     "delete_conversation",
     "derive_title",
     "discard_if_empty",
+    "extend_answer",
     "get_conversation",
     "list_conversations",
     "list_messages",
     "message_text",
     "not_found",
-    "rename_conversation",
     "totals",
 ]
 
@@ -58,7 +62,7 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True)
 class Totals:
-    """What a conversation's messages add up to."""
+    """What a conversation's messages add up to (every version: each was paid for)."""
 
     message_count: int
     input_tokens: int
@@ -134,32 +138,48 @@ def _search(query: str) -> ColumnElement[bool]:
 
 
 async def list_conversations(
-    session: AsyncSession, *, user_id: int, limit: int, offset: int, query: str | None = None
+    session: AsyncSession,
+    *,
+    user_id: int,
+    limit: int,
+    offset: int,
+    query: str | None = None,
+    archived: bool = False,
+    pinned_first: bool = False,
 ) -> Page[Conversation]:
-    """The user's conversations, most recently active first."""
-    where: list[ColumnElement[bool]] = [Conversation.user_id == user_id]
+    """The user's conversations that are not archived, most recently active first
+    (``pinned_first``: the pinned ones before the others); ``archived``: only the archived
+    ones, the last archived first."""
+    where: list[ColumnElement[bool]] = [
+        Conversation.user_id == user_id,
+        Conversation.archived_at.is_not(None) if archived else Conversation.archived_at.is_(None),
+    ]
     if query:
         where.append(_search(query))
     total = await session.scalar(select(func.count()).select_from(Conversation).where(*where))
+    order: list[ColumnElement[Any]] = [Conversation.updated_at.desc(), Conversation.id.desc()]
+    if archived:
+        order.insert(0, Conversation.archived_at.desc())
+    elif pinned_first:
+        order.insert(0, Conversation.pinned.desc())
     rows = await session.scalars(
-        select(Conversation)
-        .where(*where)
-        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
-        .limit(limit)
-        .offset(offset)
+        select(Conversation).where(*where).order_by(*order).limit(limit).offset(offset)
     )
     return Page(list(rows), total or 0, limit, offset)
 
 
 async def list_messages(
-    session: AsyncSession, *, conversation_id: int, limit: int | None = None, offset: int = 0
+    session: AsyncSession,
+    *,
+    conversation: Conversation,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> Page[ConversationMessage]:
-    """A conversation's messages, oldest first (the caller has checked the owner)."""
-    where = ConversationMessage.conversation_id == conversation_id
-    total = await session.scalar(select(func.count()).select_from(ConversationMessage).where(where))
-    statement = select(ConversationMessage).where(where).order_by(ConversationMessage.id)
-    rows = await session.scalars(statement.limit(limit).offset(offset))
-    return Page(list(rows), total or 0, limit if limit is not None else total or 0, offset)
+    """The shown branch of a conversation's messages, oldest first (the caller has
+    checked the owner; see :mod:`~modelyard.conversations.versions`)."""
+    branch = shown_branch(conversation, await all_messages(session, conversation.id))
+    end = None if limit is None else offset + limit
+    return Page(branch[offset:end], len(branch), len(branch) if limit is None else limit, offset)
 
 
 async def totals(session: AsyncSession, *, conversation_id: int) -> Totals:
@@ -175,21 +195,6 @@ async def totals(session: AsyncSession, *, conversation_id: int) -> Totals:
         )
     ).one()
     return Totals(int(row[0]), int(row[1]), int(row[2]), Decimal(str(row[3])))
-
-
-async def rename_conversation(
-    session: AsyncSession, *, user_id: int, conversation_id: int, title: str
-) -> Conversation:
-    """Give the conversation a new title; its place in the list (activity) is kept."""
-    conversation = await get_conversation(session, user_id=user_id, conversation_id=conversation_id)
-    await session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation.id)
-        .values(title=title, updated_at=Conversation.updated_at)
-    )
-    await session.commit()
-    await session.refresh(conversation)
-    return conversation
 
 
 async def delete_conversation(session: AsyncSession, *, user_id: int, conversation_id: int) -> None:
@@ -236,10 +241,17 @@ async def add_turn(
     conversation_id: int,
     question: TurnMessage | None,
     answer: TurnMessage,
+    version_of: int | None = None,
+    attachment_ids: Sequence[int] = (),
 ) -> bool:
-    """Store a user message and its answer in one transaction.
+    """Store a user message and its answer in one transaction, as the shown branch's new
+    leaf.
 
-    Returns ``False`` (storing nothing) when the conversation was deleted meanwhile.
+    The turn follows the shown branch; with ``version_of`` (a user message of the
+    conversation) it is a new version of that message instead: a regenerated answer
+    under it when ``question`` asks the same, else a new question beside it. Returns
+    ``False`` (storing nothing) when the conversation was deleted meanwhile. The user
+    message gets ``attachment_ids`` (those still unsent).
     """
     conversation = await session.scalar(
         select(Conversation).where(
@@ -248,25 +260,74 @@ async def add_turn(
     )
     if conversation is None:
         return False
+    parent = await attach_point(session, conversation)
+    if version_of is not None:
+        replaced = await session.get(ConversationMessage, version_of)
+        if replaced is None or replaced.conversation_id != conversation_id:
+            return False
+        if question is not None and question.content == replaced.content:
+            question, parent = None, replaced.id
+        else:
+            parent = replaced.parent_id
     for role, message in (("user", question), ("assistant", answer)):
         if message is None:
             continue
-        session.add(
-            ConversationMessage(
-                conversation_id=conversation_id,
-                role=role,
-                content=message.content,
-                model=message.model,
-                input_tokens=message.input_tokens,
-                output_tokens=message.output_tokens,
-                cost_usd=message.cost_usd,
-                latency_ms=message.latency_ms,
-                status=message.status,
-                created_at=message.created_at or utcnow(),
-            )
+        row = ConversationMessage(
+            conversation_id=conversation_id,
+            parent_id=parent,
+            role=role,
+            content=message.content,
+            model=message.model,
+            input_tokens=message.input_tokens,
+            output_tokens=message.output_tokens,
+            cost_usd=message.cost_usd,
+            latency_ms=message.latency_ms,
+            status=message.status,
+            created_at=message.created_at or utcnow(),
         )
+        session.add(row)
+        await session.flush()
+        parent = row.id
+        if role == "user":
+            await link_attachments(
+                session, user_id=user_id, message_id=row.id, attachment_ids=attachment_ids
+            )
+    conversation.current_message_id = parent
     conversation.updated_at = utcnow()
     if answer.model:
         conversation.model = answer.model
+    await session.commit()
+    return True
+
+
+async def extend_answer(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    conversation_id: int,
+    message_id: int,
+    more: TurnMessage,
+) -> bool:
+    """Append a continuation to a stopped answer: its text, tokens and cost added, its
+    status ``more``'s (stopped again, or complete). ``False`` (nothing stored) when the
+    conversation or the message went away meanwhile."""
+    message = await session.scalar(
+        select(ConversationMessage)
+        .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
+        .where(
+            ConversationMessage.id == message_id,
+            ConversationMessage.conversation_id == conversation_id,
+            Conversation.user_id == user_id,
+        )
+    )
+    if message is None:
+        return False
+    message.content += more.content
+    message.input_tokens += more.input_tokens
+    message.output_tokens += more.output_tokens
+    message.cost_usd += more.cost_usd
+    if more.latency_ms is not None:
+        message.latency_ms = (message.latency_ms or 0) + more.latency_ms
+    message.status = more.status
     await session.commit()
     return True

@@ -26,26 +26,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import anyio
-from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
+from modelyard.conversations.attachments import expand_messages, names_attachments
 from modelyard.conversations.service import (
     TurnMessage,
     add_turn,
     create_conversation,
     derive_title,
     discard_if_empty,
+    extend_answer,
     get_conversation,
     message_text,
 )
+from modelyard.conversations.settings import TurnSettings, turn_settings
 from modelyard.db.engine import Database
-from modelyard.db.models import ConversationMessage
 from modelyard.db.types import utcnow
 from modelyard.errors import InternalServerError, ModelyardError
-from modelyard.gateway.schemas import ChatMessage
+from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage
 from modelyard.gateway.sse import encode_event
 from modelyard.usage.completion import Completion
 from modelyard.usage.metering import MeteredChunks
@@ -92,9 +94,15 @@ class ChatTurn:
         self.question = question
         self.asked_at = utcnow()
         self.stored = False
-        #: Set to replace the stored messages from this id on with this turn (regenerate,
-        #: edit and resend); they are deleted only when the turn is stored.
+        #: Set to make this turn a new version of that user message (regenerate, edit and
+        #: resend): the earlier versions are kept (:mod:`.versions`).
         self.replace_from: int | None = None
+        #: Set to append this turn's answer to that stopped answer (Continue).
+        self.continues: int | None = None
+        #: What the conversation and the user's custom instructions add to the request.
+        self.settings = TurnSettings()
+        #: The attachments of the new user message (linked to it when it is stored).
+        self.attachment_ids: list[int] = []
 
     @classmethod
     async def begin(
@@ -108,19 +116,41 @@ class ChatTurn:
         """Check the conversation (404 when it is not the user's) or start a new one."""
         async with database.sessions() as session:
             if conversation_id is not None:
-                await get_conversation(session, user_id=user_id, conversation_id=conversation_id)
+                conversation = await get_conversation(
+                    session, user_id=user_id, conversation_id=conversation_id
+                )
+                settings = await turn_settings(session, user_id=user_id, conversation=conversation)
                 created = False
             else:
+                settings = await turn_settings(session, user_id=user_id, conversation=None)
                 title = derive_title(_first_user_text(messages))
                 conversation = await create_conversation(session, user_id=user_id, title=title)
                 conversation_id, created = conversation.id, True
-        return cls(
+        turn = cls(
             database,
             user_id=user_id,
             conversation_id=conversation_id,
             created=created,
             question=last_user_text(messages),
         )
+        turn.settings = settings
+        return turn
+
+    async def prepare(self, body: ChatCompletionRequest) -> ChatCompletionRequest:
+        """The request as the gateway gets it: the conversation's settings applied and the
+        attachments as content parts (:mod:`.attachments`). A refused attachment
+        abandons the turn."""
+        if names_attachments(body.messages):
+            try:
+                async with self.database.sessions() as session:
+                    messages, self.attachment_ids = await expand_messages(
+                        session, user_id=self.user_id, messages=body.messages
+                    )
+            except BaseException:
+                await self.abandon()
+                raise
+            body = body.model_copy(update={"messages": messages})
+        return self.settings.apply(body)
 
     async def answer(
         self, answering: Callable[[], Awaitable[dict[str, Any] | MeteredChunks]]
@@ -161,22 +191,24 @@ class ChatTurn:
         )
         try:
             async with self.database.sessions() as session:
-                if self.replace_from is not None:
-                    # add_turn commits the deletion with the new messages, or (the
-                    # conversation was deleted meanwhile) nothing.
-                    await session.execute(
-                        delete(ConversationMessage).where(
-                            ConversationMessage.conversation_id == self.conversation_id,
-                            ConversationMessage.id >= self.replace_from,
-                        )
+                if self.continues is not None:
+                    self.stored = await extend_answer(
+                        session,
+                        user_id=self.user_id,
+                        conversation_id=self.conversation_id,
+                        message_id=self.continues,
+                        more=replace(answer, input_tokens=completion.input_tokens),
                     )
-                self.stored = await add_turn(
-                    session,
-                    user_id=self.user_id,
-                    conversation_id=self.conversation_id,
-                    question=question,
-                    answer=answer,
-                )
+                else:
+                    self.stored = await add_turn(
+                        session,
+                        user_id=self.user_id,
+                        conversation_id=self.conversation_id,
+                        question=question,
+                        answer=answer,
+                        version_of=self.replace_from,
+                        attachment_ids=self.attachment_ids,
+                    )
         except SQLAlchemyError as error:
             logger.exception("Conversation %s: the turn could not be saved", self.conversation_id)
             raise InternalServerError(

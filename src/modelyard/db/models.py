@@ -11,9 +11,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -61,6 +63,8 @@ class User(TimestampMixin, Base):
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
     has_subscription: Mapped[bool] = mapped_column(Boolean, default=False)
     trial_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    #: The user's default system prompt ("custom instructions") for new conversations.
+    custom_instructions: Mapped[str | None] = mapped_column(Text, default=None)
 
     api_tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -290,8 +294,19 @@ class Conversation(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
-    #: The model of the last answer.
+    #: The conversation's model: the one its next turn uses unless the user picks another.
     model: Mapped[str | None] = mapped_column(String(300), default=None)
+    #: Per-conversation settings; ``None`` means the user's default (custom instructions)
+    #: or the model's own default.
+    system_prompt: Mapped[str | None] = mapped_column(Text, default=None)
+    temperature: Mapped[float | None] = mapped_column(Float, default=None)
+    max_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    #: The id in the read-only share link (random, URL-safe); ``None`` when not shared.
+    share_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    #: The leaf of the branch shown (message versions form a tree through ``parent_id``).
+    current_message_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
     messages: Mapped[list[ConversationMessage]] = relationship(
         back_populates="conversation",
@@ -318,11 +333,53 @@ class ConversationMessage(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 8), default=Decimal(0))
     latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: The message this one answers or follows; siblings (same parent and role) are the
+    #: versions a Regenerate or an edit made.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversation_messages.id", ondelete="CASCADE"), index=True, default=None
+    )
     #: ``None``: complete; ``stopped``: the answer was cut (client stop or disconnect) and
     #: holds what had arrived.
     status: Mapped[str | None] = mapped_column(String(20), default=None)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class MessageAttachment(Base):
+    """A file a user attached to a chat message: an image sent as an image part, or a
+    text/Markdown/PDF file whose extracted text is inlined as context."""
+
+    __tablename__ = "message_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: ``None`` until the message it was uploaded for is sent.
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversation_messages.id", ondelete="CASCADE"), index=True, default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    #: ``image`` or ``text``.
+    kind: Mapped[str] = mapped_column(String(10))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    #: The image's bytes (``None`` for text files, whose text is in ``text``).
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    token_estimate: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AppSetting(Base):
+    """One setting an admin changed in the app (for example the default chat model)."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
 
 
 class UsageLimit(TimestampMixin, Base):

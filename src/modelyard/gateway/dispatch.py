@@ -45,6 +45,7 @@ from modelyard.gateway.cooldown import (
 )
 from modelyard.gateway.metrics import GatewayMetrics
 from modelyard.gateway.parameter_policy import ParameterPolicy
+from modelyard.gateway.responses_native import request_for as responses_request_for
 from modelyard.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from modelyard.gateway.upstream_errors import CLIENT_CATEGORIES, UpstreamError, client_error
 
@@ -278,7 +279,7 @@ class Dispatcher:
             provider,
             unsupported_params,
             lambda sent, target: fan_out.chat(
-                self.adapters.get(target.api), request_for(sent, target.api), target
+                self.adapters.get(target.api), _for_target(sent, target), target
             ),
         )
 
@@ -335,7 +336,7 @@ class Dispatcher:
             provider,
             unsupported_params,
             lambda sent, target: fan_out.stream(
-                self.adapters.get(target.api), request_for(sent, target.api), target
+                self.adapters.get(target.api), _for_target(sent, target), target
             ),
         )
 
@@ -406,6 +407,11 @@ class Dispatcher:
                 return None, stream
 
         return await self._first_success(targets, provider, first_chunk)
+
+
+def _for_target(request: ChatCompletionRequest, target: Target) -> ChatCompletionRequest:
+    """``request`` with only the native parts ``target`` speaks (Messages or Responses)."""
+    return request_for(responses_request_for(request, target), target.api)
 
 
 def _reason(error: UpstreamError) -> str:

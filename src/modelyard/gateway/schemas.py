@@ -18,6 +18,7 @@ __all__ = [
     "ChatMessage",
     "CompletionRequest",
     "EmbeddingRequest",
+    "ResponsesNative",
     "StreamOptions",
 ]
 
@@ -53,11 +54,23 @@ class AnthropicNative(BaseModel):
     reasoning_effort: str | None = None
 
 
+class ResponsesNative(BaseModel):
+    """The body of a ``POST /v1/responses`` request, carried beside its chat form: targets
+    that speak OpenAI's Responses API get it (see :mod:`modelyard.gateway.responses_native`),
+    others the chat form. Never serialised with the request."""
+
+    #: The Responses body to send, but for ``model`` and ``stream`` (``store`` false, the
+    #: stored context already in ``input``, no ``previous_response_id``).
+    body: dict[str, Any]
+
+
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     #: Set by the Messages API translation only (never from a request body).
     _anthropic: AnthropicNative | None = PrivateAttr(default=None)
+    #: Set by the Responses API route only (never from a request body).
+    _responses: ResponsesNative | None = PrivateAttr(default=None)
 
     model: str = Field(min_length=1, max_length=300)
     messages: list[ChatMessage] = Field(min_length=1)
@@ -95,6 +108,17 @@ class ChatCompletionRequest(BaseModel):
         """A copy carrying ``native`` (``None``: a plain chat request)."""
         copy = self.model_copy()
         copy._anthropic = native
+        return copy
+
+    @property
+    def responses_native(self) -> ResponsesNative | None:
+        """The Responses body, for a request that came in on ``POST /v1/responses``."""
+        return self._responses
+
+    def with_responses_native(self, native: ResponsesNative | None) -> ChatCompletionRequest:
+        """A copy carrying ``native`` (``None``: a plain chat request)."""
+        copy = self.model_copy()
+        copy._responses = native
         return copy
 
 

@@ -296,6 +296,9 @@ class Gateway:
         native = request.anthropic_native if isinstance(request, ChatCompletionRequest) else None
         if native is not None:  # its native parts shape the answer too
             body["anthropic_native"] = native.model_dump()
+        responses = request.responses_native if isinstance(request, ChatCompletionRequest) else None
+        if responses is not None:  # an OpenAI target answers it natively
+            body["responses_native"] = responses.body
         own = cache_key(body, namespace=f"{operation}/user:{user.id if user else 0}")
         shared = (
             cache_key(body, namespace=f"{operation}/shared")

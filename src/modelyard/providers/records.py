@@ -78,6 +78,24 @@ async def get_provider(session: AsyncSession, provider_id: int) -> Provider:
     return provider
 
 
+def file_default_message(current: Provider, wanted: str) -> str:
+    return (
+        f"{current.name!r} is the default provider, set by the file (MODELYARD_CONFIG): "
+        f"{wanted!r} cannot be made the default here. Change is_default in that file "
+        "and restart."
+    )
+
+
+async def check_default_is_ours(session: AsyncSession, wanted: str, wanted_id: int | None) -> None:
+    """Refuse (409) to take the default over from a provider the file made the default: the
+    file would take it back at the next start, so it is changed there."""
+    current = await session.scalar(
+        select(Provider).where(Provider.is_default.is_(True), Provider.managed_by_file.is_(True))
+    )
+    if current is not None and current.id != wanted_id:
+        raise ConflictError(file_default_message(current, wanted), code="file_managed_default")
+
+
 async def _clear_default(session: AsyncSession, keep_id: int | None) -> None:
     """Unset the current default. Every provider row (a handful) is locked first, in id
     order, until the commit: concurrent changes of the default take turns on PostgreSQL
@@ -120,6 +138,8 @@ async def create_provider(
     provider = Provider(**values, created_by_id=actor.id if actor else None)
     provider.updated_by_id = provider.created_by_id
     if provider.is_default:
+        if not provider.managed_by_file:
+            await check_default_is_ours(session, provider.name, None)
         await _clear_default(session, None)
     session.add(provider)
     await _commit(session, provider.name, flush_only=True)
@@ -154,6 +174,8 @@ async def update_provider(
     if not changed:
         return provider
     if changes.get("is_default"):
+        if not provider.managed_by_file:
+            await check_default_is_ours(session, provider.name, provider.id)
         await _clear_default(session, provider.id)
     for name in set(changed):
         setattr(provider, name, changes[name])

@@ -23,6 +23,7 @@ from modelyard.training.advice import (
     AdviceResult,
     AdviceUnusable,
     advice_messages,
+    clamp_advice,
     parse_advice,
     rule_based_advice,
 )
@@ -58,10 +59,12 @@ def _reason(error: UpstreamError, timeout: float) -> str:
 async def ask_model(
     answer: Awaitable[str], facts: AdviceRequestFacts, *, model: str, timeout: float
 ) -> AdviceResult:
-    """The model's advice from ``answer`` (its text), or the rules and the reason why not."""
+    """The model's advice from ``answer`` (its text), checked against the schema and kept
+    within the rules' bounds, or the rules and the reason why not."""
     try:
         content = await asyncio.wait_for(answer, timeout)
-        return AdviceResult(source="llm", model=model, advice=parse_advice(content))
+        advice = clamp_advice(parse_advice(content), facts)
+        return AdviceResult(source="llm", model=model, advice=advice)
     except UpstreamError as error:
         reason = _reason(error, timeout)
     except TimeoutError:
@@ -104,9 +107,11 @@ async def advise(
     groq_key: str | None,
     *,
     description: str = "",
+    measured: AdviceRequestFacts | None = None,
 ) -> AdviceResult:
-    """Advice for a job about to start: Groq with ``groq_key``, else the rules."""
-    facts = facts_for(
+    """Advice for a job about to start: Groq with ``groq_key``, else the rules; on the
+    ``measured`` facts (:func:`~modelyard.training.advice.measure`) when given."""
+    facts = measured or facts_for(
         AdviceRequestFacts(
             task=config.task,
             description=description,

@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from modelyard.training.tasks import TASK_NAMES, get_task
+from modelyard.training.tasks import TASK_NAMES, canonical_task, get_task
 
 __all__ = [
     "NAME_PATTERN",
@@ -21,6 +22,8 @@ __all__ = [
     "JobSecrets",
     "LoraSettings",
     "Method",
+    "Precision",
+    "Recommendation",
     "TaskName",
     "TrainingConfig",
 ]
@@ -32,6 +35,8 @@ else:
     TaskName = Literal[TASK_NAMES]
 ComputeType = Literal["cpu", "gpu"]
 Method = Literal["full", "lora"]
+#: Number format on a GPU (``auto``: bf16 where the GPU has it, else fp16; CPU: fp32).
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 #: A trained model's name: its directory under ``<data dir>/models`` and its model id.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -49,8 +54,21 @@ class LoraSettings(BaseModel):
     target_modules: str | list[str] = "all-linear"
 
 
+class Recommendation(BaseModel):
+    """A value chosen for the user (who set none), and why, in one line."""
+
+    value: float | int | str | bool
+    reason: str
+
+
 class TrainingConfig(BaseModel):
-    """Hyperparameters and options of one job (stored as the job's ``config``)."""
+    """Hyperparameters and options of one job (stored as the job's ``config``).
+
+    The hyperparameters a job does not set are chosen by the worker from the data and the
+    base model (:func:`~modelyard.training.advice.recommend`) and recorded, each with its
+    reason, in :attr:`recommended`; a value the user set is never replaced. The defaults
+    below are what a job trains with when that choice is not made (``recommend: false``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -69,8 +87,18 @@ class TrainingConfig(BaseModel):
     warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
     #: Tokens per example (longer ones are truncated).
     max_length: int = Field(default=256, ge=8, le=131072)
-    #: The share of examples held out for evaluation.
+    #: The share of examples held out for evaluation (the training's validation split:
+    #: early stopping and the best checkpoint are chosen on it).
     eval_fraction: float = Field(default=0.1, gt=0, le=0.5)
+    #: Classification: the share of examples held out as a test split the training never
+    #: sees (the final metrics and the TF-IDF baseline); 0: none, the validation split's
+    #: metrics are reported instead.
+    test_fraction: float = Field(default=0.1, ge=0, le=0.5)
+    #: Stop when the validation metric has not improved for this many evaluations (one
+    #: every ``checkpoint_steps``); the best checkpoint is restored at the end. 0: off.
+    early_stopping_patience: int = Field(default=3, ge=0, le=1000)
+    #: Choose the hyperparameters not set from the data and the base model.
+    recommend: bool = True
     #: A checkpoint (everything needed to resume) every this many steps.
     checkpoint_steps: int = Field(default=50, ge=1)
     #: Loss and learning rate are reported every this many steps.
@@ -79,6 +107,42 @@ class TrainingConfig(BaseModel):
     #: CPU threads of the worker (default: torch's choice).
     num_threads: int | None = Field(default=None, ge=1, le=1024)
     lora: LoraSettings = Field(default_factory=LoraSettings)
+    #: Preference tuning (dpo, orpo): how strongly the preferences pull against the base
+    #: model (DPO's beta, ORPO's lambda).
+    beta: float = Field(default=0.1, gt=0, le=10)
+    #: The number format of a GPU job (a CPU job trains in fp32).
+    precision: Precision = "auto"
+    #: Recompute activations in the backward pass: less memory, about a third slower.
+    gradient_checkpointing: bool = False
+    #: QLoRA: the base model loaded in 4 bits (NF4), LoRA adapters trained on it (GPU jobs
+    #: of causal LMs, with bitsandbytes on the worker); merged in the compute type when done.
+    load_in_4bit: bool = False
+    #: The fields the user set (filled in when the config is first validated; the rest
+    #: may be chosen by the recommendation). Not part of the API's schema.
+    user_set: SkipJsonSchema[list[str] | None] = None
+    #: What was chosen for the user: field → value and reason (set by the worker).
+    recommended: SkipJsonSchema[dict[str, Recommendation] | None] = None
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_alias(cls, value: object) -> object:
+        """Hugging Face's task names (``text-classification``) name our tasks too."""
+        return canonical_task(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _task_method(self) -> TrainingConfig:
+        """A job that names no method trains the way its task does by default; the fields
+        given are remembered the first time (a stored config keeps its list)."""
+        if self.user_set is None:
+            given = self.model_fields_set & set(TrainingConfig.model_fields)
+            self.user_set = sorted(given - {"user_set", "recommended"})
+        if "method" not in self.model_fields_set:
+            self.method = get_task(self.task).default_method
+        return self
+
+    def is_set(self, name: str) -> bool:
+        """Whether the user set ``name`` (a field)."""
+        return name in (self.user_set or ())
 
     @field_validator("output_name")
     @classmethod

@@ -6,7 +6,9 @@ Three shapes are recognised from the columns:
 * ``chat``: ``messages``, a list of ``{"role", "content"}`` (system, user, assistant) with
   at least one assistant message (in CSV, the list as a JSON string);
 * ``instruction``: ``prompt`` and ``completion`` (or Alpaca's ``instruction``, optional
-  ``input``, and ``output``).
+  ``input``, and ``output``);
+* ``preference``: ``prompt``, ``chosen`` and ``rejected`` (the answer to prefer and the one
+  to avoid; DPO and ORPO).
 
 Every problem is reported with its line (CSV, JSONL) or row (Parquet) number and what to
 do about it; :class:`DatasetValidationError` carries them all (the first 20). Files are
@@ -59,7 +61,7 @@ __all__ = [
     "validate_file",
 ]
 
-Kind = Literal["classification", "chat", "instruction"]
+Kind = Literal["classification", "chat", "instruction", "preference"]
 Format = Literal["csv", "jsonl", "parquet"]
 
 #: File suffix → format.
@@ -158,6 +160,7 @@ KIND_COLUMNS: dict[Kind, tuple[str, ...]] = {
     "classification": ("text", "label"),
     "chat": ("messages",),
     "instruction": ("prompt", "completion", "instruction", "input", "output"),
+    "preference": ("prompt", "chosen", "rejected"),
 }
 
 
@@ -328,15 +331,20 @@ def _kind_of(columns: list[str], task: str | None) -> Kind:
         found = "classification"
     elif "messages" in names:
         found = "chat"
+    elif {"prompt", "chosen", "rejected"} <= names:
+        found = "preference"
     elif {"prompt", "completion"} <= names or {"instruction", "output"} <= names:
         found = "instruction"
     if found is not None and (task is None or found in get_task(task).kinds):
         return found
     tasks = [get_task(task)] if task else list(TASKS.values())
-    hints = "".join(
-        _hint(name, columns) for t in tasks for name in t.required_columns if name not in names
-    )
-    expected = " or ".join(f"{t.name}: {t.columns_help}" for t in tasks)
+    wanted = dict.fromkeys(name for t in tasks for name in t.required_columns)
+    hints = "".join(_hint(name, columns) for name in wanted if name not in names)
+    # Tasks reading the same columns (dpo, orpo) are named together.
+    by_columns: dict[str, list[str]] = {}
+    for t in tasks:
+        by_columns.setdefault(t.columns_help, []).append(t.name)
+    expected = " or ".join(f"{'/'.join(ts)}: {help}" for help, ts in by_columns.items())
     raise DatasetValidationError(
         [
             Issue(
@@ -438,7 +446,26 @@ def _instruction(where: str, row: dict[str, Any]) -> dict[str, Any] | Issue:
     }
 
 
-CHECKS = {"classification": _classification, "chat": _chat, "instruction": _instruction}
+def _preference(where: str, row: dict[str, Any]) -> dict[str, Any] | Issue:
+    values = {name: row.get(name) for name in ("prompt", "chosen", "rejected")}
+    for name, value in values.items():
+        if not isinstance(value, str) or not value.strip():
+            return Issue(
+                where,
+                f"empty or non-text {name!r}; each example needs a prompt, the "
+                "answer to prefer ('chosen') and the one to avoid ('rejected')",
+            )
+    if values["chosen"] == values["rejected"]:
+        return Issue(where, "'chosen' and 'rejected' are the same answer; nothing to learn")
+    return values
+
+
+CHECKS = {
+    "classification": _classification,
+    "chat": _chat,
+    "instruction": _instruction,
+    "preference": _preference,
+}
 
 
 def _scan(

@@ -21,6 +21,7 @@ from modelyard.errors import BadRequestError, ConflictError, NotFoundError
 from modelyard.local.access import LocalCaller, resolve_local
 from modelyard.local.errors import ModelNotFoundError
 from modelyard.training.config import TrainingConfig
+from modelyard.training.gpu import check_gpu_options
 from modelyard.training.models import name_in_use
 from modelyard.training.tasks import get_task, tasks_offering
 
@@ -91,7 +92,8 @@ async def create_job(
 ) -> TrainingJob:
     """Check ``config`` against the dataset and this machine, then queue the job.
 
-    400: the dataset does not suit the task, no base model for SFT, or ``gpu`` asked
+    400: the dataset does not suit the task, no base model for SFT, GPU options this job
+    cannot have (:func:`~modelyard.training.gpu.check_gpu_options`), or ``gpu`` asked
     where there is none; 404: a base model ``user`` may not use (as for one that does not
     exist); 409: the output name is taken (names are the owner's: another user's models
     never collide). ``hub`` (``repo_id``, ``private``) asks for a Hub push when the job
@@ -114,6 +116,7 @@ async def create_job(
             param="base_model",
             code="base_model_required",
         )
+    check_gpu_options(config, task)
     if config.compute_type == "gpu" and not check_gpu():
         raise BadRequestError(
             "compute_type gpu: this server has no CUDA GPU (torch.cuda.is_available() is "

@@ -17,7 +17,15 @@ from modelyard.providers.key_format import InvalidKeyFormat, check_key_format
 from modelyard.providers.user_keys import set_user_key
 from modelyard.training.config import JobSecrets
 
-__all__ = ["JobKeys", "given_secrets", "job_secrets", "remember_keys", "saved_key", "valid_key"]
+__all__ = [
+    "JobKeys",
+    "given_secrets",
+    "job_secrets",
+    "remember_keys",
+    "request_secrets",
+    "saved_key",
+    "valid_key",
+]
 
 
 class JobKeys(BaseModel):
@@ -55,24 +63,41 @@ async def saved_key(session: AsyncSession, user: User, provider: str) -> str | N
     return key
 
 
-def given_secrets(keys: JobKeys | None) -> JobSecrets:
-    """The keys typed in the keys step, checked (400 with the format message when wrong)."""
+def given_secrets(keys: JobKeys | None, param_prefix: str = "keys.") -> JobSecrets:
+    """The keys typed in the keys step, checked (400 with the format message when wrong;
+    its ``param`` is the key's name after ``param_prefix``)."""
     if keys is None:
         return JobSecrets()
     return JobSecrets(
-        hf_token=valid_key("huggingface", keys.hf_token, param="keys.hf_token"),
-        groq_api_key=valid_key("groq", keys.groq_api_key, param="keys.groq_api_key"),
+        hf_token=valid_key("huggingface", keys.hf_token, param=f"{param_prefix}hf_token"),
+        groq_api_key=valid_key("groq", keys.groq_api_key, param=f"{param_prefix}groq_api_key"),
     )
 
 
-async def job_secrets(session: AsyncSession, user: User, keys: JobKeys | None) -> JobSecrets:
+async def job_secrets(
+    session: AsyncSession, user: User, keys: JobKeys | None, param_prefix: str = "keys."
+) -> JobSecrets:
     """The job's in-memory secrets: the keys given, then (``use_saved``) the saved ones."""
-    given = given_secrets(keys)
+    given = given_secrets(keys, param_prefix)
     if keys is None or not keys.use_saved:
         return given
     return JobSecrets(
         hf_token=given.hf_token or await saved_key(session, user, "huggingface"),
         groq_api_key=given.groq_api_key or await saved_key(session, user, "groq"),
+    )
+
+
+async def request_secrets(
+    session: AsyncSession, user: User, keys: JobKeys | None, flat: JobKeys
+) -> JobSecrets:
+    """A job request's secrets: ``flat``, the keys beside the config (the first front
+    end's shape; a malformed one is a 400 naming ``hf_token`` or ``groq_api_key``), then
+    the keys step's."""
+    beside = given_secrets(flat, param_prefix="")
+    step = await job_secrets(session, user, keys)
+    return JobSecrets(
+        hf_token=beside.hf_token or step.hf_token,
+        groq_api_key=beside.groq_api_key or step.groq_api_key,
     )
 
 

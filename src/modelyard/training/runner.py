@@ -314,6 +314,8 @@ class TrainingRunner:
                 "name": dataset.name,
             },
             "resume_from": resume_from,
+            # A language model's advice the user chose to train with (``--advice``).
+            "advice": job.advice if (job.advice or {}).get("applied") else None,
             "hub": None
             if job.hub_push is None
             else {
@@ -398,6 +400,8 @@ class TrainingRunner:
                     values["progress"] = line
                 elif kind == "checkpoint":
                     values["checkpoint_path"] = line["path"]
+                elif kind == "recommended":
+                    values["config"] = line.pop("config")
                 elif kind == "hub":
                     values["hub_push"] = {k: v for k, v in line.items() if k != "time"}
                 elif kind == "state" and line.get("state") == "running":

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelyard.db.models import TrainingDataset, User
@@ -24,7 +25,7 @@ from modelyard.training.datasets import (
     validate_file,
 )
 
-__all__ = ["datasets_dir", "stage_path", "store_dataset"]
+__all__ = ["datasets_dir", "discard_dataset", "stage_path", "store_dataset"]
 
 
 def datasets_dir(data_dir: Path) -> Path:
@@ -99,3 +100,17 @@ async def store_dataset(
         raise
     finally:
         await asyncio.to_thread(staged.unlink, missing_ok=True)
+
+
+async def discard_dataset(session: AsyncSession, dataset: TrainingDataset, data_dir: Path) -> None:
+    """Remove a dataset stored moments ago for a request that then failed (its file too,
+    unless another record holds the same file)."""
+    dataset_id, path = dataset.id, dataset.path
+    await session.rollback()
+    await session.execute(delete(TrainingDataset).where(TrainingDataset.id == dataset_id))
+    others = await session.scalar(
+        select(func.count()).select_from(TrainingDataset).where(TrainingDataset.path == path)
+    )
+    await session.commit()
+    if not others:
+        await asyncio.to_thread((data_dir / path).unlink, missing_ok=True)

@@ -6,7 +6,9 @@ database access and a crash here never reaches the server:
 * ``spec.json`` (read): the config, the dataset file, the output directory, the device
   and the checkpoint to resume from;
 * standard input (read once): the job's secrets as JSON, never written anywhere;
-* ``events.jsonl`` (appended): ``state``, ``progress``, ``eval``, ``checkpoint`` lines;
+* ``events.jsonl`` (appended): ``state``, ``recommended`` (the config as chosen for the
+  data, :func:`~modelyard.training.advice.recommend`), ``progress``, ``eval``,
+  ``checkpoint`` lines;
 * ``result.json`` (written last): ``succeeded`` with metrics, ``failed`` with the error,
   or ``cancelled``.
 
@@ -139,10 +141,49 @@ def _progress_callback(events: EventWriter, stop: dict[str, bool], batch: int) -
     return Progress()
 
 
-def _training_arguments(config: Any, work_dir: Path, device: str, batch: int) -> Any:
+def _evaluation(config: Any, best: tuple[str, bool] | None) -> dict[str, Any]:
+    """Evaluation on the validation split every ``checkpoint_steps`` and the best
+    checkpoint restored at the end (by ``best``: the metric and whether higher is better),
+    when early stopping is on; else no evaluation during training."""
+    if best is None or not config.early_stopping_patience:
+        return {"eval_strategy": "no"}
+    metric, greater = best
+    return {
+        "eval_strategy": "steps",
+        "eval_steps": config.checkpoint_steps,
+        "load_best_model_at_end": True,
+        "metric_for_best_model": metric,
+        "greater_is_better": greater,
+    }
+
+
+def _training_arguments(
+    config: Any,
+    work_dir: Path,
+    device: str,
+    arguments_class: Any,
+    extra: dict[str, Any],
+    best: tuple[str, bool] | None = None,
+) -> Any:
+    """The trainer's arguments: the config's, the GPU options', then the task's own;
+    ``best`` (the validation metric and its direction) turns on early stopping."""
     from transformers import TrainingArguments
 
-    return TrainingArguments(
+    from modelyard.training.gpu import precision_flags
+
+    # transformers 5's name for gradient checkpointing; set either way, as TRL's configs
+    # default it to on.
+    checkpointing: dict[str, Any] = {"activation_checkpointing": config.gradient_checkpointing}
+    if config.gradient_checkpointing:
+        # Non-reentrant: works with frozen (LoRA, 4-bit) base weights.
+        checkpointing["activation_checkpointing_kwargs"] = {"use_reentrant": False}
+    options: dict[str, Any] = {
+        **precision_flags(config, device),
+        **checkpointing,
+        **_evaluation(config, best),
+        **extra,
+    }
+    return (arguments_class or TrainingArguments)(
         output_dir=str(work_dir / CHECKPOINTS),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
@@ -156,13 +197,66 @@ def _training_arguments(config: Any, work_dir: Path, device: str, batch: int) ->
         save_strategy="steps",
         save_steps=config.checkpoint_steps,
         save_total_limit=2,
-        eval_strategy="no",
         report_to="none",
         disable_tqdm=True,
         seed=config.seed,
         use_cpu=device == "cpu",
         dataloader_num_workers=0,
+        **options,
     )
+
+
+def _trainer(prepared: Any, arguments: Any, callbacks: list[Any]) -> Any:
+    """The task's own trainer (TRL's), else a ``transformers.Trainer`` of its fields."""
+    if prepared.make_trainer is not None:
+        return prepared.make_trainer(arguments, callbacks)
+    from transformers import Trainer
+
+    return Trainer(
+        model=prepared.model,
+        args=arguments,
+        train_dataset=prepared.train_dataset,
+        eval_dataset=prepared.eval_dataset,
+        data_collator=prepared.data_collator,
+        compute_metrics=prepared.compute_metrics,
+        callbacks=callbacks,
+    )
+
+
+def _recommended(
+    config: Any,
+    spec: dict[str, Any],
+    examples: list[dict[str, Any]],
+    base_dir: Path,
+    base_name: str,
+    events: EventWriter,
+) -> Any:
+    """The config with what the user did not set chosen for the data and the base model
+    (an applied language model's advice in the spec is followed, within the same bounds);
+    reported as a ``recommended`` event."""
+    from modelyard.training.advice import AdviceResult, measure, recommend
+
+    if not config.recommend:
+        return config
+    applied = spec.get("advice")
+    advice = AdviceResult.model_validate(applied) if applied else None
+    chosen = recommend(config, measure(config, examples, base_dir, base_name), advice)
+    events.emit(
+        "recommended",
+        config=chosen.model_dump(mode="json"),
+        recommended={k: v.model_dump() for k, v in (chosen.recommended or {}).items()},
+    )
+    return chosen
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
 
 
 def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
@@ -198,19 +292,19 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
         task = get_task(config.task)
         if task.check_base is not None:
             task.check_base(base_name, source.task)
+        config = _recommended(config, spec, examples, source.path, base_name, events)
         prepared = task.prepare(config, examples, source.path)
-        from transformers import Trainer
-
         batch = config.batch_size * config.gradient_accumulation_steps
-        trainer = Trainer(
-            model=prepared.model,
-            args=_training_arguments(config, work_dir, device, batch),
-            train_dataset=prepared.train_dataset,
-            eval_dataset=prepared.eval_dataset,
-            data_collator=prepared.data_collator,
-            compute_metrics=prepared.compute_metrics,
-            callbacks=[_progress_callback(events, stop, batch)],
+        best = (task.best_metric, task.greater_is_better) if prepared.eval_dataset else None
+        arguments = _training_arguments(
+            config, work_dir, device, prepared.arguments_class, prepared.arguments_extra, best
         )
+        callbacks = [_progress_callback(events, stop, batch)]
+        if arguments.load_best_model_at_end:
+            from transformers import EarlyStoppingCallback
+
+            callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
+        trainer = _trainer(prepared, arguments, callbacks)
         resume = spec.get("resume_from")
         if resume and not Path(resume).is_dir():
             resume = None
@@ -222,6 +316,12 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
         metrics["train_samples_per_second"] = float(
             train_output.metrics.get("train_samples_per_second", 0.0)
         )
+        if trainer.state.best_global_step:
+            metrics["best_step"] = int(trainer.state.best_global_step)
+        metrics["trained_steps"] = int(trainer.state.global_step)
+        report = prepared.report(trainer) if prepared.report is not None else {}
+        details = report.pop("test_report", None)
+        metrics.update(report)
         events.emit("eval", step=trainer.state.global_step, metrics=metrics)
         model = prepared.finish(trainer.model)
         card = ModelCard(
@@ -236,14 +336,24 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
                 "train_examples": len(prepared.train_dataset),
                 "eval_examples": len(prepared.eval_dataset),
             },
-            hyperparameters=config.model_dump(exclude={"output_name", "lora"})
+            hyperparameters=config.model_dump(
+                exclude={"output_name", "lora", "user_set", "recommended"}
+            )
             | ({"lora": config.lora.model_dump()} if config.method == "lora" else {}),
             metrics={k: round(float(v), 6) for k, v in metrics.items()},
             job_id=int(spec["job_id"]),
-            extra=prepared.card,
+            extra=prepared.card
+            | (
+                {"chosen for the data": ", ".join(sorted(config.recommended))}
+                if config.recommended
+                else {}
+            ),
         )
         save_model(model, prepared.tokenizer, Path(spec["output_dir"]), card)
-        result: dict[str, Any] = {"state": "succeeded", "metrics": card.metrics}
+        final = dict(card.metrics)
+        if details is not None:
+            final["test_report"] = _rounded(details)
+        result: dict[str, Any] = {"state": "succeeded", "metrics": final}
         if spec.get("hub"):
             result["hub_push"] = _push(spec, secrets.get("hf_token"), events)
         return result

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from uuid import uuid4
 
 from modelyard.db.types import utcnow
+from modelyard.unique_ids import unique_hex
 
 __all__ = ["UsageEvent"]
 
@@ -36,4 +36,4 @@ class UsageEvent:
     conversation_id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     #: Unique per event: the usage journal's replay after a crash inserts it only once.
-    event_id: str = field(default_factory=lambda: uuid4().hex)
+    event_id: str = field(default_factory=unique_hex)

@@ -7,8 +7,9 @@ Python buffering), so the line is in the operating system's hands the moment
 What a machine crash (power, kernel) can lose depends on ``fsync``:
 
 * ``never``: whatever the kernel had not yet written back (typically up to ~30 s);
-* ``batch``: the batch writer calls :meth:`UsageJournal.sync` once per write, so at most
-  one flush interval;
+* ``batch``: the batch writer syncs the current segment before it writes, at most once a
+  flush interval however many batches a busy interval writes, so at most about two flush
+  intervals;
 * ``always``: nothing (one ``fsync`` per event, on the request path).
 
 The writer reports each commit with :meth:`UsageJournal.committed`; a segment is deleted

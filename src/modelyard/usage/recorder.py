@@ -139,6 +139,7 @@ class UsageRecorder:
         self._queue: deque[tuple[UsageEvent, bool]] = deque()
         self._insert = _insert_once(database.engine.dialect.name)
         self._scanned_at = 0.0
+        self._synced_at = float("-inf")
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -236,11 +237,18 @@ class UsageRecorder:
         """Write what is queued now, batch by batch (later arrivals wait their turn)."""
         async with self._lock:
             remaining = len(self._queue)
-            if remaining and self.journal is not None and self.journal.fsync == "batch":
+            if remaining and self._sync_due():
                 await self._sync_journal()
             while remaining > 0:
                 size = max(self.batch_size, min(self.max_batch_size, remaining // BACKLOG_SHARE))
                 remaining -= await self._write_batch(min(remaining, size))
+
+    def _sync_due(self) -> bool:
+        """Whether the journal's ``batch`` fsync is due: at most once a flush interval,
+        however many batches a busy interval writes."""
+        if self.journal is None or self.journal.fsync != "batch":
+            return False
+        return time.monotonic() - self._synced_at >= self.flush_interval
 
     async def _sync_journal(self) -> None:
         """``fsync`` the current journal segment in a thread (off the event loop)."""
@@ -248,6 +256,7 @@ class UsageRecorder:
         fd = self.journal.fileno()
         if fd is None:
             return
+        self._synced_at = time.monotonic()
         try:
             await asyncio.to_thread(os.fsync, fd)
         finally:

@@ -16,6 +16,7 @@ from modelyard.api.deps import OptionalCaller, SessionDep
 from modelyard.api.model_lists import model_list
 from modelyard.conversations.service import list_conversations
 from modelyard.model_list import ModelList
+from modelyard.model_list.default_chat import chat_model_for, default_chat_model
 from modelyard.web.rendering import Page, redirect, render, sign_in_redirect, signed_in
 
 __all__ = ["router"]
@@ -36,13 +37,14 @@ def _chat_url(model: str, conversation_id: int | None = None) -> str:
 @router.get("/chat", response_model=None)
 async def chat_shortcut(request: Request, caller: OptionalCaller, session: SessionDep) -> Response:
     """The user's last conversation (with its model, if still a chat model of the list,
-    else the first one), or a new chat with the first chat model; without any chat model,
-    the chat page itself says what to do (an embedding model is never a chat default)."""
+    else the default one), or a new chat with the default chat model (the admin's, when it
+    is one of the user's chat models, else their first); without any chat model, the chat
+    page itself says what to do (an embedding model is never a chat default)."""
     page = signed_in(caller)
     if page is None:
         return sign_in_redirect(request)
     listed = await model_list(request, session, page.user)
-    first = next(iter(listed.chat), None)
+    first = chat_model_for(listed, await default_chat_model(session))
     last = next(
         iter((await list_conversations(session, user_id=page.user.id, limit=1, offset=0)).items),
         None,

@@ -10,6 +10,8 @@
 ``/usage``                tokens and cost, charts and CSV (:mod:`.usage_page`)
 ``/training``             datasets, jobs, advice, the keys dialog (:mod:`.training_pages`)
 ``/training/jobs/{id}``   one training job, live (:mod:`.training_pages`)
+``/share/{share_id}``     a conversation shared read-only, for anyone with the link
+                          (:mod:`.share_page`)
 ``/static/…``             CSS and the pages' scripts (no CDN, no build step)
 ========================  ===========================================================
 """
@@ -19,12 +21,14 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from modelyard.web import (
+    attachments_api,
     auth_pages,
     chat,
     chat_api,
     dashboard,
     models_page,
     profile,
+    share_page,
     training_pages,
     usage_page,
 )
@@ -38,10 +42,12 @@ for _module in (
     dashboard,
     models_page,
     chat_api,
+    attachments_api,
     chat,
     profile,
     usage_page,
     training_pages,
+    share_page,
 ):
     router.include_router(_module.router)
 

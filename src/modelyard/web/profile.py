@@ -16,6 +16,7 @@ from modelyard.accounts.web_sessions import end_user_sessions
 from modelyard.api.deps import OptionalCaller, SessionDep, SettingsDep, app_state
 from modelyard.api.password_change import PasswordChange, change_own_password
 from modelyard.api.session_cookies import clear_session_cookies
+from modelyard.conversations.settings import MAX_PROMPT_CHARS, custom_instructions
 from modelyard.errors import BadRequestError, RateLimitError
 from modelyard.providers.credentials import usable_kinds
 from modelyard.providers.kinds import kind_info
@@ -74,6 +75,8 @@ async def _render_profile(
         "password_errors": password_errors or {},
         "min_password_length": MIN_PASSWORD_LENGTH,
         "notice": notice,
+        "custom_instructions": await custom_instructions(session, user_id=page.user.id) or "",
+        "max_prompt_chars": MAX_PROMPT_CHARS,
     }
     return render(
         request, "profile.html", page=page, nav="profile", status_code=status_code, **context

@@ -65,9 +65,10 @@ SECURITY_HEADERS = {
 }
 
 
-def format_usd(value: Decimal | float | str) -> str:
-    """A cost for people: ``$1.23``, or the significant digits of a tiny one (``$0.0000042``)."""
-    amount = Decimal(str(value))
+def format_usd(value: Decimal | float | int | str | None) -> str:
+    """A cost for people: ``$1,234.56``, ``$0.0123``, or the significant digits of a tiny
+    one (``$0.0000042``); ``None`` is ``$0.00``."""
+    amount = Decimal(str(value or 0))
     if abs(amount) >= 1:
         return f"${amount:,.2f}"
     places = 4 if abs(amount) >= Decimal("0.01") else 8

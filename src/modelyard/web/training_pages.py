@@ -190,8 +190,9 @@ async def job_page(
     dataset = await session.get(TrainingDataset, job.dataset_id) if job.dataset_id else None
     config: dict[str, Any] = job.config or {}
     task = get_task(job.task)
+    chosen: dict[str, Any] = config.get("recommended") or {}
     settings = [
-        (label, config[key])
+        (label, config[key], (chosen.get(key) or {}).get("reason"))
         for key, label in SHOWN_SETTINGS
         if config.get(key) is not None and (key != "method" or len(task.methods) > 1)
     ]

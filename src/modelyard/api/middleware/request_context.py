@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +22,7 @@ from modelyard.api.middleware.metrics import HttpMetrics
 from modelyard.api.middleware.text_guard import text_refusal
 from modelyard.errors import InternalServerError
 from modelyard.request_context import request_id_var
+from modelyard.unique_ids import unique_hex
 
 __all__ = ["RequestContextMiddleware"]
 
@@ -35,7 +35,7 @@ def _request_id(scope: Scope) -> str:
     for key, value in scope["headers"]:
         if key == b"x-request-id" and _ACCEPTABLE_ID.match(value):
             return str(value.decode())
-    return f"req_{uuid.uuid4().hex}"
+    return f"req_{unique_hex()}"
 
 
 #: Paths that take file uploads, with their own (larger) body limit.

@@ -22,6 +22,8 @@ from modelyard.api.schemas.conversations import (
 )
 from modelyard.conversations import service
 from modelyard.conversations.export import export_filename, to_markdown
+from modelyard.conversations.organise import organise_conversation
+from modelyard.conversations.settings import update_settings
 from modelyard.db.models import Conversation
 from modelyard.db.types import utcnow
 
@@ -63,10 +65,20 @@ async def list_conversations(
         str | None,
         Query(max_length=200, description="Search titles and messages (case-insensitive)"),
     ] = None,
+    archived: Annotated[
+        bool, Query(description="Only the archived conversations, the last archived first")
+    ] = False,
 ) -> ConversationPage:
-    """The user's conversations, most recently active first."""
+    """The user's conversations: pinned ones first, then the most recently active; the
+    archived ones only with ``archived=true``."""
     page = await service.list_conversations(
-        session, user_id=user.id, limit=limit, offset=offset, query=q or None
+        session,
+        user_id=user.id,
+        limit=limit,
+        offset=offset,
+        query=q or None,
+        archived=archived,
+        pinned_first=True,
     )
     return ConversationPage(
         items=[ConversationPublic.model_validate(c) for c in page.items],
@@ -96,10 +108,13 @@ async def list_messages(
     limit: MessageLimit = 100,
     offset: Offset = 0,
 ) -> MessagePage:
-    """The conversation's messages, oldest first."""
-    await service.get_conversation(session, user_id=user.id, conversation_id=conversation_id)
+    """The messages of the conversation's shown branch (see
+    :mod:`~modelyard.conversations.versions`), oldest first."""
+    conversation = await service.get_conversation(
+        session, user_id=user.id, conversation_id=conversation_id
+    )
     page = await service.list_messages(
-        session, conversation_id=conversation_id, limit=limit, offset=offset
+        session, conversation=conversation, limit=limit, offset=offset
     )
     return MessagePage(
         items=[MessagePublic.model_validate(m) for m in page.items],
@@ -111,13 +126,24 @@ async def list_messages(
 
 
 @router.patch("/{conversation_id}")
-async def rename_conversation(
+async def update_conversation(
     conversation_id: int, body: ConversationUpdate, user: CurrentUser, session: SessionDep
 ) -> ConversationDetail:
-    """Rename the conversation (1 to 200 characters); its place in the list is kept."""
-    conversation = await service.rename_conversation(
-        session, user_id=user.id, conversation_id=conversation_id, title=body.title
+    """Rename (1 to 200 characters), pin or unpin, archive or unarchive the conversation,
+    or change its settings (system prompt, temperature, max tokens; ``null`` clears one);
+    its place by activity is kept."""
+    conversation = await organise_conversation(
+        session,
+        user_id=user.id,
+        conversation_id=conversation_id,
+        title=body.title,
+        pinned=body.pinned,
+        archived=body.archived,
     )
+    if body.settings():
+        conversation = await update_settings(
+            session, user_id=user.id, conversation_id=conversation_id, values=body.settings()
+        )
     return await _detail(session, conversation)
 
 
@@ -142,7 +168,7 @@ async def export_conversation(
         session, user_id=user.id, conversation_id=conversation_id
     )
     detail = await _detail(session, conversation)
-    messages = (await service.list_messages(session, conversation_id=conversation_id)).items
+    messages = (await service.list_messages(session, conversation=conversation)).items
     if format == "markdown":
         totals = service.Totals(
             detail.message_count, detail.input_tokens, detail.output_tokens, detail.cost_usd

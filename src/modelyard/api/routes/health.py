@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from modelyard.api.deps import SessionDep, app_state
@@ -35,7 +35,8 @@ async def readyz(session: SessionDep) -> dict[str, str]:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition of this process's metrics; with
+    """Prometheus text exposition of the metrics (every worker's, with several; see
+    :mod:`~modelyard.api.metrics_exposition`); with
     ``MODELYARD_METRICS_TOKEN`` set, only for ``Authorization: Bearer <that token>``."""
     expected = app_state(request).settings.metrics_token
     if expected:
@@ -48,5 +49,5 @@ async def metrics(request: Request) -> Response:
                 code="metrics_token_required",
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
             )
-    body = generate_latest(app_state(request).metrics_registry)
+    body = app_state(request).metrics.render()
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -9,7 +9,7 @@ use them). Both take effect on the next request.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.accounts.api_tokens import revoke_all_api_tokens
 from modelyard.accounts.web_sessions import end_user_sessions
@@ -24,6 +24,11 @@ from modelyard.api.password_change import PasswordChange, change_own_password
 from modelyard.api.schemas.accounts import UserPublic
 from modelyard.api.schemas.keys import UserKeyUpdate, UserProfile
 from modelyard.api.session_cookies import clear_session_cookies
+from modelyard.conversations.settings import (
+    MAX_PROMPT_CHARS,
+    custom_instructions,
+    set_custom_instructions,
+)
 from modelyard.errors import BadRequestError, NotFoundError
 from modelyard.providers.key_format import InvalidKeyFormat
 from modelyard.providers.user_keys import delete_user_key, set_user_key, user_key_kinds
@@ -90,7 +95,29 @@ async def profile(user: CurrentUser, session: SessionDep) -> UserProfile:
         f"has_{kind}_key": kind in kinds
         for kind in ("openai", "anthropic", "google", "groq", "huggingface")
     }
-    return UserProfile(**UserPublic.model_validate(user).model_dump(), **flags)
+    return UserProfile(
+        **UserPublic.model_validate(user).model_dump(),
+        **flags,
+        custom_instructions=await custom_instructions(session, user_id=user.id),
+    )
+
+
+class CustomInstructions(BaseModel):
+    """The user's default system prompt (empty: none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    custom_instructions: str = Field(max_length=MAX_PROMPT_CHARS)
+
+
+@router.put("/v2/users/me/custom-instructions", dependencies=_KEYS)
+async def put_custom_instructions(
+    body: CustomInstructions, user: CurrentUser, session: SessionDep
+) -> UserProfile:
+    """Set the system prompt of every conversation that has none of its own (empty
+    clears it); it applies from the next turn on."""
+    await set_custom_instructions(session, user_id=user.id, text=body.custom_instructions)
+    return await profile(user, session)
 
 
 @router.patch("/v2/users/me/api-key", dependencies=_KEYS)

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from sqlalchemy import select
 
 from modelyard.api.deps import CurrentUser, SessionDep, SettingsDep, app_state
@@ -27,12 +27,15 @@ from modelyard.db.models import TrainingJob
 from modelyard.errors import BadRequestError
 from modelyard.training import jobs
 from modelyard.training.advice import AdviceResult
+from modelyard.training.bounds import UploadLimits
 from modelyard.training.config import TrainingConfig
 from modelyard.training.hub import push_trained_model
-from modelyard.training.keys import JobKeys, job_secrets, remember_keys
+from modelyard.training.hub_datasets import HubDatasetRef, import_hub_dataset
+from modelyard.training.keys import JobKeys, job_secrets, remember_keys, request_secrets
 from modelyard.training.runner import job_work_dir
 from modelyard.training.service import training_service
 from modelyard.training.tasks import TASKS
+from modelyard.training.uploads import discard_dataset
 
 __all__ = [
     "ClassifyRequest",
@@ -67,14 +70,37 @@ class HubOptions(BaseModel):
 
 
 class JobCreate(TrainingConfig):
-    """The training config, the dataset to train on, and the optional keys step."""
+    """The training config, the dataset to train on, and the optional keys step.
 
-    dataset_id: int = Field(ge=1)
+    The first front end's flat shape is accepted too: ``hf_token`` and ``groq_api_key``
+    beside the config (for this job only, like ``keys``), and Hugging Face's task names
+    (``text-classification``, ``text-generation``)."""
+
+    #: An uploaded dataset (``GET /v2/datasets``)…
+    dataset_id: int | None = Field(default=None, ge=1)
+    #: …or a Hub dataset, ``hub://owner/name[:split]``, fetched with the job's token.
+    dataset: str | None = Field(default=None, max_length=300)
     #: The keys step (omit it to train without keys and keep the model local).
     keys: JobKeys | None = None
+    #: The flat shape's Hugging Face token (as ``keys.hf_token``).
+    hf_token: SecretStr | None = None
+    #: The flat shape's Groq key (as ``keys.groq_api_key``).
+    groq_api_key: SecretStr | None = None
     hub: HubOptions = Field(default_factory=HubOptions)
     #: The advice the user saw (and maybe applied), kept with the job.
     advice: AdviceResult | None = None
+
+    @model_validator(mode="after")
+    def _one_dataset_and_one_place_per_key(self) -> JobCreate:
+        if (self.dataset_id is None) == (self.dataset is None):
+            raise ValueError("give dataset_id (an uploaded dataset) or dataset (hub://…), one")
+        for name in ("hf_token", "groq_api_key"):
+            if getattr(self, name) is not None and getattr(self.keys, name, None) is not None:
+                raise ValueError(f"give {name} beside the config or in keys, not both")
+        return self
+
+    def flat_keys(self) -> JobKeys:
+        return JobKeys(hf_token=self.hf_token, groq_api_key=self.groq_api_key)
 
 
 class JobPublic(BaseModel):
@@ -110,6 +136,8 @@ class TaskPublic(BaseModel):
     """A training task a job may ask for (from the registry)."""
 
     name: str
+    #: Other names a job may give (``text-classification``).
+    aliases: list[str]
     label: str
     #: The model it trains, in a sentence.
     noun: str
@@ -137,27 +165,50 @@ async def create_job(
     body: JobCreate, request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> JobPublic:
     """Queue a job; 400 when the dataset does not suit the task, a key is malformed or no
-    GPU is available. Keys are used for this job only unless ``keys.remember`` is set."""
-    dataset = await jobs.get_dataset(session, body.dataset_id, user)
+    GPU is available. Keys are used for this job only unless ``keys.remember`` is set.
+    A Hub ``dataset`` is fetched first with the job's token (404, 401 or 403 as for
+    ``POST /v2/datasets/hub``) and kept as the user's dataset, unless the job is refused."""
     config = TrainingConfig.model_validate(
-        body.model_dump(exclude={"dataset_id", "keys", "hub", "advice"})
+        body.model_dump(include=set(TrainingConfig.model_fields))
     )
-    secrets = await job_secrets(session, user, body.keys)
+    secrets = await request_secrets(session, user, body.keys, body.flat_keys())
     hub = None
     if secrets.hf_token and body.hub.push:
         hub = {"repo_id": body.hub.repo_id, "private": body.hub.private}
     service = training_service(request.app)
-    job = await jobs.create_job(
-        session,
-        user=user,
-        dataset=dataset,
-        config=config,
-        settings=settings,
-        # Celery: GPU jobs wait for a GPU worker; this server needs no GPU of its own.
-        check_gpu=jobs.gpu_available if service.celery is None else lambda: True,
-        hub=hub,
-        advice=body.advice.model_dump(mode="json") if body.advice else None,
-    )
+    data_dir = settings.data_dir.resolve()
+    if body.dataset_id is not None:
+        dataset, fetched = await jobs.get_dataset(session, body.dataset_id, user), False
+    else:
+        dataset, fetched = (
+            await import_hub_dataset(
+                session,
+                HubDatasetRef.parse(body.dataset or ""),
+                user=user,
+                token=secrets.hf_token,
+                data_dir=data_dir,
+                endpoint=settings.hf_endpoint,
+                limits=UploadLimits.from_settings(settings),
+                task=config.task,
+            ),
+            True,
+        )
+    try:
+        job = await jobs.create_job(
+            session,
+            user=user,
+            dataset=dataset,
+            config=config,
+            settings=settings,
+            # Celery: GPU jobs wait for a GPU worker; this server needs no GPU of its own.
+            check_gpu=jobs.gpu_available if service.celery is None else lambda: True,
+            hub=hub,
+            advice=body.advice.model_dump(mode="json") if body.advice else None,
+        )
+    except BaseException:
+        if fetched:
+            await discard_dataset(session, dataset, data_dir)
+        raise
     await remember_keys(session, user, body.keys)
     service.submit(job, secrets)
     return _public(job)

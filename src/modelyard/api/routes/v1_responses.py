@@ -8,6 +8,12 @@ group-committed): ``previous_response_id`` continues it, ``GET`` and
 ``DELETE /v1/responses/{id}`` read and remove it, and
 ``GET /v1/responses/{id}/input_items`` lists what it answered (its context, as items).
 Another user's response id is a 404 like a missing one.
+
+Where the target routing chose speaks the Responses API (provider type ``openai``), the
+client's body goes there as it is and the upstream's answer or events come back as they
+came (:mod:`~modelyard.gateway.inbound.openai_responses_native`); the request is still
+checked by the translation first, so that any target of the route can serve it. Storage,
+metering and failover are the same on both paths.
 """
 
 from __future__ import annotations
@@ -23,12 +29,18 @@ from modelyard.api.metered_stream import MeteredStream
 from modelyard.db.models import User
 from modelyard.gateway.inbound.openai_responses import ResponsesRequest, to_chat_request
 from modelyard.gateway.inbound.openai_responses_items import input_items, item_page
+from modelyard.gateway.inbound.openai_responses_native import (
+    relayed_response,
+    relayed_sse,
+    rewriter,
+    with_native_body,
+)
 from modelyard.gateway.inbound.openai_responses_output import (
     assistant_message,
     new_response_id,
     to_response,
 )
-from modelyard.gateway.inbound.openai_responses_stream import ResponsesEventWriter, responses_sse
+from modelyard.gateway.inbound.openai_responses_stream import ResponsesEventWriter
 from modelyard.gateway.schemas import ChatMessage
 from modelyard.usage.completion import CallDetails
 
@@ -64,7 +76,7 @@ async def create_response(
     context: list[ChatMessage] = []
     if body.previous_response_id:
         context = await _previous_context(request, user, body.previous_response_id)
-    chat = to_chat_request(body, context)
+    chat = with_native_body(to_chat_request(body, context), body, context)
     conversation = chat.messages[1:] if body.instructions else chat.messages
     call = await metered_call(
         request,
@@ -75,27 +87,24 @@ async def create_response(
     if not chat.stream:
         answer = await call.complete(chat, cache_ttl=requested_cache_ttl(request))
         headers = gateway_headers(request, call.served)
-        response = to_response(
-            answer,
-            body,
-            response_id=response_id,
-            created_at=created_at,
-            model=headers["x-modelyard-model"],
-        )
+        model = headers["x-modelyard-model"]
+        response = relayed_response(
+            answer, rewriter(body, response_id=response_id, model=model)
+        ) or to_response(answer, body, response_id=response_id, created_at=created_at, model=model)
         if body.store:
             await _keep(request, user, response, conversation)
         return json_response(response, headers)
     chunks = await call.stream(chat)
     headers = gateway_headers(request, call.served)
-    writer = ResponsesEventWriter(
-        body, response_id=response_id, created_at=created_at, model=headers["x-modelyard-model"]
-    )
+    model = headers["x-modelyard-model"]
+    writer = ResponsesEventWriter(body, response_id=response_id, created_at=created_at, model=model)
+    rewrite = rewriter(body, response_id=response_id, model=model)
 
     async def keep(response: dict[str, Any]) -> None:
         await _keep(request, user, response, conversation)
 
     return MeteredStream(
-        responses_sse(writer, chunks, on_finished=keep if body.store else None),
+        relayed_sse(writer, chunks, rewrite, on_finished=keep if body.store else None),
         chunks=chunks,
         media_type="text/event-stream",
         headers={**headers, "cache-control": "no-cache"},

@@ -22,3 +22,5 @@ class UserProfile(UserPublic):
     has_google_key: bool
     has_groq_key: bool
     has_huggingface_key: bool
+    #: The user's default system prompt for conversations without their own.
+    custom_instructions: str | None = None

@@ -1,5 +1,10 @@
 """OpenAI's wire format: OpenAI itself and every OpenAI-compatible service (Groq, the
-Hugging Face router, vLLM, Ollama, Together, custom base URLs)."""
+Hugging Face router, vLLM, Ollama, Together, custom base URLs).
+
+A request from the Responses API (with
+:attr:`~modelyard.gateway.schemas.ChatCompletionRequest.responses_native`) reaches an
+``openai`` target as the client's Responses body, at ``{base_url}/responses``, and its
+answer travels beside the chat-shaped one (:mod:`modelyard.gateway.responses_native`)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,14 @@ from typing import Any
 
 from modelyard.gateway.adapters.base import Adapter, Target
 from modelyard.gateway.adapters.wire import post_json, post_sse, stream_error
+from modelyard.gateway.responses_native import (
+    FINAL_EVENTS,
+    NATIVE_RESPONSE,
+    event_chunk,
+    native_body,
+    speaks_responses,
+    to_completion,
+)
 from modelyard.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from modelyard.gateway.upstream_errors import UpstreamError
 from modelyard.providers.kinds import ConnectionCheck, Endpoint, ProviderKind, ProviderKindSpec
@@ -69,6 +82,11 @@ class OpenAIAdapter(Adapter):
             raise UpstreamError("protocol", f"the provider's answer has no {expect}")
         return answer
 
+    def _events(self, path: str, body: dict[str, Any], target: Target) -> AsyncIterator[Any]:
+        """The server-sent events of ``POST {base_url}{path}``."""
+        url = f"{target.base_url}{path}"
+        return post_sse(self.http, url, headers=_headers(target), body=body, timeout=target.timeout)
+
     async def _relay(
         self, path: str, body: dict[str, Any], target: Target
     ) -> AsyncIterator[dict[str, Any]]:
@@ -76,13 +94,7 @@ class OpenAIAdapter(Adapter):
         error event raises."""
         body = {**body, "stream": True}
         body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
-        async for chunk in post_sse(
-            self.http,
-            f"{target.base_url}{path}",
-            headers=_headers(target),
-            body=body,
-            timeout=target.timeout,
-        ):
+        async for chunk in self._events(path, body, target):
             if isinstance(chunk, dict) and "error" in chunk:
                 raise stream_error(chunk)
             yield chunk
@@ -93,14 +105,48 @@ class OpenAIAdapter(Adapter):
         body.pop("stream_options", None)
         return body
 
+    @staticmethod
+    def _native(request: ChatCompletionRequest, target: Target) -> bool:
+        return request.responses_native is not None and speaks_responses(target)
+
     async def chat(self, request: ChatCompletionRequest, target: Target) -> dict[str, Any]:
+        if self._native(request, target):
+            body = native_body(request, target, stream=False)
+            answer = await self._post("/responses", body, target, expect="output")
+            return {**to_completion(answer), NATIVE_RESPONSE: answer}
         body = self._unstreamed(self._body(request, target))
         return await self._post("/chat/completions", body, target)
 
     def stream_chat(
         self, request: ChatCompletionRequest, target: Target
     ) -> AsyncIterator[dict[str, Any]]:
+        if self._native(request, target):
+            return self._relay_responses(native_body(request, target, stream=True), target)
         return self._relay("/chat/completions", self._body(request, target), target)
+
+    async def _relay_responses(
+        self, body: dict[str, Any], target: Target
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events of a Responses stream, each riding on a chat chunk. An ``error``
+        event before anything was relayed only fails (so that the next target is tried);
+        a later one, or ``response.failed``, is relayed and then fails the stream."""
+        started = finished = False
+        async for event in self._events("/responses", body, target):
+            if not isinstance(event, dict):
+                raise UpstreamError("protocol", "the provider sent an event that is no object")
+            kind = event.get("type")
+            if kind == "error" and not started:
+                raise _event_error(event)
+            yield event_chunk(event, target.model)
+            started = True
+            if kind == "error":
+                raise _event_error(event)
+            if kind == "response.failed":
+                error = (event.get("response") or {}).get("error") or {}
+                raise _event_error(error)
+            finished = finished or kind in FINAL_EVENTS
+        if not finished:
+            raise UpstreamError("protocol", "the stream ended before response.completed")
 
     def _completion_body(self, request: CompletionRequest, target: Target) -> dict[str, Any]:
         body = request.model_dump(exclude_none=True)
@@ -127,6 +173,13 @@ class OpenAIAdapter(Adapter):
         body = request.model_dump(exclude_none=True)
         body["model"] = target.model
         return await self._post("/embeddings", body, target, expect="data")
+
+
+def _event_error(error: dict[str, Any]) -> UpstreamError:
+    """The error of a Responses ``error`` event (or a failed Response's ``error``)."""
+    message = str(error.get("message") or error.get("code") or "unknown error")
+    code = error.get("code")
+    return stream_error({"error": {"message": message, "type": code, "code": None}})
 
 
 _OPENAI_API = (Endpoint("openai"),)

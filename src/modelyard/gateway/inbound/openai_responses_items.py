@@ -15,7 +15,7 @@ from typing import Any, Literal
 from modelyard.errors import BadRequestError
 from modelyard.gateway.schemas import ChatMessage
 
-__all__ = ["input_items", "item_page"]
+__all__ = ["context_input", "input_items", "item_page"]
 
 
 def _text_of(content: Any) -> str:
@@ -94,6 +94,18 @@ def input_items(messages: list[ChatMessage], response_id: str) -> list[dict[str,
                     "content": _input_parts(message.content),
                 }
             )
+    return items
+
+
+def context_input(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """A stored context as input items for an upstream that never saw it: no item ids
+    or statuses (they name nothing there), no log probabilities."""
+    items = input_items(messages, "resp_context")
+    for item in items:
+        item.pop("id", None)
+        item.pop("status", None)
+        for part in item.get("content") or []:
+            part.pop("logprobs", None)
     return items
 
 

@@ -1,8 +1,7 @@
 """Supervised fine-tuning of causal LMs on chats, fully or with LoRA; eval loss, perplexity.
 
-Only the assistant messages are learned: the other tokens get the label ``-100``. A base
-tokenizer without a chat template gets :data:`FALLBACK_TEMPLATE`, saved with the model so
-that the trained model chats the way it was taught.
+Only the assistant messages are learned: the other tokens get the label ``-100``. The
+tokenizer, the model (4-bit for QLoRA) and the LoRA merge come from :mod:`.causal`.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelyard.training.tasks.causal import load_causal, load_tokenizer
 from modelyard.training.tasks.prepared import Prepared, split_examples
 from modelyard.training.tasks.spec import TaskAdvice, TrainingTask
 
@@ -18,14 +18,9 @@ if TYPE_CHECKING:
     from modelyard.training.advice import AdviceRequestFacts
     from modelyard.training.config import TrainingConfig
 
-__all__ = ["FALLBACK_TEMPLATE", "TASK", "advise", "check_base", "collate", "encode_chat", "prepare"]
+__all__ = ["TASK", "advise", "check_base", "collate", "encode_chat", "prepare"]
 
 IGNORE = -100
-
-FALLBACK_TEMPLATE = (
-    "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}"
-    "{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
 
 
 def _render(tokenizer: Any, messages: list[dict[str, str]], *, prompt: bool) -> str:
@@ -79,43 +74,10 @@ def _perplexity(metrics: dict[str, float]) -> dict[str, float]:
     return metrics
 
 
-def _unchanged(model: Any) -> Any:
-    return model
-
-
-def _merge_lora(model: Any) -> Any:
-    """The base model with the trained adapter folded into its weights."""
-    return model.merge_and_unload()
-
-
 def prepare(config: TrainingConfig, examples: list[dict[str, Any]], base: Path) -> Prepared:
     """Load the causal LM (wrapped with LoRA when asked) and encode the chats."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    if not getattr(tokenizer, "chat_template", None):
-        tokenizer.chat_template = FALLBACK_TEMPLATE
-    model: Any = AutoModelForCausalLM.from_pretrained(base)
-    card: dict[str, Any] = {"method": config.method}
-    finish = _unchanged
-    if config.method == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        lora = config.lora
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                task_type="CAUSAL_LM",
-                r=lora.r,
-                lora_alpha=lora.alpha,
-                lora_dropout=lora.dropout,
-                target_modules=lora.target_modules,
-            ),
-        )
-        card["lora"] = lora.model_dump()
-        finish = _merge_lora
+    tokenizer = load_tokenizer(base)
+    model, finish, card = load_causal(config, base)
     train, held_out = split_examples(examples, config.eval_fraction, config.seed)
 
     def encode(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -140,6 +102,10 @@ def prepare(config: TrainingConfig, examples: list[dict[str, Any]], base: Path) 
     )
 
 
+def _chat_text(tokenizer: Any, example: dict[str, Any]) -> str:
+    return _render(tokenizer, example["messages"], prompt=False)
+
+
 def check_base(name: str, source_task: str) -> None:
     """SFT trains causal LMs only."""
     if source_task != "causal":
@@ -152,20 +118,39 @@ def advise(facts: AdviceRequestFacts, base: str | None, parameters: int | None) 
         LORA_ABOVE,
         DatasetSource,
         HyperparameterAdvice,
-        epochs_for,
+        length_for,
+        schedule_for,
     )
 
     gpu = facts.compute_type == "gpu"
     large = parameters is not None and parameters > LORA_ABOVE
+    batch = (8 if gpu else 4) if not large else (4 if gpu else 1)
+    epochs, epochs_why = schedule_for(facts, batch, 3.0)
+    max_length, length_why = length_for(facts, 1024 if gpu else 512, 1024 if gpu else 512)
+    rate_why = (
+        "2e-04 for LoRA adapters (they start at zero and need a higher rate)"
+        if large
+        else "5e-05 for all the weights of a causal LM (lower than an encoder's)"
+    )
     hyper = HyperparameterAdvice(
-        epochs=epochs_for(facts.num_examples),
+        epochs=epochs,
         learning_rate=2e-4 if large else 5e-5,
-        batch_size=(8 if gpu else 4) if not large else (4 if gpu else 1),
-        max_length=1024 if gpu else 512,
+        batch_size=batch,
+        max_length=max_length,
         method="lora" if large else "full",
         warmup_ratio=0.03,
         weight_decay=0.0,
         lora_r=16 if large else None,
+        reasons={
+            "epochs": epochs_why,
+            "learning_rate": rate_why,
+            "batch_size": f"{batch} chats per step fit the memory of a "
+            + ("GPU" if gpu else "CPU")
+            + (" for a large model" if large else ""),
+            "max_length": length_why,
+            "warmup_ratio": "warm up over the first 3% of the steps",
+            "weight_decay": "none: fine-tuning a causal LM on chats rarely needs it",
+        },
     )
     strategy = (
         f"Supervised fine-tuning of {base}"
@@ -205,8 +190,11 @@ TASK = TrainingTask(
     ),
     check_base=check_base,
     methods=("full", "lora"),
+    quantizable=True,
     hub_suggestions=(
         ("HuggingFaceTB/SmolLM2-135M-Instruct", "Hub · 135M parameters, quick on a CPU"),
         ("Qwen/Qwen2.5-0.5B-Instruct", "Hub · 0.5B parameters"),
     ),
+    aliases=("text-generation",),
+    sample_text=_chat_text,
 )

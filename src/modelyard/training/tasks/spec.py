@@ -60,8 +60,24 @@ class TrainingTask:
     check_base: Callable[[str, str], None] | None = None
     #: The training methods offered (``full``, ``lora``).
     methods: tuple[Method, ...] = ("full",)
+    #: The method of a job that names none.
+    default_method: Method = "full"
+    #: Whether it may load its base model in 4 bits (QLoRA; causal LMs).
+    quantizable: bool = False
     #: Hub models suggested as bases, ``(id, note)``, where the server may download them.
     hub_suggestions: tuple[tuple[str, str], ...] = ()
+    #: Other names a request may use for it (Hugging Face's task names, e.g.
+    #: ``text-classification``); stored jobs always hold :attr:`name`.
+    aliases: tuple[str, ...] = ()
+    #: The validation metric early stopping and the best checkpoint go by, and whether
+    #: higher is better.
+    best_metric: str = "eval_loss"
+    greater_is_better: bool = False
+    #: The text of one example as the model reads it, ``(tokenizer, example)``: its token
+    #: length distribution sets the recommended ``max_length``.
+    sample_text: Callable[[Any, dict[str, Any]], str] | None = None
+    #: Whether it holds out a test split (``test_fraction``) the training never sees.
+    held_out_test: bool = False
 
     @property
     def base_placeholder(self) -> str:
@@ -75,6 +91,7 @@ class TrainingTask:
         """The task's facts for clients (the API's task list, the web form)."""
         return {
             "name": self.name,
+            "aliases": list(self.aliases),
             "label": self.label,
             "noun": self.noun,
             "dataset_kinds": dict(self.kinds),

@@ -15,7 +15,7 @@
 
   var M = window.Modelyard;
   var el = M.el;
-  var PAGE_SIZE = 30;
+  var attachments = window.ModelyardAttachments || null;
 
   var app = document.getElementById("chat-app");
   if (!app) return;
@@ -31,10 +31,6 @@
     model: document.getElementById("model-select"),
     title: document.getElementById("conversation-title"),
     list: document.getElementById("conversation-list"),
-    listEmpty: document.getElementById("conversation-empty"),
-    listError: document.getElementById("conversation-error"),
-    more: document.getElementById("conversation-more"),
-    search: document.getElementById("conversation-search"),
     sidebar: document.getElementById("chat-sidebar"),
     sidebarToggle: document.getElementById("sidebar-toggle"),
     newChat: document.querySelector("[data-new-chat]"),
@@ -48,8 +44,6 @@
     messages: [],
     controller: null,
     streaming: false,
-    listOffset: 0,
-    searchTimer: null,
   };
 
   /* -- URLs ------------------------------------------------------------------------- */
@@ -190,6 +184,36 @@
     return button;
   }
 
+  /* "< 2/3 >" under a message with several versions: another version shows the branch
+     through it (PUT /web/api/conversations/{id}/shown). */
+  function versionSwitcher(message) {
+    if (!message.saved || !message.version_count || message.version_count < 2) return null;
+    var position = message.version - 1;
+    function go(step) {
+      return function () {
+        var target = message.version_ids[position + step];
+        if (target === undefined || state.streaming) return;
+        M.api("PUT", "/web/api/conversations/" + state.conversationId + "/shown", { message_id: target }).then(
+          function (result) {
+            if (result.ok) showStored(result.data);
+            else M.showError(ui.composerError, result.error);
+          }
+        );
+      };
+    }
+    var previous = actionButton("‹", go(-1), "previous-version");
+    previous.setAttribute("aria-label", "Previous version");
+    previous.disabled = position === 0;
+    var next = actionButton("›", go(1), "next-version");
+    next.setAttribute("aria-label", "Next version");
+    next.disabled = position === message.version_count - 1;
+    return el("span", { className: "versions", role: "group", "aria-label": "Versions" }, [
+      previous,
+      el("span", { className: "version-count", text: message.version + "/" + message.version_count }),
+      next,
+    ]);
+  }
+
   function messageNode(message, index) {
     var isUser = message.role === "user";
     var content = el("div", { className: "content" + (isUser ? "" : " markdown") });
@@ -204,6 +228,8 @@
       el("h3", { className: "visually-hidden", text: isUser ? "You wrote" : "Answer" }),
       content,
     ]);
+    var files = attachments ? attachments.messageChips(message.attachments) : null;
+    if (files) bubble.appendChild(files);
     if (message.error) {
       bubble.appendChild(el("p", { className: "alert error message-error", role: "alert", text: message.error }));
     }
@@ -223,9 +249,15 @@
         );
       }
       if (isUser) actions.appendChild(actionButton("Edit", function () { startEdit(index); }, "edit"));
-      if (!isUser && index === state.messages.length - 1) {
+      var last = index === state.messages.length - 1;
+      if (!isUser && last && message.saved && message.status === "stopped") {
+        actions.appendChild(actionButton("Continue", function () { continueAnswer(index); }, "continue"));
+      }
+      if (!isUser && last) {
         actions.appendChild(actionButton(message.error ? "Retry" : "Regenerate", regenerate, "regenerate"));
       }
+      var versions = versionSwitcher(message);
+      if (versions) actions.insertBefore(versions, actions.firstChild);
       bubble.appendChild(actions);
     }
 
@@ -337,10 +369,11 @@
         area.setAttribute("aria-invalid", "true");
         return;
       }
-      var history = apiMessages(state.messages.slice(0, index)).concat([{ role: "user", content: text }]);
+      var edited = { role: "user", content: text, saved: false, attachments: message.attachments || [] };
+      var history = apiMessages(state.messages.slice(0, index).concat([edited]));
       var replaceFrom = message.saved ? message.id : null;
-      state.messages = state.messages.slice(0, index).concat([{ role: "user", content: text, saved: false }]);
-      runTurn(history, replaceFrom);
+      state.messages = state.messages.slice(0, index).concat([edited]);
+      runTurn(history, { replaceFrom: replaceFrom });
     });
   }
 
@@ -350,7 +383,13 @@
         return !message.error && (message.role === "user" || message.content);
       })
       .map(function (message) {
-        return { role: message.role, content: message.content };
+        var sent = { role: message.role, content: message.content };
+        if (message.attachments && message.attachments.length) {
+          sent.attachment_ids = message.attachments.map(function (file) {
+            return file.id;
+          });
+        }
+        return sent;
       });
   }
 
@@ -361,7 +400,14 @@
     var question = state.messages[index];
     var history = apiMessages(state.messages.slice(0, index + 1));
     state.messages = state.messages.slice(0, index + 1);
-    runTurn(history, question.saved ? question.id : null);
+    runTurn(history, { replaceFrom: question.saved ? question.id : null });
+  }
+
+  /* Continue a stopped answer: the model goes on from where it stopped and the server
+     appends what it writes to the stored answer. */
+  function continueAnswer(index) {
+    if (state.streaming) return;
+    runTurn(apiMessages(state.messages.slice(0, index + 1)), { continueFrom: state.messages[index] });
   }
 
   /* -- streaming -------------------------------------------------------------------- */
@@ -390,19 +436,23 @@
   /* After Stop: the stored history once it holds the stopped turn (the server stores it
      when it notices the closed connection), or null after a few seconds. */
   async function storedStop(expected, after) {
-    for (var attempt = 0; attempt < 30; attempt += 1) {
-      var result = await M.api("GET", "/web/api/conversations/" + state.conversationId + "/messages");
-      if (!result.ok) return null;
-      var items = result.data.items;
+    return storedWhen(function (items) {
       var last = items[items.length - 1];
-      if (
+      return (
         items.length === expected &&
         last.role === "assistant" &&
         last.status === "stopped" &&
         Date.parse(last.created_at) > after
-      ) {
-        return result.data;
-      }
+      );
+    });
+  }
+
+  /* The stored history once ``ready(items)`` holds for it, or null after a few seconds. */
+  async function storedWhen(ready) {
+    for (var attempt = 0; attempt < 30; attempt += 1) {
+      var result = await M.api("GET", "/web/api/conversations/" + state.conversationId + "/messages");
+      if (!result.ok) return null;
+      if (ready(result.data.items)) return result.data;
       await new Promise(function (resolve) {
         window.setTimeout(resolve, 100);
       });
@@ -453,31 +503,9 @@
     markActive();
   }
 
-  async function runTurn(history, replaceFrom) {
-    M.showError(ui.composerError, "");
-    /* What the stored history holds once this turn is: the kept messages and two more. */
-    var kept = state.messages.filter(function (message) {
-      return message.saved && (!replaceFrom || message.id < replaceFrom);
-    }).length;
-    var newest = state.messages.reduce(function (latest, message) {
-      return message.saved ? Math.max(latest, Date.parse(message.created_at)) : latest;
-    }, 0);
-    var answer = { role: "assistant", content: "", saved: false, live: true };
-    state.messages.push(answer);
-    var createdHere = state.conversationId === null;
-    var knownMax = createdHere ? knownConversationMax() : 0;
-    var question = history.length ? history[history.length - 1].content : "";
-    setStreaming(true);
-    render();
-
-    var controller = new AbortController();
-    state.controller = controller;
-    var body = { model: state.model, messages: history, stream: true, stream_options: { include_usage: true } };
-    if (state.conversationId) body.conversation_id = state.conversationId;
-    var url = replaceFrom
-      ? "/web/api/chat/completions?replace_from=" + encodeURIComponent(replaceFrom)
-      : "/v2/llm/chat/completions";
-
+  /* POST the turn and stream its answer into ``answer.content``: whether it finished,
+     was stopped (aborted), or failed (the failure's message). */
+  async function streamAnswer(url, body, answer, controller) {
     var finished = false;
     var failure = null;
     var stopped = false;
@@ -542,13 +570,50 @@
       else failure = "The connection was lost while the answer arrived; try again.";
     }
 
+    return { finished: finished, failure: failure, stopped: stopped };
+  }
+
+  async function runTurn(history, options) {
+    var replaceFrom = options.replaceFrom || null;
+    if (options.continueFrom) return continueTurn(history, options.continueFrom);
+    M.showError(ui.composerError, "");
+    /* What the stored history holds once this turn is: the kept messages and two more. */
+    var kept = state.messages.filter(function (message) {
+      return message.saved && (!replaceFrom || message.id < replaceFrom);
+    }).length;
+    var newest = state.messages.reduce(function (latest, message) {
+      return message.saved ? Math.max(latest, Date.parse(message.created_at)) : latest;
+    }, 0);
+    var answer = { role: "assistant", content: "", saved: false, live: true };
+    state.messages.push(answer);
+    var createdHere = state.conversationId === null;
+    var knownMax = createdHere ? knownConversationMax() : 0;
+    var question = history.length ? history[history.length - 1].content : "";
+    setStreaming(true);
+    render();
+
+    var controller = new AbortController();
+    state.controller = controller;
+    var body = { model: state.model, messages: history, stream: true, stream_options: { include_usage: true } };
+    if (state.conversationId) body.conversation_id = state.conversationId;
+    else chatSettings.applyPending(body);
+    var url = replaceFrom
+      ? "/web/api/chat/completions?replace_from=" + encodeURIComponent(replaceFrom)
+      : "/v2/llm/chat/completions";
+
+    var outcome = await streamAnswer(url, body, answer, controller);
+    var finished = outcome.finished;
+    var failure = outcome.failure;
+    var stopped = outcome.stopped;
+
     state.controller = null;
     answer.live = false;
     setStreaming(false);
 
     if (finished && !failure && state.conversationId) {
+      if (createdHere) await chatSettings.savePending(state.conversationId);
       await loadMessages();
-      loadConversations();
+      refreshSidebar(createdHere);
       ui.prompt.focus();
       return;
     }
@@ -569,7 +634,7 @@
         state.conversationId = first.id;
         syncUrl(false);
         showStored(first.data);
-        loadConversations();
+        refreshSidebar(true);
         ui.prompt.focus();
         return;
       }
@@ -594,6 +659,47 @@
     ui.prompt.focus();
   }
 
+  async function continueTurn(history, answer) {
+    M.showError(ui.composerError, "");
+    var before = answer.content;
+    answer.live = true;
+    answer.html = null;
+    answer.liveHtml = null;
+    answer.liveLength = 0;
+    answer.status = null;
+    setStreaming(true);
+    render();
+    var controller = new AbortController();
+    state.controller = controller;
+    var body = {
+      model: state.model,
+      messages: history,
+      stream: true,
+      stream_options: { include_usage: true },
+      conversation_id: state.conversationId,
+    };
+    var url = "/web/api/chat/completions?continue_from=" + encodeURIComponent(answer.id);
+    var outcome = await streamAnswer(url, body, answer, controller);
+    state.controller = null;
+    answer.live = false;
+    setStreaming(false);
+    if (outcome.stopped && answer.content.length > before.length) {
+      /* The server appends what had arrived once it notices the closed connection. */
+      var stored = await storedWhen(function (items) {
+        var last = items[items.length - 1];
+        return last && last.id === answer.id && last.content.length > before.length;
+      });
+      if (stored) {
+        showStored(stored);
+        ui.prompt.focus();
+        return;
+      }
+    }
+    await loadMessages();
+    if (outcome.failure) M.showError(ui.composerError, outcome.failure);
+    ui.prompt.focus();
+  }
+
   function stop() {
     if (state.controller) state.controller.abort();
   }
@@ -602,7 +708,11 @@
     if (event) event.preventDefault();
     if (state.streaming) return;
     var text = ui.prompt.value.trim();
-    if (!text) {
+    if (attachments && attachments.busy()) {
+      M.showError(ui.composerError, "Wait until the files are uploaded, then send.");
+      return;
+    }
+    if (!text && !(attachments && attachments.count())) {
       M.showError(ui.composerError, "Type a message first.");
       ui.prompt.focus();
       return;
@@ -611,15 +721,17 @@
       M.showError(ui.composerError, "Choose a model first.");
       return;
     }
+    var files = attachments ? attachments.take() : [];
     /* A failed answer is dropped from the history sent; its question stays. */
     state.messages = state.messages.filter(function (message) {
       return !message.error;
     });
-    var history = apiMessages(state.messages).concat([{ role: "user", content: text }]);
-    state.messages.push({ role: "user", content: text, saved: false });
+    var question = { role: "user", content: text, saved: false, attachments: files };
+    var history = apiMessages(state.messages.concat([question]));
+    state.messages.push(question);
     ui.prompt.value = "";
     autosize();
-    runTurn(history, null);
+    runTurn(history, {});
   }
 
   /* -- loading a conversation ------------------------------------------------------- */
@@ -670,142 +782,56 @@
     state.conversationId = null;
     state.messages = [];
     state.title = "";
+    chatSettings.reset();
     syncUrl(true);
     render();
     markActive();
     ui.prompt.focus();
   }
 
-  /* -- the conversations sidebar ---------------------------------------------------- */
+  /* -- the conversations sidebar (static/sidebar.js) -------------------------------- */
+
+  var chatSettings = M.ChatSettings({
+    current: function () {
+      return state.conversationId;
+    },
+  });
+
+  var sidebar = M.Sidebar({
+    href: function (id) {
+      return modelPath(state.model) + "?c=" + id;
+    },
+    current: function () {
+      return state.conversationId;
+    },
+    open: function (id) {
+      openConversation(id, true);
+    },
+    /* Deleted or archived: the chat it showed gives way to a new one. */
+    removed: function (id) {
+      if (id === state.conversationId) newChat();
+    },
+    renamed: function (id, title) {
+      if (id !== state.conversationId) return;
+      state.title = title;
+      ui.title.textContent = title;
+      document.title = title + " · modelyard";
+    },
+  });
 
   function markActive() {
-    ui.list.querySelectorAll(".conversation").forEach(function (item) {
-      var active = Number(item.getAttribute("data-id")) === state.conversationId;
-      item.classList.toggle("active", active);
-      var link = item.querySelector("a");
-      if (link) {
-        if (active) link.setAttribute("aria-current", "page");
-        else link.removeAttribute("aria-current");
-      }
-    });
+    sidebar.markActive();
   }
 
-  function conversationItem(conversation) {
-    var link = el("a", {
-      href: modelPath(state.model) + "?c=" + conversation.id,
-      text: conversation.title,
-      title: conversation.title,
-    });
-    link.addEventListener("click", function (event) {
-      if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
-      event.preventDefault();
-      openConversation(conversation.id, true);
-    });
-    var menu = el("details", { className: "menu" });
-    var summary = el("summary", { "aria-label": "Actions for " + conversation.title, text: "⋯" });
-    var rename = el("button", { type: "button", text: "Rename", "data-action": "rename" });
-    var remove = el("button", { type: "button", className: "danger-item", text: "Delete", "data-action": "delete" });
-    var exportUrl = "/v2/conversations/" + conversation.id + "/export?format=";
-    menu.appendChild(summary);
-    menu.appendChild(
-      el("div", { className: "menu-items" }, [
-        rename,
-        el("a", { href: exportUrl + "markdown", download: true, text: "Export as Markdown" }),
-        el("a", { href: exportUrl + "json", download: true, text: "Export as JSON" }),
-        remove,
-      ])
-    );
-    var item = el("li", { className: "conversation", "data-id": conversation.id }, [link, menu]);
-    rename.addEventListener("click", function () {
-      menu.open = false;
-      startRename(item, conversation);
-    });
-    remove.addEventListener("click", function () {
-      menu.open = false;
-      deleteConversation(conversation);
-    });
-    return item;
+  function loadConversations(append) {
+    return sidebar.load(append);
   }
 
-  function startRename(item, conversation) {
-    var id = "rename-" + conversation.id;
-    var input = el("input", { id: id, type: "text", maxlength: "200", "aria-describedby": id + "-error" });
-    input.value = conversation.title;
-    var error = el("p", { className: "field-error", id: id + "-error", role: "alert", hidden: true });
-    var save = el("button", { type: "submit", className: "button primary small", text: "Save" });
-    var cancel = el("button", { type: "button", className: "button ghost small", text: "Cancel" });
-    var form = el("form", { novalidate: true }, [
-      el("label", { className: "visually-hidden", for: id, text: "New title" }),
-      input,
-      save,
-      cancel,
-      error,
-    ]);
-    item.textContent = "";
-    item.appendChild(form);
-    input.focus();
-    input.select();
-    cancel.addEventListener("click", function () {
-      loadConversations();
-    });
-    input.addEventListener("keydown", function (event) {
-      if (event.key === "Escape") loadConversations();
-    });
-    form.addEventListener("submit", async function (event) {
-      event.preventDefault();
-      var title = input.value.trim();
-      if (!title) {
-        input.setAttribute("aria-invalid", "true");
-        M.showError(error, "Enter a title (1 to 200 characters).");
-        return;
-      }
-      save.disabled = true;
-      var result = await M.api("PATCH", "/v2/conversations/" + conversation.id, { title: title });
-      save.disabled = false;
-      if (!result.ok) {
-        input.setAttribute("aria-invalid", "true");
-        M.showError(error, result.error);
-        return;
-      }
-      if (conversation.id === state.conversationId) {
-        state.title = result.data.title;
-        ui.title.textContent = state.title;
-      }
-      loadConversations();
-    });
-  }
-
-  async function deleteConversation(conversation) {
-    if (!window.confirm('Delete "' + conversation.title + '" and all its messages? This cannot be undone.')) return;
-    var result = await M.api("DELETE", "/v2/conversations/" + conversation.id);
-    if (!result.ok) {
-      M.showError(ui.listError, result.error);
-      return;
-    }
-    if (conversation.id === state.conversationId) newChat();
-    loadConversations();
-  }
-
-  async function loadConversations(append) {
-    var offset = append ? state.listOffset : 0;
-    var query = ui.search.value.trim();
-    var url = "/v2/conversations/?limit=" + PAGE_SIZE + "&offset=" + offset;
-    if (query) url += "&q=" + encodeURIComponent(query);
-    var result = await M.api("GET", url);
-    if (!result.ok) {
-      M.showError(ui.listError, result.error);
-      return;
-    }
-    M.showError(ui.listError, "");
-    if (!append) ui.list.textContent = "";
-    result.data.items.forEach(function (conversation) {
-      ui.list.appendChild(conversationItem(conversation));
-    });
-    state.listOffset = result.data.next_offset || 0;
-    ui.more.hidden = result.data.next_offset === null;
-    ui.listEmpty.hidden = result.data.total !== 0;
-    ui.listEmpty.textContent = query ? "No conversation matches “" + query + "”." : "No conversations yet.";
-    markActive();
+  /* After a turn; after a conversation's first answer, ask for a generated title
+     (the sidebar reloads once it is known). */
+  function refreshSidebar(firstTurn) {
+    if (firstTurn && state.conversationId) sidebar.title(state.conversationId);
+    else loadConversations();
   }
 
   /* -- composer and toolbar --------------------------------------------------------- */
@@ -834,15 +860,6 @@
     loadConversations();
   });
   ui.newChat.addEventListener("click", newChat);
-  ui.search.addEventListener("input", function () {
-    window.clearTimeout(state.searchTimer);
-    state.searchTimer = window.setTimeout(function () {
-      loadConversations();
-    }, 200);
-  });
-  ui.more.addEventListener("click", function () {
-    loadConversations(true);
-  });
   ui.sidebarToggle.addEventListener("click", function () {
     var open = ui.sidebar.classList.toggle("open");
     ui.sidebarToggle.setAttribute("aria-expanded", open ? "true" : "false");

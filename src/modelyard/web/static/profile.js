@@ -189,4 +189,27 @@
     if (tokenForm) loadTokens();
     document.body.dataset.profileReady = "true"; /* every handler is attached */
   });
+
+  /* -- custom instructions ---------------------------------------------------------- */
+
+  var instructions = document.getElementById("instructions-form");
+  if (instructions) {
+    var text = document.getElementById("custom-instructions");
+    var instructionsError = document.getElementById("instructions-error");
+    var instructionsStatus = document.getElementById("instructions-status");
+    instructions.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      instructionsStatus.textContent = "";
+      var result = await M.api("PUT", "/v2/users/me/custom-instructions", {
+        custom_instructions: text.value,
+      });
+      if (!result.ok) {
+        M.showError(instructionsError, result.error);
+        return;
+      }
+      M.showError(instructionsError, "");
+      text.value = result.data.custom_instructions || "";
+      instructionsStatus.textContent = result.data.custom_instructions ? "Saved." : "Cleared.";
+    });
+  }
 })();

@@ -1,5 +1,5 @@
 /* A training job's page, live: GET /v2/training/jobs/{id} and …/metrics on load, then the
-   server-sent events of …/events (state, progress, eval, checkpoint, hub) move the progress
+   server-sent events of …/events (state, recommended, progress, eval, checkpoint, hub) move the progress
    bar, the ETA and the hand-drawn SVG loss curve, and fill the events list. Cancel, the Hub
    push, and "Try it" (a chat link for SFT models, a classify box for classifiers). */
 (function () {
@@ -137,7 +137,7 @@
   /* The metrics worth reading (not timings), the evaluation's first. */
   function shownMetrics(metrics) {
     return Object.keys(metrics || {})
-      .filter(function (key) { return !/runtime|per_second|^epoch$/.test(key); })
+      .filter(function (key) { return typeof metrics[key] === "number" && !/runtime|per_second|^epoch$/.test(key); })
       .sort(function (a, b) { return (b.indexOf("eval_") === 0) - (a.indexOf("eval_") === 0); });
   }
 
@@ -151,6 +151,50 @@
       );
     });
     ui.metrics.hidden = false;
+    showReport(metrics);
+  }
+
+  /* The test split's report: the tuned model beside the baseline, per class, confusion. */
+  function showReport(metrics) {
+    var report = metrics && metrics.test_report;
+    if (!report || typeof report !== "object") return;
+    byId("job-test-split").textContent = report.split || "";
+    var compare = byId("job-test-compare-rows");
+    compare.textContent = "";
+    function row(label, accuracy, f1) {
+      compare.appendChild(el("tr", {}, [
+        el("th", { scope: "row", text: label }),
+        el("td", { className: "num", text: number(accuracy, 4) }),
+        el("td", { className: "num", text: number(f1, 4) }),
+      ]));
+    }
+    row("Fine-tuned", metrics.test_accuracy, metrics.test_f1_macro);
+    var baseline = report.baseline || {};
+    if (baseline.method) row("Baseline (" + baseline.method + ")", baseline.accuracy, baseline.f1_macro);
+    var classes = byId("job-test-class-rows");
+    classes.textContent = "";
+    Object.keys(report.per_class || {}).forEach(function (label) {
+      var values = report.per_class[label];
+      classes.appendChild(el("tr", {}, [
+        el("th", { scope: "row", text: label }),
+        el("td", { className: "num", text: number(values.precision, 3) }),
+        el("td", { className: "num", text: number(values.recall, 3) }),
+        el("td", { className: "num", text: String(values.support) }),
+      ]));
+    });
+    var confusion = report.confusion_matrix || { labels: [], rows: [] };
+    var head = byId("job-confusion-head");
+    head.textContent = "";
+    head.appendChild(el("th", { scope: "col", text: "True \\ predicted" }));
+    confusion.labels.forEach(function (label) { head.appendChild(el("th", { scope: "col", className: "num", text: label })); });
+    var rows = byId("job-confusion-rows");
+    rows.textContent = "";
+    confusion.rows.forEach(function (counts, index) {
+      rows.appendChild(el("tr", {}, [el("th", { scope: "row", text: confusion.labels[index] })].concat(
+        counts.map(function (count) { return el("td", { className: "num", text: String(count) }); })
+      )));
+    });
+    byId("job-test-report").hidden = false;
   }
 
   function showHub(hub) {
@@ -294,6 +338,14 @@
       );
     }
     if (kind === "checkpoint") return "Checkpoint saved at step " + data.step;
+    if (kind === "recommended") {
+      var chosen = data.recommended || {};
+      var names = Object.keys(chosen);
+      if (!names.length) return "Hyperparameters: all as set";
+      return "Chosen for the data: " + names.map(function (name) {
+        return name.replace(/_/g, " ") + " " + chosen[name].value;
+      }).join(", ");
+    }
     if (kind === "eval") {
       var metrics = data.metrics || {};
       return "Evaluation: " + shownMetrics(metrics)
@@ -362,7 +414,7 @@
         }
       });
     }
-    ["state", "progress", "eval", "checkpoint", "hub", "log"].forEach(handle);
+    ["state", "recommended", "progress", "eval", "checkpoint", "hub", "log"].forEach(handle);
   }
 
   /* -- actions ----------------------------------------------------------------------- */

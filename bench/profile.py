@@ -1,0 +1,133 @@
+"""Where one gateway worker spends its time under load, and what a change saves.
+
+``python -m bench.profile`` starts the fake upstream and one ``modelyard serve`` worker as
+``bench.gateway`` does, sends chat requests at 16 clients, samples the worker with py-spy
+(``pip install py-spy``) and prints the functions with the most samples of their own and
+the gateway's own functions by inclusive share. ``--cpu CHECKOUT…`` instead measures the
+worker's CPU time per request (from ``/proc``: less sensitive to a busy machine than
+requests per second) for each checkout's ``src``, alternating, three rounds each: the
+ratio of two checkouts is what a change saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from statistics import median
+
+from bench.gateway import MODEL, _config, _env, _modelyard
+from bench.processes import background, free_port, load
+
+_FRAME = re.compile(r"(.*) \((.*?)(?::\d+)?\)$")
+
+
+@contextmanager
+def _worker(src: Path | None = None) -> Iterator[tuple[int, str, str]]:
+    """``(pid, chat URL, token)`` of one worker on a fresh data directory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        upstream, failing, app = free_port(), free_port(), free_port()
+        config = data / "modelyard.yaml"
+        config.write_text(_config(upstream, failing))
+        env = _env(data, app, config)
+        if src is not None:
+            env["PYTHONPATH"] = str(src)
+        _modelyard(env, "setup")
+        _modelyard(env, "users", "create", "bench@example.com")
+        token = _modelyard(env, "tokens", "create", "--user", "bench@example.com").strip()
+        upstream_cmd = [sys.executable, "-m", "bench.upstream", str(upstream)]
+        app_cmd = [sys.executable, "-m", "modelyard", "serve", "--workers", "1"]
+        with (
+            background(upstream_cmd, ready_url=f"http://127.0.0.1:{upstream}/v1/models"),
+            background(app_cmd, env=env, ready_url=f"http://127.0.0.1:{app}/healthz") as server,
+        ):
+            url = f"http://127.0.0.1:{app}/v1/chat/completions"
+            load(url, token=token, model=MODEL, requests=1000, concurrency=16)  # warm-up
+            yield server.pid, url, token
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(checkouts: list[Path], requests: int = 4000, rounds: int = 3) -> None:
+    """Print each checkout's median CPU microseconds per request (alternating runs)."""
+    figures: dict[Path, list[float]] = collections.defaultdict(list)
+    for _ in range(rounds):
+        for checkout in checkouts:
+            with _worker(checkout / "src") as (pid, url, token):
+                before = _cpu_seconds(pid)
+                load(url, token=token, model=MODEL, requests=requests, concurrency=16)
+                figures[checkout].append((_cpu_seconds(pid) - before) / requests * 1e6)
+    first = median(figures[checkouts[0]])
+    for checkout in checkouts:
+        value = median(figures[checkout])
+        print(f"{checkout}: {value:.0f} us CPU per request ({value / first:.2f}x the first)")
+
+
+def _key(frame: str) -> str:
+    match = _FRAME.match(frame)
+    if match is None:
+        return frame
+    where = match.group(2).split("site-packages/")[-1].split("/src/")[-1]
+    return f"{match.group(1)} ({where})"
+
+
+def profile(requests: int = 6000) -> None:
+    """Print the main thread's top functions by own and (the gateway's) inclusive samples."""
+    with tempfile.TemporaryDirectory() as tmp, _worker() as (pid, url, token):
+        raw = Path(tmp) / "stacks.txt"
+        command = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+        spy = subprocess.Popen(
+            [*command, "--nonblocking", "-o", str(raw)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1)
+        load(url, token=token, model=MODEL, requests=requests, concurrency=16)
+        spy.send_signal(2)
+        spy.wait(timeout=60)
+        own: collections.Counter[str] = collections.Counter()
+        inclusive: collections.Counter[str] = collections.Counter()
+        total = 0
+        for line in raw.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if "modelyard/cli/main.py" not in stack:  # the event loop's thread only
+                continue
+            frames = [_key(frame) for frame in stack.split(";")]
+            total += int(count)
+            own[frames[-1]] += int(count)
+            for frame in set(frames):
+                inclusive[frame] += int(count)
+    print(f"{total} samples of the event loop's thread\n\n| own samples | function |\n|---:|---|")
+    for name, count in own.most_common(20):
+        print(f"| {100 * count / total:.1f}% | `{name}` |")
+    print("\n| inclusive | gateway function |\n|---:|---|")
+    ours = [(n, c) for n, c in inclusive.most_common() if "modelyard/" in n and c < total]
+    for name, count in ours[:25]:
+        print(f"| {100 * count / total:.1f}% | `{name}` |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cpu", nargs="+", type=Path, metavar="CHECKOUT")
+    parser.add_argument("--requests", type=int, default=6000)
+    args = parser.parse_args()
+    if args.cpu:
+        cpu_per_request(args.cpu)
+    else:
+        profile(args.requests)
+
+
+if __name__ == "__main__":
+    main()
