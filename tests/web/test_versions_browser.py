@@ -5,6 +5,9 @@ answer in place."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from playwright.async_api import Page, expect
 
@@ -86,3 +89,47 @@ async def test_continue_completes_a_stopped_answer(
     await expect(page.locator(".message")).to_have_count(2)  # appended, not a new turn
     await page.reload()
     await expect(page.locator(".message.assistant .content")).to_contain_text("and the rest.")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=["desktop", "phone"])
+async def test_an_edited_question_keeps_each_versions_files(
+    page: Page, openai_upstream: SlowChatOpenAI, viewport: dict[str, int], tmp_path: Path
+) -> None:
+    """Each version of an edited question shows the files it was sent with, also after
+    switching back to the earlier one and after a reload."""
+    await page.set_viewport_size(viewport)
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Plan\n\nShip on Friday.\n")
+    await register_with_key(page)
+    await page.goto(CHAT)
+    prompt = await chat_prompt(page)
+    await page.locator("#attach-input").set_input_files(str(notes))
+    await expect(page.locator("#attachment-chips .chip")).to_contain_text("tokens")
+    await prompt.fill("alpha")
+    await prompt.press("Enter")
+    answer = page.locator(".message.assistant").last
+    await expect(answer.locator(".meta")).to_contain_text("output tokens")
+    question = page.locator(".message.user").first
+    await expect(question.locator(".message-files")).to_contain_text("notes.md")
+
+    await question.get_by_role("button", name="Edit").click()
+    await page.get_by_label("Edit your message").fill("beta")
+    await page.get_by_role("button", name="Save & send").click()
+    await expect(page.locator(".message.assistant .content")).to_contain_text("Echo: beta")
+    versions = question.get_by_role("group", name="Versions")
+    await expect(versions).to_contain_text("2/2")
+    await expect(question.locator(".message-files")).to_contain_text("notes.md")
+    sent = json.loads(openai_upstream.last_request.body)["messages"][-1]["content"]
+    assert "Ship on Friday." in sent[-1]["text"]  # the edit was sent with the file
+
+    await versions.get_by_role("button", name="Previous version").click()
+    await expect(question.locator(".content")).to_have_text("alpha")
+    await expect(versions).to_contain_text("1/2")
+    await expect(question.locator(".message-files")).to_contain_text("notes.md")
+    await page.reload()
+    question = page.locator(".message.user").first
+    await expect(question.locator(".content")).to_have_text("alpha")
+    await expect(question.locator(".message-files")).to_contain_text("notes.md")
+    await question.get_by_role("button", name="Next version").click()
+    await expect(question.locator(".content")).to_have_text("beta")
+    await expect(question.locator(".message-files")).to_contain_text("notes.md")

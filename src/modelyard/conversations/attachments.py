@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelyard.db.models import MessageAttachment
@@ -314,19 +314,38 @@ async def expand_messages(
 async def link_attachments(
     session: AsyncSession, *, user_id: int, message_id: int, attachment_ids: Sequence[int]
 ) -> None:
-    """Give the still unsent attachments among ``attachment_ids`` to ``message_id`` (in the
-    caller's transaction)."""
+    """Give the user's attachments among ``attachment_ids`` to ``message_id`` (in the
+    caller's transaction): an unsent one becomes the message's; one already sent with
+    another message (an edited question sent again with its files) is copied, so that
+    each version of the question keeps its own files."""
     if not attachment_ids:
         return
-    await session.execute(
-        update(MessageAttachment)
+    rows = await session.scalars(
+        select(MessageAttachment)
         .where(
             MessageAttachment.id.in_(list(attachment_ids)),
             MessageAttachment.user_id == user_id,
-            MessageAttachment.message_id.is_(None),
         )
-        .values(message_id=message_id)
+        .order_by(MessageAttachment.id)
     )
+    for row in list(rows):
+        if row.message_id is None:
+            row.message_id = message_id
+        elif row.message_id != message_id:
+            session.add(
+                MessageAttachment(
+                    user_id=user_id,
+                    message_id=message_id,
+                    filename=row.filename,
+                    media_type=row.media_type,
+                    kind=row.kind,
+                    size_bytes=row.size_bytes,
+                    content=row.content,
+                    text=row.text,
+                    token_estimate=row.token_estimate,
+                )
+            )
+    await session.flush()
 
 
 async def attachments_of(
