@@ -16,6 +16,12 @@ from typing import Any
 import httpx
 
 
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time process ``pid`` has used so far (from ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import re
 import subprocess
 import sys
@@ -25,8 +24,10 @@ from pathlib import Path
 from statistics import median
 
 from bench.gateway import MODEL, _config, _env, _modelyard
-from bench.processes import background, free_port, load
+from bench.processes import background, cpu_seconds, free_port, load
 
+#: py-spy from this interpreter's environment (a venv's ``bin`` need not be on ``PATH``).
+PY_SPY = str(Path(sys.executable).with_name("py-spy"))
 _FRAME = re.compile(r"(.*) \((.*?)(?::\d+)?\)$")
 
 
@@ -55,20 +56,15 @@ def _worker(src: Path | None = None) -> Iterator[tuple[int, str, str]]:
             yield server.pid, url, token
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_per_request(checkouts: list[Path], requests: int = 4000, rounds: int = 3) -> None:
     """Print each checkout's median CPU microseconds per request (alternating runs)."""
     figures: dict[Path, list[float]] = collections.defaultdict(list)
     for _ in range(rounds):
         for checkout in checkouts:
             with _worker(checkout / "src") as (pid, url, token):
-                before = _cpu_seconds(pid)
+                before = cpu_seconds(pid)
                 load(url, token=token, model=MODEL, requests=requests, concurrency=16)
-                figures[checkout].append((_cpu_seconds(pid) - before) / requests * 1e6)
+                figures[checkout].append((cpu_seconds(pid) - before) / requests * 1e6)
     first = median(figures[checkouts[0]])
     for checkout in checkouts:
         value = median(figures[checkout])
@@ -87,7 +83,7 @@ def profile(requests: int = 6000) -> None:
     """Print the main thread's top functions by own and (the gateway's) inclusive samples."""
     with tempfile.TemporaryDirectory() as tmp, _worker() as (pid, url, token):
         raw = Path(tmp) / "stacks.txt"
-        command = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+        command = [PY_SPY, "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
         spy = subprocess.Popen(
             [*command, "--nonblocking", "-o", str(raw)],
             stdout=subprocess.DEVNULL,

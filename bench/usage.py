@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.databases import PostgresUnavailable, postgres_settings, sqlite_settings
-from bench.processes import background, free_port, load
+from bench.processes import background, cpu_seconds, free_port, load
 from modelyard.config import Settings
 from modelyard.db.engine import Database, create_database
 from modelyard.usage.events import UsageEvent
@@ -214,7 +214,9 @@ def _gateway(
         else:
             app_cmd = [sys.executable, "-c", SERVE_WITHOUT_RECORDING]
         sent = 0
-        with background(app_cmd, env=env, ready_url=f"http://127.0.0.1:{port}/healthz"):
+        with background(
+            app_cmd, env=env, ready_url=f"http://127.0.0.1:{port}/healthz"
+        ) as server:
 
             def measure(requests: int, concurrency: int) -> dict[str, Any]:
                 nonlocal sent
@@ -225,11 +227,14 @@ def _gateway(
 
             measure(200, 8)  # warm-up
             serial = measure(n, 1)
+            before = cpu_seconds(server.pid)
             loaded = measure(n * 2, 64)
+            time.sleep(flush_seconds + 0.2)  # the writer's last batch counts too
+            cpu_us = (cpu_seconds(server.pid) - before) / (n * 2) * 1e6
         # The worker has shut down cleanly: everything it queued is in the table now.
         with sqlite3.connect(data / "modelyard.db") as db:
             (rows,) = db.execute("SELECT count(*) FROM usage_records").fetchone()
-    return {"serial": serial, "loaded": loaded, "sent": sent, "rows": rows}
+    return {"serial": serial, "loaded": loaded, "cpu_us": cpu_us, "sent": sent, "rows": rows}
 
 
 def gateway_cost(quick: bool = False) -> dict[str, Any]:
@@ -251,16 +256,17 @@ def gateway_cost(quick: bool = False) -> dict[str, Any]:
     return figures
 
 
-def _journal_rounds(upstream_port: int, n: int, rounds: int) -> dict[str, list[float]]:
-    """req/s at 64 clients with and without the journal, alternating ``rounds`` times
-    (one run of each swings by ±10% on 2 shared cores; the medians compare)."""
-    rps: dict[str, list[float]] = {"default": [], "no_journal": []}
+def _journal_rounds(upstream_port: int, n: int, rounds: int) -> dict[str, list[dict[str, float]]]:
+    """req/s and worker CPU per request at 64 clients with and without the journal,
+    alternating ``rounds`` times (one run of each swings by ±10% on 2 shared cores; the
+    medians compare, and CPU time per request is the steadier of the two)."""
+    runs: dict[str, list[dict[str, float]]] = {"default": [], "no_journal": []}
     for _ in range(rounds):
-        for name in rps:
+        for name in runs:
             _label, flush_seconds, record, journal = VARIANTS[name]
             figures = _gateway(upstream_port, flush_seconds, record, journal, n)
-            rps[name].append(figures["loaded"]["rps"])
-    return rps
+            runs[name].append({"rps": figures["loaded"]["rps"], "cpu_us": figures["cpu_us"]})
+    return runs
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -319,8 +325,11 @@ def report(figures: dict[str, Any]) -> str:
         ("p99, 1 client", "serial", "p99_ms"),
         ("p99, 64 clients", "loaded", "p99_ms"),
         ("req/s, 64 clients", "loaded", "rps"),
+        ("worker CPU per request, 64 clients", "", "cpu_us"),
     ):
-        if key == "rps":
+        if key == "cpu_us":
+            cells = ["n/a"] + [f"{gateway[name]['cpu_us']:.0f} µs" for name in VARIANTS]
+        elif key == "rps":
             cells = [f"{column[run_name][key]:,.0f}" for column in columns]
         else:
             cells = [f"{column[run_name][key]:.2f} ms" for column in columns]
@@ -328,14 +337,21 @@ def report(figures: dict[str, Any]) -> str:
     rows = [f"{gateway[name]['rows']:,} / {gateway[name]['sent']:,}" for name in VARIANTS]
     lines.append("| usage rows / requests sent | n/a | " + " | ".join(rows) + " |")
     rounds = gateway["journal_rounds"]
-    with_journal = statistics.median([gateway["default"]["loaded"]["rps"], *rounds["default"]])
-    without = statistics.median([gateway["no_journal"]["loaded"]["rps"], *rounds["no_journal"]])
+
+    def middle(name: str, key: str) -> float:
+        first = gateway[name]["loaded"]["rps"] if key == "rps" else gateway[name]["cpu_us"]
+        return statistics.median([first, *(run[key] for run in rounds[name])])
+
+    with_journal, without = middle("default", "rps"), middle("no_journal", "rps")
+    cpu_with, cpu_without = middle("default", "cpu_us"), middle("no_journal", "cpu_us")
     runs = len(rounds["default"]) + 1
     lines += [
         "",
         f"The journal's cost at 64 clients, medians of {runs} alternating runs each: "
         f"{with_journal:,.0f} req/s with it, {without:,.0f} without "
-        f"({(with_journal / without - 1) * 100:+.1f}%; target: within 5%).",
+        f"({(with_journal / without - 1) * 100:+.1f}%; target: within 5%); worker CPU "
+        f"{cpu_with:.0f} µs per request with it, {cpu_without:.0f} µs without "
+        f"({(cpu_with / cpu_without - 1) * 100:+.1f}%).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -20,7 +20,8 @@ async def violations(page: Page) -> list[str]:
     page's CSS transitions have finished: colours measured mid-transition are neither the old
     theme's nor the new one's."""
     await page.evaluate(
-        "() => Promise.all(document.getAnimations().map(a => a.finished.catch(() => null)))"
+        "() => Promise.all(document.getAnimations()"
+        ".filter(a => a instanceof CSSTransition).map(a => a.finished.catch(() => null)))"
     )
     if not await page.evaluate("() => typeof axe !== 'undefined'"):
         await page.evaluate(AXE.read_text() + "\n;undefined")
