@@ -73,6 +73,7 @@ async def test_a_route_is_listed_and_answers_to_its_listed_id(
         "context_length": 128000,  # its one reachable target's, from the catalog
         "pricing": {"input_per_million": "0.15", "output_per_million": "0.6"},
         "source": "route",
+        "vision": True,  # its first target's: claude-haiku-4-5 takes images
     }
     assert (await retrieved(alice, "team-chat"))["source"] == "route"
     answer = await alice.sdk.chat.completions.create(model="team-chat", messages=HELLO)

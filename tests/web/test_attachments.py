@@ -191,3 +191,51 @@ async def test_an_unsent_attachment_can_be_removed(client: httpx.AsyncClient, cs
     assert (await client.get(f"/web/api/attachments/{draft['id']}")).status_code == 404
     no_csrf = await upload(client, "wrong", "a.txt", b"x")
     assert no_csrf.status_code == 403
+
+
+async def test_an_image_is_refused_for_a_model_that_takes_none(
+    client: httpx.AsyncClient, csrf: str, database: Database, openai_upstream: SlowChatOpenAI
+) -> None:
+    """A model without vision gets no image: a 400 in the API's error shape naming the
+    model and what to do, before anything goes upstream or is stored; the same image goes
+    to a model that takes images, and text files to any model."""
+    openai_upstream.models.append("gpt-3.5-turbo")  # a catalog model without vision
+    image = await uploaded(client, csrf, "chart.png", png(2, 2))
+    notes = await uploaded(client, csrf, "notes.md", b"# Plan\n")
+    question = {"role": "user", "content": "What is this?", "attachment_ids": [image["id"]]}
+    calls = len(openai_upstream.requests)
+
+    refused = await send(client, csrf, [question], model="gpt-3.5-turbo")
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "model_takes_no_images"
+    assert error["param"] == "attachment_ids"
+    assert error["type"] == "invalid_request_error"
+    assert "gpt-3.5-turbo does not take images" in error["message"]
+    assert "so chart.png cannot be sent" in error["message"]
+    assert "Choose a model that takes images" in error["message"]
+    assert len(openai_upstream.requests) == calls  # nothing went upstream
+    async with database.sessions() as session:  # no conversation, the image still unsent
+        assert await session.scalar(select(func.count()).select_from(Conversation)) == 0
+        row = await session.get(MessageAttachment, image["id"])
+        assert row is not None and row.message_id is None
+
+    text_only = {"role": "user", "content": "Read it", "attachment_ids": [notes["id"]]}
+    answered = await send(client, csrf, [text_only], model="gpt-3.5-turbo")
+    assert answered.status_code == 200, answered.text
+    conversation_id = int(answered.headers[HEADER])
+    history = [text_only, {"role": "assistant", "content": "Done."}, question]
+    later = await send(
+        client, csrf, history, model="gpt-3.5-turbo", conversation_id=conversation_id
+    )
+    assert later.status_code == 400 and later.json()["error"]["code"] == "model_takes_no_images"
+    listed = await client.get(f"/web/api/conversations/{conversation_id}/messages")
+    assert len(listed.json()["items"]) == 2  # the refused turn stored nothing
+
+    accepted = await send(
+        client, csrf, history, model="gpt-4o-mini", conversation_id=conversation_id
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert sent_messages(openai_upstream)[-1]["content"][1]["type"] == "image_url"
+    listed = await client.get(f"/web/api/conversations/{conversation_id}/messages")
+    assert [file["filename"] for file in listed.json()["items"][2]["attachments"]] == ["chart.png"]

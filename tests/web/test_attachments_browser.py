@@ -6,6 +6,7 @@ them as content parts."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -75,5 +76,62 @@ async def test_attach_send_and_see_files(
     loaded = await question.locator(".message-files img").evaluate("img => img.naturalWidth")
     assert loaded == 4
     await screenshot(page, f"chat-attachments-{viewport['width']}")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= viewport["width"]
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=["desktop", "phone"])
+async def test_images_only_for_a_model_that_takes_them(
+    page: Page, openai_upstream: SlowChatOpenAI, viewport: dict[str, int], tmp_path: Path
+) -> None:
+    """The Attach control offers images only while the chosen model takes them (text and
+    PDF always); an image picked, renamed or kept from before the switch is refused with
+    what to do, and nothing is sent until it is removed."""
+    openai_upstream.models.append("gpt-3.5-turbo")  # a catalog model without vision
+    await page.set_viewport_size(viewport)
+    chart = tmp_path / "chart.png"
+    chart.write_bytes(png(4, 3))
+    disguised = tmp_path / "chart.txt"  # an image by its bytes, whatever its name
+    disguised.write_bytes(png(4, 3))
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Plan\n")
+    await register_with_key(page)
+    await page.goto(CHAT)
+    prompt = await chat_prompt(page)
+    files = page.locator("#attach-input")
+    attach = page.get_by_role("button", name="Attach files")
+    chips = page.locator("#attachment-chips .chip")
+    error = page.locator("#composer-error")
+    assert "image/png" in (await files.get_attribute("accept") or "")
+    await expect(attach).to_have_attribute("title", "Attach images, PDF or text files")
+
+    await page.select_option("#model-select", "gpt-3.5-turbo")
+    accept = await files.get_attribute("accept") or ""
+    assert "image/" not in accept and ".pdf" in accept and ".md" in accept
+    await expect(attach).to_have_attribute("title", re.compile("takes no images"))
+    await files.set_input_files(str(chart))
+    await expect(error).to_contain_text("GPT-3.5 Turbo does not take images, so chart.png")
+    await expect(chips).to_have_count(0)
+    await files.set_input_files(str(disguised))
+    await expect(error).to_contain_text("so chart.txt cannot be sent")
+    await expect(chips).to_have_count(0)
+
+    await page.select_option("#model-select", "gpt-4o-mini")
+    await expect(error).to_be_hidden()
+    await files.set_input_files(str(chart))
+    await expect(chips).to_have_attribute("data-attachment-id", re.compile(r"^\d+$"))
+    await page.select_option("#model-select", "gpt-3.5-turbo")
+    await expect(error).to_contain_text("does not take images: remove chart.png to send")
+    await prompt.fill("What is this?")
+    await prompt.press("Enter")
+    await expect(page.locator(".message")).to_have_count(0)  # nothing sent
+    await screenshot(page, f"chat-attachments-no-vision-{viewport['width']}")
+    await page.get_by_role("button", name="Remove chart.png").click()
+    await expect(error).to_be_hidden()
+    await files.set_input_files(str(notes))
+    await expect(chips).to_contain_text("tokens")
+    await prompt.press("Enter")
+    await expect(page.locator(".message.assistant .meta")).to_contain_text("output tokens")
+    assert json.loads(openai_upstream.last_request.body)["model"] == "gpt-3.5-turbo"
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= viewport["width"]

@@ -269,12 +269,27 @@ def names_attachments(messages: Sequence[ChatMessage]) -> bool:
     return any(ATTACHMENT_IDS in (message.model_extra or {}) for message in messages)
 
 
+def _no_images(model: str, image: MessageAttachment) -> BadRequestError:
+    return BadRequestError(
+        f"{model[:300]} does not take images, so {image.filename} cannot be sent to it. "
+        "Choose a model that takes images (GPT-4o, Claude or Gemini, for example) or "
+        "remove the image, then send the message again.",
+        param=ATTACHMENT_IDS,
+        code="model_takes_no_images",
+    )
+
+
 async def expand_messages(
-    session: AsyncSession, *, user_id: int, messages: Sequence[ChatMessage]
+    session: AsyncSession,
+    *,
+    user_id: int,
+    messages: Sequence[ChatMessage],
+    no_images_for: str | None = None,
 ) -> tuple[list[ChatMessage], list[int]]:
     """The messages with their attachments as content parts, and the ids attached to the
     last user message (the new one). 404 for an attachment not the user's; 413 when the
-    text files together exceed :data:`TEXT_TOKEN_BUDGET`."""
+    text files together exceed :data:`TEXT_TOKEN_BUDGET`; with ``no_images_for`` (the
+    name of a model that takes no images), 400 for an image attachment."""
     wanted = [_ids(message) for message in messages]
     every = {i for ids in wanted for i in ids}
     if not every:
@@ -289,6 +304,9 @@ async def expand_messages(
     }
     for attachment_id in sorted(every - set(rows)):
         raise _missing(attachment_id)
+    image = next((rows[i] for ids in wanted for i in ids if rows[i].kind == "image"), None)
+    if no_images_for is not None and image is not None:
+        raise _no_images(no_images_for, image)
     tokens = sum(rows[i].token_estimate for i in every)
     if tokens > TEXT_TOKEN_BUDGET:
         raise PayloadTooLargeError(

@@ -49,6 +49,7 @@ from modelyard.db.types import utcnow
 from modelyard.errors import InternalServerError, ModelyardError
 from modelyard.gateway.schemas import ChatCompletionRequest, ChatMessage
 from modelyard.gateway.sse import encode_event
+from modelyard.model_list.vision import model_takes_images
 from modelyard.usage.completion import Completion
 from modelyard.usage.metering import MeteredChunks
 
@@ -138,13 +139,17 @@ class ChatTurn:
 
     async def prepare(self, body: ChatCompletionRequest) -> ChatCompletionRequest:
         """The request as the gateway gets it: the conversation's settings applied and the
-        attachments as content parts (:mod:`.attachments`). A refused attachment
-        abandons the turn."""
+        attachments as content parts (:mod:`.attachments`). A refused attachment (an
+        image for a model that takes none among them) abandons the turn."""
         if names_attachments(body.messages):
             try:
                 async with self.database.sessions() as session:
+                    vision = await model_takes_images(session, body.model)
                     messages, self.attachment_ids = await expand_messages(
-                        session, user_id=self.user_id, messages=body.messages
+                        session,
+                        user_id=self.user_id,
+                        messages=body.messages,
+                        no_images_for=None if vision else body.model,
                     )
             except BaseException:
                 await self.abandon()

@@ -7,7 +7,8 @@ decides what it means): active routes with a target the caller can reach, the lo
 built-in models (no key, no download), the caller's own and shared trained models
 (``local/<name>``), the catalog, and the active admin providers' base and fine-tuned
 models. Catalog models whose provider the caller has no key for are kept apart as
-*locked* (the models page shows them with where to add a key).
+*locked* (the models page shows them with where to add a key). Whether a model takes
+images (``vision``) follows the rule of :mod:`modelyard.model_list.vision`.
 """
 
 from modelyard.model_list.entries import ListedModel, ModelList, Source

@@ -48,6 +48,9 @@ class ListedModel:
     #: Other names that mean the same model for the gateway (``openai/gpt-4o`` for
     #: ``gpt-4o``), answered by :meth:`ModelList.find` but not listed.
     aliases: tuple[str, ...] = ()
+    #: Whether it takes images (a chat model of a multimodal family, a route whose first
+    #: target does; see :mod:`modelyard.model_list.vision`).
+    vision: bool = False
 
     @property
     def chat(self) -> bool:

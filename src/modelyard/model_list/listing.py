@@ -28,6 +28,7 @@ from modelyard.db.models import (
 from modelyard.model_list.built_in import BuiltInModel, built_in_models
 from modelyard.model_list.entries import ListedModel, ModelList
 from modelyard.model_list.names import GatewayNames
+from modelyard.model_list.vision import route_takes_images, takes_images
 from modelyard.providers.credentials import kinds_with_credentials
 from modelyard.providers.kinds import ProviderKind, kind_info
 from modelyard.training.models import list_visible
@@ -160,6 +161,7 @@ class _Builder:
             usable=kind in self.usable,
             user_keys=info.user_keys,
             aliases=aliases,
+            vision=row.task == "chat" and takes_images(row.model_id, kind=kind),
         )
 
     def provider_models(self) -> list[ListedModel]:
@@ -194,6 +196,7 @@ class _Builder:
                         description=f"{what} of an administrator's {info.label} provider.",
                         user_keys=info.user_keys,
                         aliases=aliases,
+                        vision=takes_images(model, kind=kind),
                     )
                 )
         return models
@@ -218,12 +221,13 @@ class _Builder:
         prices = {self._price(kind, model) for kind, model in reachable}
         input_price, output_price = prices.pop() if len(prices) == 1 else (None, None)
         tried = ", ".join(f"{kind.value}/{model}" for kind, model in reachable)
+        task = tasks.pop() if len(tasks) == 1 else "chat"
         return ListedModel(
             name=route.name,
             model_id=route.name,
             display_name=route.name,
             source="route",
-            task=tasks.pop() if len(tasks) == 1 else "chat",
+            task=task,
             kind=None,
             provider_label="Route",
             owned_by=SERVICE_OWNER,
@@ -232,6 +236,7 @@ class _Builder:
             output_price_per_million=output_price,
             context_length=None if None in lengths else min(_known(lengths)),
             description=route.description or f"A route: tries {tried}, in this order.",
+            vision=task == "chat" and route_takes_images(route.targets),
         )
 
     def trained_models(self) -> list[ListedModel]:

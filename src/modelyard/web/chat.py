@@ -17,6 +17,7 @@ from modelyard.api.model_lists import model_list
 from modelyard.conversations.service import list_conversations
 from modelyard.model_list import ModelList
 from modelyard.model_list.default_chat import chat_model_for, default_chat_model
+from modelyard.model_list.vision import name_takes_images
 from modelyard.web.rendering import Page, redirect, render, sign_in_redirect, signed_in
 
 __all__ = ["router"]
@@ -96,5 +97,6 @@ def _render_chat(
         current=current,
         choices=choices,
         listed=any(entry.name == name for entry in choices),
+        unlisted_vision=current.vision if current else name_takes_images(name),
         conversation_id=conversation_id,
     )

@@ -4,8 +4,9 @@ The four fields of OpenAI's shape (``id``, ``object``, ``created``, ``owned_by``
 first; the others tell a client what the name is without another call: ``name`` (for
 display; Open WebUI shows it), ``kind`` (``chat``, ``embedding``, ``classification``…),
 ``context_length`` (tokens, ``null`` when unknown), ``pricing`` (USD per million tokens as
-decimal strings, ``null`` when unknown) and ``source`` (``route``, ``catalog``,
-``provider``, ``trained`` or ``local``).
+decimal strings, ``null`` when unknown), ``source`` (``route``, ``catalog``,
+``provider``, ``trained`` or ``local``) and ``vision`` (whether it takes images, by the
+rule of :mod:`modelyard.model_list.vision`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class ModelObject(BaseModel):
     context_length: int | None = Field(description="The context window in tokens, if known.")
     pricing: ModelPricing | None = Field(description="What it costs, if known.")
     source: Source = Field(description="Where the name comes from.")
+    vision: bool = Field(
+        default=False, description="Whether it takes images (image parts in messages)."
+    )
 
     @classmethod
     def of(cls, model: ListedModel) -> ModelObject:
@@ -57,6 +61,7 @@ class ModelObject(BaseModel):
             context_length=model.context_length,
             pricing=pricing,
             source=model.source,
+            vision=model.vision,
         )
 
 

@@ -712,6 +712,11 @@
       M.showError(ui.composerError, "Wait until the files are uploaded, then send.");
       return;
     }
+    var refusal = attachments ? attachments.refusal() : null;
+    if (refusal) {
+      M.showError(ui.composerError, refusal);
+      return;
+    }
     if (!text && !(attachments && attachments.count())) {
       M.showError(ui.composerError, "Type a message first.");
       ui.prompt.focus();

@@ -2,7 +2,10 @@
    uploads each file to POST /web/api/attachments, which checks it and answers with its id;
    a chip per file shows its name and size (×: DELETE, while unsent). The next message
    names the uploaded files in its attachment_ids; messages show their files as chips
-   (images as thumbnails, served by GET /web/api/attachments/{id}). */
+   (images as thumbnails, served by GET /web/api/attachments/{id}). Images only for a model
+   that takes them (data-vision on the model switcher's option): for any other, the file
+   picker offers PDF and text files only, and an image picked, dropped or kept from before
+   the switch is refused with what to do (the server refuses it too). */
 (function () {
   "use strict";
 
@@ -14,7 +17,16 @@
   var list = document.getElementById("attachment-chips");
   var box = document.querySelector(".composer-box");
   var errorBox = document.getElementById("composer-error");
+  var select = document.getElementById("model-select");
   if (!button || !input || !list) return;
+
+  var everyType = input.getAttribute("accept") || "";
+  var textTypes = everyType
+    .split(",")
+    .filter(function (type) {
+      return type.indexOf("image/") !== 0;
+    })
+    .join(",");
 
   /* {id, filename, kind, size_bytes, token_estimate, uploading, node} */
   var pending = [];
@@ -51,11 +63,75 @@
     });
   }
 
+  /* -- images only for a model that takes them ------------------------------------- */
+
+  function selectedOption() {
+    return select && select.selectedIndex >= 0 ? select.options[select.selectedIndex] : null;
+  }
+
+  function takesImages() {
+    var option = selectedOption();
+    return !!option && option.getAttribute("data-vision") === "true";
+  }
+
+  function modelName() {
+    var option = selectedOption();
+    return option ? option.textContent.split(" · ")[0].trim() : "This model";
+  }
+
+  function looksLikeImage(file) {
+    return /^image\//.test(file.type || "") || /\.(png|jpe?g|gif|webp)$/i.test(file.name || "");
+  }
+
+  function noImages(filename) {
+    return (
+      modelName() +
+      " does not take images, so " +
+      filename +
+      " cannot be sent to it. Choose a model that takes images (GPT-4o, Claude or Gemini, " +
+      "for example), or attach PDF and text files."
+    );
+  }
+
+  function removeImage(filename) {
+    return (
+      modelName() +
+      " does not take images: remove " +
+      filename +
+      " to send, or choose a model that takes images (GPT-4o, Claude or Gemini, for example)."
+    );
+  }
+
+  /* The pending image a model without images would be sent, if any. */
+  function refusedImage() {
+    if (takesImages()) return null;
+    return (
+      pending.filter(function (file) {
+        return file.kind === "image";
+      })[0] || null
+    );
+  }
+
+  function syncModel() {
+    var vision = takesImages();
+    input.setAttribute("accept", vision ? everyType : textTypes);
+    button.setAttribute("data-images", vision ? "true" : "false");
+    button.title = vision
+      ? "Attach images, PDF or text files"
+      : "Attach PDF or text files (" + modelName() + " takes no images)";
+    var image = refusedImage();
+    if (image) M.showError(errorBox, removeImage(image.filename));
+    else if (errorBox && / does not take images/.test(errorBox.textContent)) M.showError(errorBox, "");
+  }
+
   function discard(file) {
     pending = pending.filter(function (other) {
       return other !== file;
     });
     renderChips();
+    if (file.kind === "image" && !refusedImage() && errorBox && / does not take images/.test(errorBox.textContent)) {
+      M.showError(errorBox, "");
+    }
     if (file.id) M.api("DELETE", "/web/api/attachments/" + file.id);
   }
 
@@ -87,17 +163,29 @@
       return;
     }
     Object.assign(entry, data, { uploading: false });
+    if (entry.kind === "image" && !takesImages()) {
+      discard(entry); /* an image under another name: refused once its kind is known */
+      M.showError(errorBox, noImages(entry.filename));
+      return;
+    }
     renderChips();
   }
 
   async function uploadAll(files) {
     M.showError(errorBox, "");
-    for (var i = 0; i < files.length; i += 1) await uploadOne(files[i]);
+    var refused = null;
+    for (var i = 0; i < files.length; i += 1) {
+      if (!takesImages() && looksLikeImage(files[i])) refused = refused || files[i].name;
+      else await uploadOne(files[i]);
+    }
+    if (refused) M.showError(errorBox, noImages(refused));
   }
 
   button.addEventListener("click", function () {
     input.click();
   });
+  if (select) select.addEventListener("change", syncModel);
+  syncModel();
   input.addEventListener("change", function () {
     var files = Array.prototype.slice.call(input.files || []);
     input.value = "";
@@ -148,6 +236,12 @@
       return pending.some(function (file) {
         return file.uploading;
       });
+    },
+    /* Why the next message cannot be sent with its files (an image for a model that
+       takes none), or null. */
+    refusal: function () {
+      var image = refusedImage();
+      return image ? removeImage(image.filename) : null;
     },
     /* How many files are uploaded for the next message. */
     count: function () {
