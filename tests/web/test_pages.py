@@ -367,7 +367,7 @@ async def test_system_keys_make_models_usable(settings: Settings, database: Data
             # Groq's "openai/gpt-oss-120b" would mean OpenAI's model: the page names the kind.
             assert 'href="/language-models/groq/openai/gpt-oss-120b"' in usable
             chat = (await http.get("/language-models/groq/openai/gpt-oss-120b")).text
-            assert '<option value="groq/openai/gpt-oss-120b" selected>' in chat
+            assert '<option value="groq/openai/gpt-oss-120b" data-vision="false" selected>' in chat
             profile = (await http.get("/profile")).text
             groq = profile[profile.index('id="key-groq"') :]
             assert "Also available through this server." in groq[: groq.index("</li>")]
@@ -392,7 +392,7 @@ async def test_catalog_text_is_escaped(open_client: httpx.AsyncClient, database:
     assert 'href="/language-models/local/evil%3Cscript%3E"' in page
     for path in ("/language-models/local/evil%3Cscript%3E", "/language-models/evil%3Cscript%3E"):
         chat = (await open_client.get(path)).text
-        assert '<option value="local/evil&lt;script&gt;" selected>' in chat
+        assert '<option value="local/evil&lt;script&gt;" data-vision="false" selected>' in chat
         assert "<script>alert" not in chat
 
 
@@ -409,7 +409,7 @@ async def test_chat_page_for_a_model_without_a_key_says_what_to_do(
     assert 'href="/profile#key-anthropic"' in page
     assert 'data-model="claude-sonnet-4-5"' in page and 'data-conversation="12"' in page
     unknown = (await open_client.get("/language-models/someone/else<b>?c=x")).text
-    assert '<option value="someone/else&lt;b&gt;" selected>' in unknown
+    assert '<option value="someone/else&lt;b&gt;" data-vision="false" selected>' in unknown
     assert 'data-conversation=""' in unknown
     for odd in ("%C2%B2", "-1", "0", "99999999999"):
         response = await open_client.get(f"/language-models/gpt-4o-mini?c={odd}")
