@@ -26,7 +26,13 @@ from modelyard.training import jobs
 from modelyard.training.advice import AdviceRequestFacts, AdviceResult, measure, recommend
 from modelyard.training.advisor import advise, facts_for
 from modelyard.training.bounds import UploadLimits
-from modelyard.training.config import Recommendation, TaskName, TrainingConfig
+from modelyard.training.config import (
+    Recommendation,
+    SearchRecord,
+    TaskName,
+    TrainingConfig,
+    parse_duration,
+)
 from modelyard.training.datasets import load_examples
 from modelyard.training.hub import push_trained_model
 from modelyard.training.keys import JobKeys, given_secrets
@@ -62,7 +68,8 @@ def _number(value: Any, digits: int = 4) -> str:
 
 async def _follow(database: Database, job_id: int, *, shown: bool = False) -> TrainingJob:
     """Follow the job to its end with a progress bar; the values chosen for the data are
-    printed when the worker reports them (unless ``shown`` already)."""
+    printed when the worker reports them (unless ``shown`` already), an ``auto`` job's
+    trials as each ends and the search's table when it is done."""
     columns = (
         TextColumn("[bold]{task.description:<10}"),
         BarColumn(),
@@ -73,13 +80,22 @@ async def _follow(database: Database, job_id: int, *, shown: bool = False) -> Tr
     )
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task("queued", total=None, loss="-", rate="-", eta="-")
+        cursor, searched = 0, False
         while True:
             async with database.sessions() as session:
                 job = await jobs.get_job(session, job_id, None)
+                trials = await jobs.events_after(session, job_id, cursor, kinds=("trial",))
+            for event in trials:
+                cursor = event.id
+                _show_trial(event.data)
             chosen = (job.config or {}).get("recommended")
             if chosen is not None and not shown:
                 shown = True
                 _show_recommended(chosen)
+            search = (job.config or {}).get("search")
+            if search is not None and not searched:
+                searched = True
+                _show_search(SearchRecord.model_validate(search))
             done = job.progress or {}
             eta = done.get("eta_seconds")
             progress.update(
@@ -136,7 +152,13 @@ def show(job_id: int) -> None:
         console.print(f"Metrics: {job.metrics}", highlight=False)
     if job.error:
         console.print(f"[red]Error:[/red] {job.error}", highlight=False)
-    console.print(f"Config: {job.config}", highlight=False)
+    search = (job.config or {}).get("search")
+    if search is not None:
+        _show_search(SearchRecord.model_validate(search))
+    console.print(
+        f"Config: { {k: v for k, v in (job.config or {}).items() if k != 'search'} }",
+        highlight=False,
+    )
 
 
 @app.command("cancel")
@@ -209,17 +231,63 @@ def worker(
     )  # fmt: skip
 
 
-def _show_recommended(chosen: dict[str, Any]) -> None:
-    """The values chosen for the data (the user set none of them), each with its reason."""
+def _show_recommended(chosen: dict[str, Any], *, searched: bool = False) -> None:
+    """The values chosen for the data (the user set none of them), or by the search,
+    each with its reason."""
     if not chosen:
         console.print("Hyperparameters: all as given (none chosen for the data).")
         return
-    console.print("[bold]Chosen for the data[/bold] (set them to override):", highlight=False)
+    title = "Chosen by the search" if searched else "Chosen for the data"
+    console.print(f"[bold]{title}[/bold] (set them to override):", highlight=False)
     for name, item in chosen.items():
         value = Recommendation.model_validate(item)
         console.print(f"  {name} = {value.value:g}" if isinstance(value.value, float)
                       else f"  {name} = {value.value}", highlight=False, end="")  # fmt: skip
         console.print(f"  ({value.reason})", highlight=False, style="dim")
+
+
+def _show_trial(trial: dict[str, Any]) -> None:
+    """One search trial, as it ends."""
+    params = ", ".join(
+        f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in (trial.get("params") or {}).items()
+    )
+    metric = trial.get("metric")
+    console.print(
+        f"  trial {trial.get('number')}: {trial.get('state')} · {params} · "
+        f"metric {_number(metric)} · {trial.get('seconds', 0):.1f} s"
+        + (f" ({trial['note']})" if trial.get("note") else ""),
+        highlight=False,
+    )
+
+
+def _show_search(search: SearchRecord) -> None:
+    """The ``auto`` search's trials and what it chose."""
+    count = len(search.trials)
+    console.print(
+        f"[bold]Search:[/bold] {count} trial{'' if count == 1 else 's'} within a "
+        f"{search.time_budget_s:g} s budget ({search.search_seconds:g} s; each on "
+        f"{search.trial_train_examples} training examples), by {search.metric}; "
+        f"stopped: {search.stopped}",
+        highlight=False,
+    )
+    table = Table("trial", *search.space, search.metric, "state", "seconds")
+    for trial in search.trials:
+        cells = [
+            _number(trial.params.get(name), 3) if isinstance(trial.params.get(name), float)
+            else str(trial.params.get(name, "-"))
+            for name in search.space
+        ]  # fmt: skip
+        mark = " (best)" if trial.number == search.best_trial else ""
+        table.add_row(
+            f"{trial.number}{mark}", *cells, _number(trial.metric), trial.state,
+            f"{trial.seconds:.1f}",
+        )  # fmt: skip
+    console.print(table)
+    if search.chosen:
+        _show_recommended({k: v.model_dump() for k, v in search.chosen.items()}, searched=True)
+    else:
+        console.print("  No trial finished: the recommendation is kept.", highlight=False)
 
 
 def _show_report(metrics: dict[str, Any]) -> None:
@@ -346,6 +414,12 @@ def train(
     apply: bool = typer.Option(
         True, "--apply/--no-apply", help="With --advice: --no-apply only shows it (no job)."
     ),
+    time_budget: str | None = typer.Option(
+        None,
+        "--time-budget",
+        help="Search the learning rate, batch size and epochs not given within this wall "
+        "time (300, 300s, 5m, 1h), then train the best: trials and final run together.",
+    ),
 ) -> None:
     """Fine-tune a model on a file and save it as a local model.
 
@@ -372,6 +446,11 @@ def train(
         err_console.print(f"[red]Error:[/red] {exc.message}", highlight=False)
         raise typer.Exit(2) from None
     try:
+        budget = parse_duration(time_budget) if time_budget is not None else None
+    except ValueError as exc:
+        err_console.print(f"[red]Error:[/red] --time-budget: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    try:
         given = {
             "epochs": epochs,
             "max_steps": max_steps,
@@ -389,6 +468,7 @@ def train(
                 "output_name": name,
                 "method": method,
                 **{key: value for key, value in given.items() if value is not None},
+                **({"auto": {"time_budget_s": budget}} if budget is not None else {}),
             }
         )
     except ValueError as exc:

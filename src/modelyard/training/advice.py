@@ -38,6 +38,7 @@ __all__ = [
     "HyperparameterAdvice",
     "TrainingAdvice",
     "advice_messages",
+    "checkpoint_every",
     "clamp_advice",
     "epochs_for",
     "estimate_parameters",
@@ -361,6 +362,11 @@ def measure(
     )
 
 
+def checkpoint_every(total_steps: int) -> int:
+    """Steps between two evaluations (each with a checkpoint): about 10 over the run."""
+    return min(500, max(5, math.ceil(total_steps / 10)))
+
+
 def _given(advice: AdviceResult | None, facts: AdviceRequestFacts) -> HyperparameterAdvice | None:
     """A language model's advice, within the same bounds as the rules'."""
     if advice is None or advice.source != "llm":
@@ -402,7 +408,7 @@ def recommend(
         batch = merged.batch_size * merged.gradient_accumulation_steps
         examples = train_size(facts) or batch
         total = merged.max_steps or math.ceil(math.ceil(examples / batch) * merged.epochs)
-        every = min(500, max(5, math.ceil(total / 10)))
+        every = checkpoint_every(total)
         chosen["checkpoint_steps"] = Recommendation(
             value=every,
             reason=f"about 10 evaluations (each with a checkpoint) over {total} steps",

@@ -7,6 +7,7 @@ the worker on its standard input, and never written to the database or to disk.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -17,15 +18,21 @@ from pydantic.json_schema import SkipJsonSchema
 from modelyard.training.tasks import TASK_NAMES, canonical_task, get_task
 
 __all__ = [
+    "MAX_TIME_BUDGET_S",
+    "MIN_TIME_BUDGET_S",
     "NAME_PATTERN",
+    "AutoSearch",
     "ComputeType",
     "JobSecrets",
     "LoraSettings",
     "Method",
     "Precision",
     "Recommendation",
+    "SearchRecord",
     "TaskName",
     "TrainingConfig",
+    "TrialRecord",
+    "parse_duration",
 ]
 
 if TYPE_CHECKING:
@@ -59,6 +66,99 @@ class Recommendation(BaseModel):
 
     value: float | int | str | bool
     reason: str
+
+
+#: The shortest and the longest time budget of an ``auto`` job (seconds): below half a
+#: minute a trial and the final run cannot both happen; above a day, train without one.
+MIN_TIME_BUDGET_S = 30
+MAX_TIME_BUDGET_S = 86_400
+
+_DURATION = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?\s*$"
+)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``300``, ``300s``, ``5m``, ``1.5h`` (:class:`ValueError` otherwise)."""
+    found = _DURATION.match(text.lower())
+    if found is None:
+        raise ValueError(
+            f"{text!r} is not a duration; write seconds (300, 300s), minutes (5m) or hours (1h)"
+        )
+    number, unit = found.groups()
+    return float(number) * _UNIT_SECONDS[(unit or "s")[0]]
+
+
+class AutoSearch(BaseModel):
+    """``auto``: a time-budgeted hyperparameter search before the real run
+    (:mod:`modelyard.training.search`): short trials on a subset of the training split,
+    then the full run with the best trial's values, all within ``time_budget_s``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: The whole job's wall time, trials and final run together (seconds; a string such
+    #: as ``"5m"`` is read as a duration).
+    time_budget_s: float
+
+    @field_validator("time_budget_s", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return parse_duration(value)
+            except ValueError as exc:
+                raise ValueError(f"time_budget_s: {exc}") from None
+        return value
+
+    @field_validator("time_budget_s")
+    @classmethod
+    def _bounds(cls, value: float) -> float:
+        if not math.isfinite(value) or not MIN_TIME_BUDGET_S <= value <= MAX_TIME_BUDGET_S:
+            raise ValueError(
+                f"time_budget_s must be between {MIN_TIME_BUDGET_S} seconds and "
+                f"{MAX_TIME_BUDGET_S // 3600} hours ({MAX_TIME_BUDGET_S} s); got {value:g}"
+            )
+        return value
+
+
+class TrialRecord(BaseModel):
+    """One trial of the search: its values, its best validation metric, how it ended."""
+
+    number: int
+    params: dict[str, float | int]
+    #: The best value of the search's metric over the trial's evaluations.
+    metric: float | None = None
+    state: Literal["complete", "pruned", "failed"]
+    seconds: float
+    #: Why it ended as it did ("pruned after 2 of 4 evaluations: below the median").
+    note: str | None = None
+
+
+class SearchRecord(BaseModel):
+    """What the ``auto`` search did (stored with the job, shown on its page and by the CLI)."""
+
+    metric: str
+    greater_is_better: bool
+    time_budget_s: float
+    #: The values searched and the ranges (or choices) they were drawn from.
+    space: dict[str, str]
+    #: The subset the trials trained and were evaluated on.
+    trial_train_examples: int
+    trial_eval_examples: int
+    trials: list[TrialRecord]
+    best_trial: int | None = None
+    #: The values the final run trains with, each with its reason ("best of 6 trials").
+    chosen: dict[str, Recommendation] = Field(default_factory=dict)
+    #: Seconds from the worker's start to the end of the search, and the final run's
+    #: estimate (from the trials' throughput).
+    search_seconds: float = 0.0
+    estimated_final_seconds: float | None = None
+    #: Seconds kept at the end of the budget for the last evaluation, the test report and
+    #: saving the model: the final run's training stops when only these are left.
+    finish_reserve_seconds: float = 0.0
+    #: Why the search stopped starting trials.
+    stopped: str = ""
 
 
 class TrainingConfig(BaseModel):
@@ -122,6 +222,10 @@ class TrainingConfig(BaseModel):
     user_set: SkipJsonSchema[list[str] | None] = None
     #: What was chosen for the user: field → value and reason (set by the worker).
     recommended: SkipJsonSchema[dict[str, Recommendation] | None] = None
+    #: A time-budgeted search over the values not set (``{"time_budget_s": 300}``).
+    auto: AutoSearch | None = None
+    #: What the search did: its trials and the values chosen (set by the worker).
+    search: SkipJsonSchema[SearchRecord | None] = None
 
     @field_validator("task", mode="before")
     @classmethod
@@ -135,10 +239,22 @@ class TrainingConfig(BaseModel):
         given are remembered the first time (a stored config keeps its list)."""
         if self.user_set is None:
             given = self.model_fields_set & set(TrainingConfig.model_fields)
-            self.user_set = sorted(given - {"user_set", "recommended"})
+            self.user_set = sorted(given - {"user_set", "recommended", "search"})
         if "method" not in self.model_fields_set:
             self.method = get_task(self.task).default_method
+        if self.auto is not None and not self.searchable():
+            raise ValueError(
+                "auto: the search tunes learning_rate, batch_size and epochs, and this job "
+                "sets all of them (or max_steps); leave at least one unset, or drop auto"
+            )
         return self
+
+    def searchable(self) -> list[str]:
+        """The hyperparameters an ``auto`` search may tune: those the user did not set."""
+        names = [name for name in ("learning_rate", "batch_size") if not self.is_set(name)]
+        if not self.is_set("epochs") and not self.max_steps:
+            names.append("epochs")
+        return names
 
     def is_set(self, name: str) -> bool:
         """Whether the user set ``name`` (a field)."""

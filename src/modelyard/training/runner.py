@@ -400,7 +400,8 @@ class TrainingRunner:
                     values["progress"] = line
                 elif kind == "checkpoint":
                     values["checkpoint_path"] = line["path"]
-                elif kind == "recommended":
+                elif kind in ("recommended", "search"):
+                    # The config as chosen for the data, then by the ``auto`` search.
                     values["config"] = line.pop("config")
                 elif kind == "hub":
                     values["hub_push"] = {k: v for k, v in line.items() if k != "time"}

@@ -68,6 +68,17 @@ def _die_with_parent() -> None:
         pass
 
 
+def _process_age() -> float:
+    """Seconds since this process started (Linux; else 0): the interpreter's start-up
+    counts against an ``auto`` job's time budget too."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def _write_result(work_dir: Path, result: dict[str, Any]) -> None:
     staging = work_dir / f"{RESULT_FILE}.tmp"
     staging.write_text(json.dumps(result, default=str))
@@ -164,9 +175,11 @@ def _training_arguments(
     arguments_class: Any,
     extra: dict[str, Any],
     best: tuple[str, bool] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Any:
     """The trainer's arguments: the config's, the GPU options', then the task's own;
-    ``best`` (the validation metric and its direction) turns on early stopping."""
+    ``best`` (the validation metric and its direction) turns on early stopping;
+    ``overrides`` replace any of them (a search trial's evaluation and output)."""
     from transformers import TrainingArguments
 
     from modelyard.training.gpu import precision_flags
@@ -183,7 +196,7 @@ def _training_arguments(
         **_evaluation(config, best),
         **extra,
     }
-    return (arguments_class or TrainingArguments)(
+    values: dict[str, Any] = dict(
         output_dir=str(work_dir / CHECKPOINTS),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
@@ -202,8 +215,8 @@ def _training_arguments(
         seed=config.seed,
         use_cpu=device == "cpu",
         dataloader_num_workers=0,
-        **options,
     )
+    return (arguments_class or TrainingArguments)(**(values | options | (overrides or {})))
 
 
 def _trainer(prepared: Any, arguments: Any, callbacks: list[Any]) -> Any:
@@ -267,6 +280,7 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
     from modelyard.training.outputs import ModelCard, save_model
     from modelyard.training.tasks import get_task
 
+    started = time.monotonic() - _process_age()  # an ``auto`` job's budget runs from here
     spec = json.loads((work_dir / SPEC_FILE).read_text())
     config = TrainingConfig.model_validate(spec["config"])
     events = EventWriter(work_dir / EVENTS_FILE)
@@ -293,6 +307,19 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
         if task.check_base is not None:
             task.check_base(base_name, source.task)
         config = _recommended(config, spec, examples, source.path, base_name, events)
+        budget = None
+        if config.auto is not None:
+            from modelyard.training import search
+
+            budget = search.Budget(started, config.auto.time_budget_s)
+            if config.search is None:
+                config = search.run_search(
+                    config, examples, source.path, device, work_dir, events, stop, budget
+                )
+                if stop["requested"]:
+                    return {"state": "cancelled"}
+            else:  # resumed: the search ran already; its values stand
+                config = search.apply_chosen(config, config.search)
         prepared = task.prepare(config, examples, source.path)
         batch = config.batch_size * config.gradient_accumulation_steps
         best = (task.best_metric, task.greater_is_better) if prepared.eval_dataset else None
@@ -304,6 +331,11 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
             from transformers import EarlyStoppingCallback
 
             callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
+        if budget is not None:
+            from modelyard.training.search import time_limit
+
+            reserve = config.search.finish_reserve_seconds if config.search else 0.0
+            callbacks.append(time_limit(budget, reserve, events))
         trainer = _trainer(prepared, arguments, callbacks)
         resume = spec.get("resume_from")
         if resume and not Path(resume).is_dir():
@@ -337,7 +369,7 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
                 "eval_examples": len(prepared.eval_dataset),
             },
             hyperparameters=config.model_dump(
-                exclude={"output_name", "lora", "user_set", "recommended"}
+                exclude={"output_name", "lora", "user_set", "recommended", "search"}
             )
             | ({"lora": config.lora.model_dump()} if config.method == "lora" else {}),
             metrics={k: round(float(v), 6) for k, v in metrics.items()},

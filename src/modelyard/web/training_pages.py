@@ -191,8 +191,15 @@ async def job_page(
     config: dict[str, Any] = job.config or {}
     task = get_task(job.task)
     chosen: dict[str, Any] = config.get("recommended") or {}
+    search: dict[str, Any] | None = config.get("search")
+    searched = set((search or {}).get("chosen") or {})
     settings = [
-        (label, config[key], (chosen.get(key) or {}).get("reason"))
+        (
+            label,
+            config[key],
+            (chosen.get(key) or {}).get("reason"),
+            "Chosen by the search" if key in searched else "Chosen for the data",
+        )
         for key, label in SHOWN_SETTINGS
         if config.get(key) is not None and (key != "method" or len(task.methods) > 1)
     ]
@@ -205,6 +212,7 @@ async def job_page(
         task=task,
         dataset=dataset,
         settings=settings,
+        search=search,
         try_it=try_it_href(job.task, job.output_name),
         trained=await job_model(session, job),
     )

@@ -326,6 +326,7 @@
   function describe(kind, data) {
     if (kind === "state") {
       var text = "State: " + data.state;
+      if (data.phase === "search") text += " — searching within a " + data.time_budget_s + " s time budget";
       if (data.reason) text += " — " + data.reason;
       if (data.resume_from) text += " (resuming from " + data.resume_from + ")";
       if (data.error) text += " — " + data.error;
@@ -352,6 +353,21 @@
         .filter(function (key) { return key.indexOf("eval_") === 0; })
         .map(function (key) { return key.slice(5).replace(/_/g, " ") + " " + number(metrics[key], 4); })
         .join(", ");
+    }
+    if (kind === "trial") {
+      var params = data.params || {};
+      return "Trial " + data.number + " " + data.state + " · " + Object.keys(params).map(function (name) {
+        return name.replace(/_/g, " ") + " " + params[name];
+      }).join(", ") + (data.metric === null || data.metric === undefined ? "" : " · " + number(data.metric, 4)) +
+        " · " + number(data.seconds, 3) + " s" + (data.note ? " — " + data.note : "");
+    }
+    if (kind === "search") {
+      var picked = data.chosen || {};
+      var keys = Object.keys(picked);
+      if (!keys.length) return "Search: " + data.trials + " trials; the recommendation is kept (" + data.stopped + ")";
+      return "Search: best of " + data.trials + " trials (trial " + data.best_trial + "): " + keys.map(function (name) {
+        return name.replace(/_/g, " ") + " " + picked[name].value;
+      }).join(", ");
     }
     if (kind === "hub") {
       return "Hub: " + data.state + (data.repo_id ? " " + data.repo_id : "") + (data.error ? " — " + data.error : "");
@@ -414,7 +430,7 @@
         }
       });
     }
-    ["state", "recommended", "progress", "eval", "checkpoint", "hub", "log"].forEach(handle);
+    ["state", "recommended", "trial", "search", "progress", "eval", "checkpoint", "hub", "log"].forEach(handle);
   }
 
   /* -- actions ----------------------------------------------------------------------- */
