@@ -297,16 +297,36 @@ async def test_admin_pages_lead_back_to_the_app_in_its_theme(
     head = page.split("</head>")[0]
     assert head.index("/static/theme.js") < head.index("/static/admin.js")
     assert '<meta name="color-scheme" content="light dark">' in head
-    assert 'href="/static/admin.css"' in head
+    assert head.index('href="/static/theme.css"') < head.index('href="/static/admin.css"')
     assert "data-theme-toggle" in page and 'src="/static/common.js"' in page
 
     script = (await client.get("/static/admin.js")).text
     assert "data-bs-theme" in script and "prefers-color-scheme: dark" in script
     assert 'attributeFilter: ["data-theme"]' in script
+    theme = (await client.get("/static/theme.css")).text
+    assert ':root[data-theme="dark"]' in theme and "prefers-color-scheme: dark" in theme
     css = (await client.get("/static/admin.css")).text
-    assert ':root[data-theme="dark"]' in css and "prefers-color-scheme: dark" in css
     assert "--tblr-body-bg: var(--bg)" in css and "--tblr-primary: var(--accent)" in css
-    assert "http://" not in css and "https://" not in css  # nothing from a CDN
+    assert "http://" not in css + theme and "https://" not in css + theme  # no CDN
+
+
+async def test_the_app_and_the_admin_share_one_home_for_the_colours(
+    client: httpx.AsyncClient, staff: User
+) -> None:
+    """theme.css defines the colours (light, dark by the system, dark by the toggle);
+    app.css and admin.css only use them, and both kinds of page load it first."""
+    theme = (await client.get("/static/theme.css")).text
+    defined = set(re.findall(r"(--[a-z0-9-]+):\s*#", theme))
+    assert {"--bg", "--fg", "--accent", "--danger", "--ok"} <= defined
+    assert theme.count("--bg:") == 3  # light, the system's dark, the toggle's dark
+    for sheet in ("app.css", "admin.css"):
+        css = (await client.get(f"/static/{sheet}")).text
+        assert not re.findall(r"(?m)^\s*--(?!tblr-)[a-z0-9-]+:", css), sheet
+        assert "--bg:" not in css and "#4f46e5" not in css and "#8b8cf8" not in css, sheet
+    for path in ("/admin/", "/profile"):
+        head = (await client.get(path)).text.split("</head>")[0]
+        sheets = re.findall(r'<link rel="stylesheet" href="/static/([^"]+)"', head)
+        assert sheets[0] == "theme.css" and sheets[1] in {"app.css", "admin.css"}, sheets
 
 
 async def test_the_dashboard_sets_the_default_chat_model(

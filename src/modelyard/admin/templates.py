@@ -1,8 +1,9 @@
 """The admin's own pages, kept as strings beside SQLAdmin's templates (no package data).
 
 ``sqladmin/base.html`` and ``sqladmin/layout.html`` are replaced, so that every admin
-page has the app's look: the app's stylesheet variables and theme (``/static/theme.js``,
-``admin.js``, ``admin.css``; the toggle of ``common.js``), and a header with the way back
+page has the app's look: the app's colours and fonts (``/static/theme.css``, shared with
+the app), its theme (``theme.js``, ``admin.js``, ``admin.css``; the toggle of
+``common.js``), and a header with the way back
 to the app. The stock templates stay reachable as ``stock/sqladmin/…``.
 """
 
@@ -38,6 +39,7 @@ _BASE = """{% extends "stock/sqladmin/base.html" %}
 {% endblock %}
 {% block head_css %}
 {{ super() }}
+<link rel="stylesheet" href="/static/theme.css">
 <link rel="stylesheet" href="/static/admin.css">
 {% endblock %}
 {% block tail_js %}
