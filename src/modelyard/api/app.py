@@ -12,6 +12,7 @@ from modelyard import __version__
 from modelyard.accounts.login_throttle import LoginThrottle
 from modelyard.admin import mount_admin
 from modelyard.api.anthropic_errors import install_anthropic_errors
+from modelyard.api.chat_fast_lane import ChatFastLane
 from modelyard.api.errors import install_error_handlers
 from modelyard.api.middleware import RequestContextMiddleware
 from modelyard.api.middleware.metrics import HttpMetrics
@@ -169,6 +170,7 @@ def create_app(
         app.include_router(router)
     pages.mount_static(app)
     mount_admin(app, state)
+    app.add_middleware(ChatFastLane, application=app)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=HttpMetrics(state.metrics_registry),

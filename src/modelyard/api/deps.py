@@ -42,6 +42,7 @@ __all__ = [
     "identify_caller",
     "metered_call",
     "refresh_gateway_caches",
+    "subscribed_user",
 ]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -187,7 +188,8 @@ def has_chat_access(user: User) -> bool:
     return user.is_staff or user.has_subscription or (trial is not None and trial > utcnow())
 
 
-async def _subscribed_user(request: Request) -> User:
+async def subscribed_user(request: Request) -> User:
+    """The caller, when it may chat (:data:`SubscribedUser` outside FastAPI's dependencies)."""
     user = await _current_user(request)
     if app_state(request).settings.require_subscription and not has_chat_access(user):
         ended = f" Your trial ended on {user.trial_ends_at:%Y-%m-%d}." if user.trial_ends_at else ""
@@ -204,7 +206,7 @@ CurrentCaller = Annotated[Caller, Depends(_current_caller)]
 CurrentUser = Annotated[User, Depends(_current_user)]
 StaffUser = Annotated[User, Depends(_staff_user)]
 #: A user allowed to chat (subscription or trial when ``MODELYARD_REQUIRE_SUBSCRIPTION``).
-SubscribedUser = Annotated[User, Depends(_subscribed_user)]
+SubscribedUser = Annotated[User, Depends(subscribed_user)]
 
 
 async def refresh_gateway_caches(request: Request) -> AsyncIterator[None]:
