@@ -1,11 +1,15 @@
 """The admin in Chromium: the dashboard fits a laptop (1366x900) and a phone (390x844)
 with nothing wider than the viewport, and follows the app's theme (the system's, then the
-toggle's choice, remembered across the app and the admin)."""
+toggle's choice, remembered across the app and the admin). Saves screenshots to
+``test-artifacts/screenshots/``; the dark dashboard's, at both sizes, to ``docs/screenshots/``
+instead with ``MODELYARD_UPDATE_SCREENSHOTS=1`` (the committed ones)."""
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
@@ -15,7 +19,7 @@ from modelyard.config import Settings
 from modelyard.db.engine import create_database
 from modelyard.db.models import UsageRecord
 from tests.web.accessibility import violations
-from tests.web.conftest import screenshot
+from tests.web.conftest import SCREENSHOTS, screenshot
 from tests.web.flows import PASSWORD
 
 PHONE = {"width": 390, "height": 844}
@@ -23,6 +27,8 @@ DESKTOP = {"width": 1366, "height": 900}
 LONG_MODEL = "organisation-with-a-long-name/a-fine-tuned-model-with-an-even-longer-name-v2"
 DARK_BG = "rgb(15, 17, 21)"
 LIGHT_BG = "rgb(246, 247, 249)"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+UPDATE_DOCS = os.environ.get("MODELYARD_UPDATE_SCREENSHOTS") == "1"
 
 
 async def seed(settings: Settings) -> None:
@@ -108,7 +114,10 @@ async def test_the_dashboard_fits_and_follows_the_theme(
     await fits(page)
     assert await violations(page) == []
     name = "laptop" if size is DESKTOP else "phone"
-    await screenshot(page, f"admin-dashboard-{name}-dark")
+    folder = DOCS_SCREENSHOTS if UPDATE_DOCS else SCREENSHOTS
+    folder.mkdir(parents=True, exist_ok=True)
+    await toggle.blur()  # no focus ring in the picture
+    await page.screenshot(path=str(folder / f"admin-dashboard-{name}-dark.png"), full_page=True)
 
     # The menu's Training group opens in place.
     menu = page.get_by_role("navigation", name="Admin")
