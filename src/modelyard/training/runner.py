@@ -47,6 +47,10 @@ __all__ = ["TrainingRunner", "job_work_dir", "latest_checkpoint", "worker_alive"
 logger = logging.getLogger("modelyard.training")
 
 
+#: The kinds of worker a job may ask for; one job of each runs at a time.
+COMPUTE_TYPES = ("cpu", "gpu")
+
+
 def job_work_dir(data_dir: Path, job_id: int) -> Path:
     """A job's working directory (spec, events, log, checkpoints)."""
     return data_dir / "training" / "jobs" / str(job_id)
@@ -235,9 +239,29 @@ class TrainingRunner:
         for active in list(self._active.values()):
             await self._follow(active)
         busy = {a.compute_type for a in self._active.values()}
-        for compute_type in ("cpu", "gpu"):
-            if compute_type not in busy:
-                await self._claim(compute_type)
+        if len(busy) == len(COMPUTE_TYPES):
+            return
+        for compute_type in await self._claimable(busy):
+            await self._claim(compute_type)
+
+    async def _claimable(self, busy: set[str]) -> list[str]:
+        """The compute types this runner is free for that have a queued job and no active
+        one: one query a round (the round runs every ``poll_interval`` on the server's
+        event loop, beside the gateway's requests)."""
+        async with self.database.sessions() as session:
+            rows = await session.execute(
+                select(TrainingJob.compute_type, TrainingJob.state)
+                .where(TrainingJob.state.in_(("queued", *ACTIVE_STATES)))
+                .distinct()
+            )
+            found = {(compute_type, state) for compute_type, state in rows}
+        return [
+            compute_type
+            for compute_type in COMPUTE_TYPES
+            if compute_type not in busy
+            and (compute_type, "queued") in found
+            and not any((compute_type, state) in found for state in ACTIVE_STATES)
+        ]
 
     async def _claim(self, compute_type: str) -> None:
         async with self.database.sessions() as session:
