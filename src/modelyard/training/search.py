@@ -23,13 +23,14 @@ its budget in two parts, both in the worker:
 
 The time: the trials measure the throughput (seconds per training example at each batch
 size, per evaluated example, to load and to save the model), from which the final run's
-time is estimated. The search stops starting trials when the next one and the final run
-would not fit in what is left; it keeps at least :data:`SEARCH_SHARE` of the budget (when
-the final run alone would need more, its epochs are trimmed to fit, and the reason says
-so). A last guard, :func:`time_limit`, stops the final run's training when only the time
-to evaluate, report and save is left (the best checkpoint so far is restored and saved),
-so the job ends within its budget, from the worker's start, give or take the estimate's
-error on that last part.
+time is estimated. The first trial may use :data:`FIRST_TRIAL_SHARE` of the budget (it is
+stopped there); after it, the search stops starting trials when the next one and the
+final run would not fit in what is left, so the trials take whatever the final run does
+not need. When the final run alone would not fit, no more trials start and its epochs are
+trimmed to fit (the reason says so). A last guard, :func:`time_limit`, stops the final
+run's training when only the time to evaluate, report and save is left (the best
+checkpoint so far is restored and saved), so the job ends within its budget, from the
+worker's start, give or take the estimate's error on that last part.
 
 A resumed job (its worker died in the final run) does not search again: the values stored
 in ``config.search`` stand (:func:`apply_chosen`), and its budget restarts with the worker.
@@ -57,10 +58,11 @@ if TYPE_CHECKING:
     from modelyard.training.worker import EventWriter
 
 __all__ = [
+    "FIRST_TRIAL_SHARE",
     "MAX_TRIALS",
-    "SEARCH_SHARE",
     "TRIAL_EVALUATIONS",
     "Budget",
+    "FinalEstimate",
     "Throughput",
     "apply_chosen",
     "best_trial",
@@ -73,8 +75,11 @@ __all__ = [
 
 logger = logging.getLogger("modelyard.training.search")
 
-#: The share of the budget the trials may always use (more when the final run needs less).
-SEARCH_SHARE = 0.5
+#: The share of the budget the first trial may use, before anything is measured.
+FIRST_TRIAL_SHARE = 0.3
+#: The time to finish after training (evaluate, report, save) is estimated this much
+#: larger than measured: a loaded machine's timings vary.
+FINISH_SAFETY = 1.3
 #: No more trials than this, however much time is left.
 MAX_TRIALS = 40
 #: Evaluations per trial (each reported to the pruner).
@@ -363,12 +368,32 @@ def best_trial(record: SearchRecord) -> TrialRecord | None:
     return min(tied, key=lambda t: (t.seconds, t.number))
 
 
+@dataclass(frozen=True)
+class FinalEstimate:
+    """The final run's seconds, estimated from the trials' measurements."""
+
+    #: Loading the model and encoding the data.
+    load: float
+    #: The optimizer steps.
+    steps: float
+    #: The evaluations and checkpoints during training (about ten, whatever the length).
+    checks: float
+    #: After training: the last evaluation, the test report and saving.
+    finish: float
+
+    @property
+    def training(self) -> float:
+        return self.load + self.steps + self.checks
+
+    @property
+    def total(self) -> float:
+        return self.training + self.finish
+
+
 def estimate_final(
     config: TrainingConfig, sizes: tuple[int, int, int], speed: Throughput
-) -> tuple[float, float]:
-    """The final run's seconds (loading, training and its evaluations with checkpoints)
-    and the seconds to finish after training (the last evaluation, the test report and
-    saving), from the trials' measurements."""
+) -> FinalEstimate:
+    """The final run's time (:class:`FinalEstimate`) from the trials' measurements."""
     train, held_out, test = sizes
     steps = _steps(config, train)
     batch = config.batch_size * config.gradient_accumulation_steps
@@ -378,12 +403,15 @@ def estimate_final(
     per_eval = held_out * speed.per_eval_example()
     # A checkpoint holds the model, the optimizer's two moments and the scheduler.
     checkpoints = (steps // config.checkpoint_steps) * 3 * save
-    training = speed.load() + steps * batch * speed.per_example(config.batch_size)
-    training += evaluations * per_eval + checkpoints
-    finish = per_eval + test * speed.per_eval_example() + save + FINISH_MARGIN
+    finish = per_eval + test * speed.per_eval_example() + save
     if evaluating:
         finish += save  # loading the best checkpoint back
-    return training, finish
+    return FinalEstimate(
+        load=speed.load(),
+        steps=steps * batch * speed.per_example(config.batch_size),
+        checks=evaluations * per_eval + checkpoints,
+        finish=finish * FINISH_SAFETY + FINISH_MARGIN,
+    )
 
 
 def _with_schedule(config: TrainingConfig, values: dict[str, Any], train: int) -> dict[str, Any]:
@@ -498,11 +526,8 @@ def run_search(
         if stop["requested"]:
             stopped = "cancelled"
             break
-        final_need = sum(estimate_final(best_config, sizes, speed)) if speed.known else None
-        reserved = (1 - SEARCH_SHARE) * total
-        if final_need is not None:
-            reserved = min(final_need, reserved)
-        search_end = total - reserved
+        final_need = estimate_final(best_config, sizes, speed).total if speed.known else None
+        search_end = total * FIRST_TRIAL_SHARE if final_need is None else total - final_need
         trial = study.ask(space)
         trial_config = config.model_copy(update={**trial.params, "early_stopping_patience": 0})
         if speed.known:
@@ -572,13 +597,14 @@ def run_search(
     trimmed: float | None = None
     if speed.known:
         final = config.model_copy(update=_with_schedule(config, values, sizes[0]))
-        training, finish = estimate_final(final, sizes, speed)
-        record.estimated_final_seconds = round(training + finish, 1)
-        record.finish_reserve_seconds = round(finish, 1)
-        room = budget.left() - finish - speed.load()
-        if "epochs" in values and training + finish > budget.left() and room > 0:
-            variable = training - speed.load()
-            trimmed = round(max(0.1, final.epochs * room / max(variable, 1e-6)), 2)
+        estimate = estimate_final(final, sizes, speed)
+        record.estimated_final_seconds = round(estimate.total, 1)
+        record.finish_reserve_seconds = round(estimate.finish, 1)
+        if "epochs" in values and estimate.total > budget.left():
+            # The evaluations and checkpoints stay about ten; the steps are what shrink.
+            room = budget.left() - estimate.finish - estimate.load - estimate.checks
+            share = max(room, 0.0) / max(estimate.steps, 1e-6)
+            trimmed = round(max(0.1, final.epochs * share), 2)
             if trimmed < final.epochs:
                 values["epochs"] = trimmed
             else:
@@ -588,6 +614,18 @@ def run_search(
     if record.best_trial is None:
         record.stopped += "; no trial finished, so the recommendation is kept"
         record.chosen = {}
+        if trimmed is not None:
+            record.chosen["epochs"] = Recommendation(
+                value=trimmed,
+                reason=f"{trimmed:.3g} passes of the recommendation's {config.epochs:g} fit "
+                "the time budget (no trial finished)",
+            )
+            if "checkpoint_steps" in schedule:
+                record.chosen["checkpoint_steps"] = Recommendation(
+                    value=schedule["checkpoint_steps"],
+                    reason="about 10 evaluations (each with a checkpoint) over the trimmed "
+                    "schedule",
+                )
     else:
         record.chosen = _chosen(config, record, best_params, trimmed, schedule)
     chosen = apply_chosen(config, record)
