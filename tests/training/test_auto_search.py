@@ -65,9 +65,10 @@ def test_the_space_surrounds_the_recommendation_and_skips_what_the_user_set() ->
     )
     assert set(search_space(given, 32)) == {"batch_size", "epochs"}
     assert set(search_space(given.model_copy(update={"max_steps": 5}), 32)) == {"batch_size"}
-    # The trials' subset: a fifth of the training split, within 200 and 2000 examples.
+    # The trials' subset: a fifth of the training split, within 128 and 2000 examples.
     assert trial_sizes(32, 4) == (32, 4)
-    assert trial_sizes(5000, 900) == (1000, 500)
+    assert trial_sizes(5000, 900) == (1000, 300)
+    assert trial_sizes(400, 40) == (128, 40)
     assert trial_sizes(100_000, 100) == (2000, 100)
 
 

@@ -86,10 +86,10 @@ MAX_TRIALS = 40
 TRIAL_EVALUATIONS = 4
 #: The trials train on this share of the training split, within these bounds (examples).
 TRIAL_TRAIN_SHARE = 0.2
-TRIAL_MIN_TRAIN = 200
+TRIAL_MIN_TRAIN = 128
 TRIAL_MAX_TRAIN = 2000
 #: The trials are evaluated on at most this many validation examples.
-TRIAL_MAX_EVAL = 500
+TRIAL_MAX_EVAL = 300
 #: Trials before the pruner may prune, and evaluations of a trial before it may.
 PRUNER_STARTUP_TRIALS = 2
 PRUNER_WARMUP_EVALUATIONS = 2
