@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from modelyard.db.engine import Database
@@ -35,3 +38,58 @@ async def test_revocation_takes_effect_at_once_in_this_process(
     revoked = await client.delete(f"/v2/tokens/{token_id}", headers=bearer(token))
     assert revoked.status_code == 204
     assert (await client.get("/v2/auth/me", headers=bearer(token))).status_code == 401
+
+
+async def test_concurrent_misses_share_one_load() -> None:
+    cache: TTLCache[str, int] = TTLCache(ttl=10)
+    loads = 0
+    release = asyncio.Event()
+
+    async def load() -> int:
+        nonlocal loads
+        loads += 1
+        await release.wait()
+        return 7
+
+    waiting = [asyncio.create_task(cache.get_or_load("k", load)) for _ in range(16)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()  # one caller leaves: the others' load goes on
+    release.set()
+    assert [await task for task in waiting[1:]] == [7] * 15
+    assert loads == 1 and cache.get("k") == 7
+    assert await cache.get_or_load("k", load) == 7 and loads == 1  # now from the cache
+
+
+async def test_a_load_overtaken_by_a_discard_stores_nothing() -> None:
+    cache: TTLCache[str, int] = TTLCache(ttl=10)
+    release = asyncio.Event()
+
+    async def stale() -> int:
+        await release.wait()
+        return 1
+
+    async def fresh() -> int:
+        return 2
+
+    first = asyncio.create_task(cache.get_or_load("k", stale))
+    await asyncio.sleep(0)
+    cache.discard("k")  # what the load reads changed meanwhile
+    assert await cache.get_or_load("k", fresh) == 2  # a new load, not the old one's result
+    release.set()
+    assert await first == 1
+    assert cache.get("k") == 2
+
+
+async def test_a_failed_load_is_not_stored_and_is_tried_again() -> None:
+    cache: TTLCache[str, int] = TTLCache(ttl=10)
+
+    async def broken() -> int:
+        raise RuntimeError("database down")
+
+    async def working() -> int:
+        return 3
+
+    with pytest.raises(RuntimeError):
+        await cache.get_or_load("k", broken)
+    assert cache.get("k") is None
+    assert await cache.get_or_load("k", working) == 3

@@ -110,13 +110,15 @@ async def _api_token(request: Request, token: str) -> ApiToken | None:
     """The live token record, from the in-process cache when it is fresh."""
     state = app_state(request)
     key = digest(token)
-    record = state.token_cache.get(key)
-    if record is not None and (record.expires_at is None or record.expires_at > utcnow()):
-        return record
-    async with state.database.sessions() as session:
-        record = await resolve_api_token(session, token=token)
-    if record is not None:
-        state.token_cache.put(key, record)
+
+    async def load() -> ApiToken | None:
+        async with state.database.sessions() as session:
+            return await resolve_api_token(session, token=token)
+
+    record = await state.token_cache.get_or_load(key, load)
+    if record is not None and record.expires_at is not None and record.expires_at <= utcnow():
+        state.token_cache.discard(key)
+        return await state.token_cache.get_or_load(key, load)  # expired: None from the database
     return record
 
 

@@ -142,11 +142,9 @@ class Gateway:
         self.index.invalidate()
 
     async def _credentials(self, user: User | None, kind: ProviderKind) -> list[Credential]:
-        key = (user.id if user else None, kind)
-        cached = self.credentials.get(key)
-        if cached is None:
+        async def load() -> list[Credential]:
             async with self.database.sessions() as session:
-                cached = await resolve_credentials(
+                found = await resolve_credentials(
                     session,
                     user=user,
                     kind=kind,
@@ -154,9 +152,12 @@ class Gateway:
                     base_urls=self.settings.provider_base_urls,
                 )
                 if kind is ProviderKind.LOCAL:
-                    cached = await self._with_hf_token(session, user, cached)
-            self.credentials.put(key, cached)
-        return cached
+                    found = await self._with_hf_token(session, user, found)
+            return found
+
+        loaded = await self.credentials.get_or_load((user.id if user else None, kind), load)
+        assert loaded is not None  # load() returns a list or raises
+        return loaded
 
     async def _with_hf_token(
         self, session: AsyncSession, user: User | None, credentials: list[Credential]

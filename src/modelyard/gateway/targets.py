@@ -9,6 +9,7 @@ priority order.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,9 +67,29 @@ class ModelIndex:
         self._routes: dict[str, Resolution] = {}
         self._prices: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
         self._loaded_at = float("-inf")
+        #: The refresh running now, shared by every request that finds the index stale.
+        self._loading: asyncio.Future[None] | None = None
+        self._generation = 0
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
+        self._loading = None
+        self._generation += 1
+
+    async def _fresh(self, database: Database) -> None:
+        """Refresh the index once for all the requests that find it stale together (a
+        request cancelled meanwhile does not cancel the refresh)."""
+        loading = self._loading
+        if loading is None or loading.done():
+            loading = self._loading = asyncio.ensure_future(self._load(database))
+        await asyncio.shield(loading)
+
+    async def _load(self, database: Database) -> None:
+        generation = self._generation
+        async with database.sessions() as session:
+            await self._refresh(session)
+        if generation != self._generation:  # invalidated while it read: read again next time
+            self._loaded_at = float("-inf")
 
     async def _refresh(self, session: AsyncSession) -> None:
         kinds: dict[str, list[ProviderKind]] = {}
@@ -120,8 +141,7 @@ class ModelIndex:
     async def resolve(self, database: Database, name: str) -> Resolution:
         """What ``name`` means, or a 404 that says what to do."""
         if time.monotonic() - self._loaded_at > INDEX_TTL_SECONDS:
-            async with database.sessions() as session:
-                await self._refresh(session)
+            await self._fresh(database)
         route = self._routes.get(name)
         if route is not None:
             return route
