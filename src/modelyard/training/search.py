@@ -23,8 +23,8 @@ its budget in two parts, both in the worker:
 
 The time: the trials measure the throughput (seconds per training example at each batch
 size, per evaluated example, to load and to save the model), from which the final run's
-time is estimated. The first trial may use :data:`FIRST_TRIAL_SHARE` of the budget (it is
-stopped there); after it, the search stops starting trials when the next one and the
+time is estimated. The first trial may take :data:`FIRST_TRIAL_SHARE` of the budget (it
+is stopped there); after it, the search stops starting trials when the next one and the
 final run would not fit in what is left, so the trials take whatever the final run does
 not need. When the final run alone would not fit, no more trials start and its epochs are
 trimmed to fit (the reason says so). A last guard, :func:`time_limit`, stops the final
@@ -527,7 +527,10 @@ def run_search(
             stopped = "cancelled"
             break
         final_need = estimate_final(best_config, sizes, speed).total if speed.known else None
-        search_end = total * FIRST_TRIAL_SHARE if final_need is None else total - final_need
+        if final_need is None:  # the first trial: nothing is measured yet
+            search_end = min(total, budget.elapsed() + total * FIRST_TRIAL_SHARE)
+        else:
+            search_end = total - final_need
         trial = study.ask(space)
         trial_config = config.model_copy(update={**trial.params, "early_stopping_patience": 0})
         if speed.known:
