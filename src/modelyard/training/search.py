@@ -459,6 +459,8 @@ def _chosen(
         scored += f", the fastest of the {len(tied)} that scored it"
     if best.number != first.number and first.metric is not None:
         scored += f"; the recommendation scored {first.metric:.4g}"
+        if first.state != "complete":
+            scored += " before it was stopped"
     elif best.number == first.number:
         scored += "; the recommendation itself"
     plural = "trial" if trials == 1 else "trials"
