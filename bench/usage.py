@@ -214,9 +214,7 @@ def _gateway(
         else:
             app_cmd = [sys.executable, "-c", SERVE_WITHOUT_RECORDING]
         sent = 0
-        with background(
-            app_cmd, env=env, ready_url=f"http://127.0.0.1:{port}/healthz"
-        ) as server:
+        with background(app_cmd, env=env, ready_url=f"http://127.0.0.1:{port}/healthz") as server:
 
             def measure(requests: int, concurrency: int) -> dict[str, Any]:
                 nonlocal sent
