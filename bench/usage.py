@@ -250,7 +250,7 @@ def gateway_cost(quick: bool = False) -> dict[str, Any]:
         }
         for name, (_label, flush_seconds, record, journal) in VARIANTS.items():
             figures[name] = _gateway(upstream_port, flush_seconds, record, journal, n)
-        figures["journal_rounds"] = _journal_rounds(upstream_port, n, 1 if quick else 3)
+        figures["journal_rounds"] = _journal_rounds(upstream_port, n, 1 if quick else 5)
     return figures
 
 
