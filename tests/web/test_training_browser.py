@@ -423,3 +423,49 @@ async def test_continue_with_a_key_remembered_in_the_profile(
     await expect(page.locator("#keys-groq-hint")).to_contain_text("one is saved in your profile")
     await expect(page.get_by_label("Advice from")).to_contain_text("Groq, with the key saved")
     assert key not in await page.content()
+
+
+async def test_empty_settings_come_from_the_data_and_a_time_budget_is_sent(
+    page: Page,
+    console: Console,
+    tiny_bert: Path,  # noqa: F811
+) -> None:
+    await register(page)
+    await page.goto("/training")
+    await training_ready(page)
+    await upload(page, "reviews.csv", csv_bytes(classification_rows(20)))
+    await expect(page.locator("#result-kind")).to_have_text("classification")
+    # Nothing is pre-filled: an empty value is derived from the data by the job.
+    for label in ("Epochs", "Batch size", "Learning rate", "Max length"):
+        await expect(page.get_by_label(label, exact=True)).to_have_value("")
+        await expect(page.get_by_label(label, exact=True)).to_have_attribute(
+            "placeholder", "from the data"
+        )
+    await page.get_by_label("Base model").fill(str(tiny_bert))
+    budget = page.get_by_label("Time budget (minutes)")
+    await budget.fill("0.1")
+    await page.get_by_role("button", name="Start training").click()
+    await expect(page.locator("#err-time_budget_min")).to_have_text(
+        "Enter a number, at least 0.5 and at most 1440."
+    )
+    await expect(budget).to_be_focused()
+    await budget.fill("1.5")
+
+    await page.get_by_role("button", name="Start training").click()
+    dialog = page.get_by_role("dialog", name="API keys for this job")
+    async with page.expect_request(
+        lambda r: r.url.endswith("/v2/training/jobs") and r.method == "POST"
+    ) as sent:
+        await dialog.get_by_role("button", name="Skip (Train with CPU)").click()
+    body = (await sent.value).post_data_json
+    assert body["auto"] == {"time_budget_s": 90}
+    assert not {"epochs", "batch_size", "learning_rate", "max_length"} & set(body)
+    await expect(page).to_have_url(re.compile(r"/training/jobs/\d+$"))
+    job_id = int(page.url.rsplit("/", 1)[1])
+    cancelled = await page.request.post(
+        f"/v2/training/jobs/{job_id}/cancel", headers=await csrf_headers(page)
+    )
+    assert cancelled.ok, await cancelled.text()
+    job = await (await page.request.get(f"/v2/training/jobs/{job_id}")).json()
+    assert job["config"]["auto"]["time_budget_s"] == 90
+    assert "epochs" not in job["config"]["user_set"]

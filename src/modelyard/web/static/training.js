@@ -26,6 +26,8 @@
     logging_steps: { int: true, min: 1 },
     checkpoint_steps: { int: true, min: 1 },
     eval_fraction: { min: 0, above: true, max: 0.5 },
+    /* Sent as auto.time_budget_s (the API's bounds: 30 s to 24 h). */
+    time_budget_min: { min: 0.5, max: 1440 },
   };
   /* Advice hyperparameter → form field. */
   var ADVICE_FIELDS = [
@@ -412,6 +414,8 @@
       if (read.error) problems.push([name, read.error]);
       else if (read.value !== undefined && name === "lora_r") {
         if (body.method === "lora") body.lora = { r: read.value };
+      } else if (read.value !== undefined && name === "time_budget_min") {
+        body.auto = { time_budget_s: Math.round(read.value * 60) };
       } else if (read.value !== undefined) body[name] = read.value;
     });
     if (state.applied && state.applied.task === task) body.advice = state.applied.result;
@@ -603,6 +607,7 @@
     closeDialog();
     var param = error.param || "";
     if (param === "lora.r") param = "lora_r";
+    if (param === "auto.time_budget_s") param = "time_budget_min";
     if (!(param && setFieldError(param, result.error))) {
       M.showError(ui.jobError, result.error);
       ui.jobError.scrollIntoView({ block: "nearest" });
