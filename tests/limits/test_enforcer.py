@@ -42,6 +42,22 @@ async def limit(database: Database, user: User, **values: Any) -> None:
         )
 
 
+async def test_requests_that_miss_the_cache_together_share_one_query(
+    database: Database, statements: list[str]
+) -> None:
+    user = await make_user(database, "crowd@example.com")
+    await limit(database, user, requests_per_minute=1000)
+    enforcer = LimitEnforcer(database)
+    statements.clear()
+    found = await asyncio.gather(*(enforcer.limits_of(user.id, 3) for _ in range(16)))
+    assert len([s for s in statements if "usage_limits" in s]) == 1
+    assert {len(limits) for limits in found} == {1}
+    # A change is seen at once: the cached pair is dropped with its subject.
+    await limit(database, user, requests_per_minute=5)
+    enforcer.invalidate("user", user.id)
+    assert (await enforcer.limits_of(user.id, 3))[0].requests_per_minute == 5
+
+
 async def test_no_limits_costs_no_query_after_the_first(
     database: Database, statements: list[str]
 ) -> None:

@@ -103,11 +103,6 @@ class LimitUsage:
     period_resets_at: datetime
 
 
-@dataclass(frozen=True)
-class _Cached:
-    limits: SubjectLimits | None
-
-
 def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
@@ -136,35 +131,29 @@ class LimitEnforcer:
         self.clock = clock
         self.local = MemoryCounters()
         self.shared = RedisCounters(redis, prefix) if redis is not None else None
-        self._cache: TTLCache[tuple[SubjectKind, int], _Cached] = TTLCache(
+        #: (user id, token id) → their limits, user first; concurrent misses share a load.
+        self._cache: TTLCache[tuple[int, int | None], list[SubjectLimits]] = TTLCache(
             ttl=cache_seconds, max_size=100_000
         )
 
     # -- limits rows ----------------------------------------------------------------------
 
     def invalidate(self, kind: SubjectKind, subject_id: int) -> None:
-        """Forget the cached row of a subject (call after changing it)."""
-        self._cache.discard((kind, subject_id))
+        """Forget the cached rows of a subject (call after changing it)."""
+        place = 0 if kind == "user" else 1
+        self._cache.discard_where(lambda key, _limits: key[place] == subject_id)
 
     async def limits_of(self, user_id: int, api_token_id: int | None) -> list[SubjectLimits]:
         """The limits of a user and a token (user first), from the cache when fresh."""
-        wanted: list[tuple[SubjectKind, int]] = [("user", user_id)]
-        if api_token_id is not None:
-            wanted.append(("token", api_token_id))
-        cached = {key: self._cache.get(key) for key in wanted}
-        missing = [key for key, entry in cached.items() if entry is None]
-        if missing:
-            ids = dict(missing)
+
+        async def load() -> list[SubjectLimits]:
             async with self.database.sessions() as session:
-                rows = await load_limits(
-                    session, user_id=ids.get("user"), api_token_id=ids.get("token")
-                )
-            found = {(limits.kind, limits.id): limits for limits in map(SubjectLimits.of, rows)}
-            for key in missing:
-                entry = _Cached(found.get(key))
-                cached[key] = entry
-                self._cache.put(key, entry)
-        return [entry.limits for entry in cached.values() if entry and entry.limits]
+                rows = await load_limits(session, user_id=user_id, api_token_id=api_token_id)
+            found = [SubjectLimits.of(row) for row in rows]
+            return sorted(found, key=lambda limits: limits.kind != "user")
+
+        loaded = await self._cache.get_or_load((user_id, api_token_id), load)
+        return loaded if loaded is not None else []
 
     async def has_budget(self, user_id: int, api_token_id: int | None) -> bool:
         """Whether the user's or the token's limits include a USD budget."""
