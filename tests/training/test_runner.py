@@ -272,3 +272,34 @@ def test_resume_takes_the_newest_complete_checkpoint_on_disk(tmp_path: Path) -> 
             (directory / "trainer_state.json").write_text("{}")
     (checkpoints / "checkpoint-tmp").mkdir()
     assert latest_checkpoint(tmp_path) == str(checkpoints / "checkpoint-10")
+
+
+class _SlowRounds(TrainingRunner):
+    """A runner whose rounds take a while and say whether they ran to their end."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.began = asyncio.Event()
+        self.ended: list[bool] = []
+
+    async def tick(self) -> None:
+        self.began.set()
+        try:
+            await asyncio.sleep(0.3)  # a database round trip, say
+            await super().tick()
+        except asyncio.CancelledError:
+            self.ended.append(False)
+            raise
+        self.ended.append(True)
+
+
+async def test_stopping_lets_the_round_in_progress_end(
+    settings: Settings, database: Database
+) -> None:
+    runner = _SlowRounds(settings, database, poll_interval=0.01)
+    await runner.start()
+    await runner.began.wait()
+    started = time.monotonic()
+    await runner.aclose()
+    assert runner.ended == [True]  # not cut inside its database calls, and no round after
+    assert time.monotonic() - started < 5

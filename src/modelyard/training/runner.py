@@ -47,6 +47,8 @@ __all__ = ["TrainingRunner", "job_work_dir", "latest_checkpoint", "worker_alive"
 logger = logging.getLogger("modelyard.training")
 
 
+#: Seconds :meth:`TrainingRunner.aclose` lets the loop finish its round before cancelling it.
+STOP_GRACE_SECONDS = 10.0
 #: The kinds of worker a job may ask for; one job of each runs at a time.
 COMPUTE_TYPES = ("cpu", "gpu")
 
@@ -124,6 +126,8 @@ class TrainingRunner:
         self._secrets: dict[int, JobSecrets] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: Set by :meth:`aclose`: the loop ends after its round.
+        self._stopping = False
 
     # Public ---------------------------------------------------------------------------
 
@@ -135,12 +139,27 @@ class TrainingRunner:
         self._task = asyncio.create_task(self._loop(), name="training-runner")
 
     async def aclose(self) -> None:
-        """Stop the loop; running jobs are stopped and queued again (they resume later)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop the loop; running jobs are stopped and queued again (they resume later).
+
+        The loop ends after the round it is in: a round cancelled inside a database call
+        can leave its connection mid-operation and the cancelled task never ending (seen
+        with PostgreSQL). A round still busy after :data:`STOP_GRACE_SECONDS` is cancelled,
+        and waited for as long again at most."""
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+                if not task.done():
+                    task.cancel()
+                    await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+                if not task.done():
+                    logger.error("training runner: the loop did not stop; left behind")
+                elif not task.cancelled() and task.exception() is not None:
+                    logger.error("training runner: the loop failed", exc_info=task.exception())
+            finally:
+                self._stopping = False
         for active in list(self._active.values()):
             with contextlib.suppress(ProcessLookupError):
                 active.process.kill()
@@ -223,13 +242,15 @@ class TrainingRunner:
     # Loop -----------------------------------------------------------------------------
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("training runner: tick failed (retrying)")
+            if self._stopping:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             self._wake.clear()
