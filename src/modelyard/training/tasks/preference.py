@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.training.tasks.causal import load_causal, load_tokenizer
 from modelyard.training.tasks.prepared import Prepared, split_examples
+from modelyard.training.tasks.spec import TrainingTask
 
 if TYPE_CHECKING:
     from modelyard.training.advice import AdviceRequestFacts
@@ -26,6 +27,7 @@ __all__ = [
     "check_base_for",
     "conversational",
     "pair_text",
+    "preference_task",
     "prepare_with",
 ]
 
@@ -193,3 +195,31 @@ def advise_for(label: str, how: str) -> Any:
         return hyper, strategy, sources
 
     return advise
+
+
+def preference_task(trainer: str, *, how: str, base_required: str) -> TrainingTask:
+    """The task of one TRL preference trainer (``"dpo"``, ``"orpo"``): the same data,
+    methods and suggestions; ``how`` says what it does, ``base_required`` what it tunes."""
+    label = trainer.upper()
+    return TrainingTask(
+        name=trainer,
+        label=f"Preference tuning ({label})",
+        noun="a chat model tuned to preferred answers",
+        kinds={"preference": f"preference ({label})"},
+        required_columns=("prompt", "chosen", "rejected"),
+        columns_help="'prompt', 'chosen' (the answer to prefer) and 'rejected' (the one to avoid)",
+        prepare=prepare_with(trainer),
+        metrics=METRICS,
+        advise=advise_for(label, how),
+        model_task="chat",
+        base_required=base_required,
+        check_base=check_base_for(label),
+        methods=("full", "lora"),
+        default_method="lora",
+        quantizable=True,
+        hub_suggestions=(
+            ("HuggingFaceTB/SmolLM2-135M-Instruct", "Hub · 135M parameters, quick on a CPU"),
+            ("Qwen/Qwen2.5-0.5B-Instruct", "Hub · 0.5B parameters"),
+        ),
+        sample_text=pair_text,
+    )
