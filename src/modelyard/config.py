@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     upstream_timeout: float = Field(default=600.0, gt=0)
     #: A request's whole budget: every target, pass and backoff included.
     route_deadline_seconds: float = Field(default=120.0, gt=0)
+    #: Consecutive 5xx/timeout/connection failures that open a target's circuit breaker.
+    cooldown_failures: int = Field(default=3, ge=1, le=1000)
+    #: The breaker's first open period; it doubles on each re-open, up to the maximum.
+    cooldown_seconds: float = Field(default=5.0, gt=0, le=86400)
+    cooldown_max_seconds: float = Field(default=300.0, gt=0, le=86400)
     #: Redis for state shared by several app processes (cooldowns, response cache).
     redis_url: str | None = None
     #: Prefix of every Redis key (several deployments can share one Redis).
@@ -257,6 +262,16 @@ class Settings(BaseSettings):
     def trusted_proxy_networks(self) -> tuple[Network, ...]:
         """``trusted_proxies`` parsed (read each time: tests change settings in place)."""
         return parse_networks(self.trusted_proxies)
+
+    @model_validator(mode="after")
+    def _cooldown_cap_covers_the_first_period(self) -> Settings:
+        if self.cooldown_max_seconds < self.cooldown_seconds:
+            raise ValueError(
+                f"MODELYARD_COOLDOWN_MAX_SECONDS ({self.cooldown_max_seconds:g}) is below "
+                f"MODELYARD_COOLDOWN_SECONDS ({self.cooldown_seconds:g}); raise it or "
+                "lower the first period"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 from modelyard.cli.common import run_with_database
 from modelyard.config import Settings
-from modelyard.db.engine import Database
+from modelyard.db.engine import POOL_SIZE, Database
 from modelyard.db.models import UsageRecord
 from tests.fakes.faulty import FaultPlan, FaultyOpenAI
 from tests.fakes.server import closed_port
@@ -70,6 +70,11 @@ UPSTREAM_TIMEOUT = 1.0
 SLOW_SECONDS = 2.0
 #: A request's whole budget (``MODELYARD_ROUTE_DEADLINE_SECONDS``): room for every target.
 ROUTE_DEADLINE = 30.0
+#: A tripped breaker's open period and its cap (``MODELYARD_COOLDOWN_SECONDS`` / ``_MAX_``):
+#: the measured run lasts seconds, so with the defaults (5 s, doubling) a burst of timeouts
+#: at its start could keep a flaky upstream out of all of it, and its faults unmet.
+COOLDOWN_SECONDS = 0.5
+COOLDOWN_MAX_SECONDS = 1.0
 #: Seconds the fakes keep an idle connection open (then the gateway's pool drains).
 UPSTREAM_KEEP_ALIVE = 1.0
 #: Seconds to wait for the server to be idle.
@@ -293,11 +298,25 @@ class LoadReport:
     metrics_total: dict[str, dict[str, float]]
     rows_after_stop: int
     exit_status: int | None
+    #: The database server's port (None for SQLite): the pool's connections to it stay
+    #: open at rest, as many as sessions overlapped under load, up to the pool's size.
+    database_port: int | None = None
     memory_limit_mb: float = 50.0
 
     @property
     def rss_growth_mb(self) -> float:
         return (self.after.rss_bytes - self.before.rss_bytes) / 2**20
+
+    def pooled(self, snapshot: Snapshot) -> int:
+        """The server's connections to the database in ``snapshot``."""
+        if self.database_port is None:
+            return 0
+        return snapshot.established.get(f"to:{self.database_port}", 0)
+
+    def unpooled(self, snapshot: Snapshot) -> dict[str, int]:
+        """``snapshot``'s established connections but the database's."""
+        pool = f"to:{self.database_port}"
+        return {peer: n for peer, n in snapshot.established.items() if n and peer != pool}
 
     @property
     def faults_injected(self) -> Counter[str]:
@@ -331,9 +350,15 @@ class LoadReport:
             found.append(f"{self.rows_after_stop} rows after a clean stop")
         if self.rss_growth_mb > self.memory_limit_mb:
             found.append(f"resident memory grew {self.rss_growth_mb:.1f} MB")
-        if self.after.fds > self.before.fds:
-            found.append(f"file descriptors {self.before.fds} → {self.after.fds}")
-        if self.after.established != self.before.established:
+        before_pool, after_pool = self.pooled(self.before), self.pooled(self.after)
+        if after_pool > POOL_SIZE:
+            found.append(f"{after_pool} database connections at rest (the pool keeps {POOL_SIZE})")
+        if self.after.fds - after_pool > self.before.fds - before_pool:
+            found.append(
+                f"file descriptors {self.before.fds} → {self.after.fds} "
+                f"(of them to the database: {before_pool} → {after_pool})"
+            )
+        if self.unpooled(self.after) != self.unpooled(self.before):
             found.append(
                 f"established connections {self.before.established} → {self.after.established}"
             )
@@ -359,6 +384,12 @@ def _check_ids(ids: list[str], prefix: str, count: int) -> tuple[int, int]:
     return duplicates, len(set(seen) - expected)
 
 
+def _database_port(settings: Settings) -> int | None:
+    if settings.is_sqlite:
+        return None
+    return make_url(settings.sqlalchemy_url).port or 5432
+
+
 def run_load(
     settings: Settings,
     workdir: Path,
@@ -374,6 +405,8 @@ def run_load(
         settings,
         MODELYARD_UPSTREAM_TIMEOUT=str(UPSTREAM_TIMEOUT),
         MODELYARD_ROUTE_DEADLINE_SECONDS=str(ROUTE_DEADLINE),
+        MODELYARD_COOLDOWN_SECONDS=str(COOLDOWN_SECONDS),
+        MODELYARD_COOLDOWN_MAX_SECONDS=str(COOLDOWN_MAX_SECONDS),
         MODELYARD_USAGE_FLUSH_SECONDS="1",
     )
     with faulty_upstreams() as upstreams, ServerProcess(env, workdir) as server:
@@ -420,4 +453,5 @@ def run_load(
         metrics_total=metrics_total,
         rows_after_stop=usage_row_count(settings),
         exit_status=exit_status,
+        database_port=_database_port(settings),
     )

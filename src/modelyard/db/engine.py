@@ -17,7 +17,7 @@ from modelyard.config import Settings
 from modelyard.db.types import KEYRING_ATTRIBUTE
 from modelyard.security.encryption import Keyring, load_keyring
 
-__all__ = ["Database", "attach_keyring", "create_database"]
+__all__ = ["POOL_SIZE", "Database", "attach_keyring", "create_database"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -34,6 +34,12 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+#: Server databases: connections the pool keeps open, and how many more it opens under load
+#: (closed again when returned).
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
 
 
 @dataclass
@@ -55,6 +61,8 @@ def create_database(settings: Settings, keyring: Keyring | None = None) -> Datab
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
     else:
-        engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_async_engine(
+            url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+        )
     attach_keyring(engine, keyring or load_keyring(settings))
     return Database(engine, async_sessionmaker(engine, expire_on_commit=False))

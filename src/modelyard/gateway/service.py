@@ -16,7 +16,12 @@ from modelyard.db.models import User
 from modelyard.gateway.adapters.base import Target
 from modelyard.gateway.adapters.local import LocalAdapter
 from modelyard.gateway.adapters.registry import AdapterRegistry
-from modelyard.gateway.cooldown import CooldownStore, MemoryCooldowns, RedisCooldowns
+from modelyard.gateway.cooldown import (
+    CooldownPolicy,
+    CooldownStore,
+    MemoryCooldowns,
+    RedisCooldowns,
+)
 from modelyard.gateway.dispatch import Dispatcher, Outcome
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.metrics import GatewayMetrics
@@ -110,10 +115,15 @@ class Gateway:
         local = self.adapters.get(LocalAdapter.api) if LocalAdapter.api in self.adapters else None
         if isinstance(local, LocalAdapter):
             local.manager = self.local_models
+        policy = CooldownPolicy(
+            failure_threshold=settings.cooldown_failures,
+            base_cooldown=settings.cooldown_seconds,
+            max_cooldown=settings.cooldown_max_seconds,
+        )
         self.cooldowns: CooldownStore = (
-            RedisCooldowns(self.redis, settings.redis_prefix)
+            RedisCooldowns(self.redis, settings.redis_prefix, policy)
             if self.redis is not None
-            else MemoryCooldowns()
+            else MemoryCooldowns(policy)
         )
         self.cache: ResponseCache = (
             RedisResponseCache(self.redis, settings.redis_prefix)
