@@ -5,6 +5,7 @@ gateway at once."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,47 @@ def test_the_rules_advise_lora_and_a_low_learning_rate(task: str) -> None:
     assert advice.hyperparameters.method == "lora" and advice.hyperparameters.lora_r == 16
     assert advice.hyperparameters.learning_rate < 1e-5
     assert advice.strategy.startswith(f"{task.upper()} of Qwen/Qwen2.5-0.5B-Instruct with LoRA")
+
+
+@pytest.mark.parametrize("task", ["dpo", "orpo"])
+async def test_a_budgeted_preference_job_searches_then_trains_within_its_budget(
+    task: str,
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    upload: UploadFn,
+    runner: TrainingRunner,
+    settings: Settings,
+    tiny_llama: Path,
+    tmp_path: Path,
+) -> None:
+    budget = 40
+    response = await upload(write_jsonl(tmp_path / "prefs.jsonl", preference_rows(24)), task=task)
+    assert response.status_code == 201, response.text
+    body = {
+        "task": task,
+        "base_model": str(tiny_llama),
+        "dataset_id": response.json()["id"],
+        "output_name": f"searched-{task}",
+        "lora": {"r": 4, "alpha": 8},
+        "auto": {"time_budget_s": budget},
+    }
+    started = time.monotonic()
+    created = await http.post("/v2/training/jobs", headers=auth, json=body)
+    assert created.status_code == 201, created.text
+    job = await wait_for(http, auth, created.json()["id"], timeout=budget * 3)
+    wall = time.monotonic() - started
+    assert job["state"] == "succeeded", job
+    assert wall <= budget * 1.1, f"{wall:.1f} s for a {budget} s budget"
+
+    search = job["config"]["search"]
+    assert search["metric"] == "eval_loss" and search["greater_is_better"] is False
+    assert len(search["trials"]) >= 2, search
+    assert all(t["state"] in ("complete", "pruned") for t in search["trials"]), search
+    best = next(t for t in search["trials"] if t["number"] == search["best_trial"])
+    assert best["state"] == "complete"
+    assert best["metric"] == min(t["metric"] for t in search["trials"] if t["state"] == "complete")
+    assert job["config"]["learning_rate"] == best["params"]["learning_rate"]
+    assert job["metrics"]["eval_loss"] > 0
+    (directory,) = (settings.data_dir.resolve() / "models").glob(f"u*/searched-{task}")
+    card = json.loads((directory / "modelyard.json").read_text())
+    assert card["hyperparameters"]["learning_rate"] == best["params"]["learning_rate"]
