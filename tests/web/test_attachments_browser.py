@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from tests.web.attachment_files import png
 from tests.web.conftest import Console, screenshot
@@ -55,6 +55,8 @@ async def test_attach_send_and_see_files(
     await expect(chips).to_have_count(1)
     await files.set_input_files(str(notes))
     await expect(chips).to_have_count(2)
+    # A message waits for its uploads (pressing Send earlier is refused, as a user is told).
+    await expect(page.locator("#attachment-chips .chip.uploading")).to_have_count(0)
     await screenshot(page, f"chat-attachments-composer-{viewport['width']}")
 
     await prompt.fill("Summarise these")
@@ -135,3 +137,33 @@ async def test_images_only_for_a_model_that_takes_them(
     assert json.loads(openai_upstream.last_request.body)["model"] == "gpt-3.5-turbo"
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= viewport["width"]
+
+
+async def test_a_message_waits_for_its_uploads(
+    page: Page, openai_upstream: SlowChatOpenAI, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Plan\n\nShip on Friday.\n")
+    await register_with_key(page)
+    await page.goto(CHAT)
+    prompt = await chat_prompt(page)
+    held: list[Route] = []
+
+    async def hold(route: Route) -> None:
+        held.append(route)
+
+    await page.route("**/web/api/attachments", hold)
+    await page.locator("#attach-input").set_input_files(str(notes))
+    await expect(page.locator("#attachment-chips .chip.uploading")).to_have_count(1)
+    await prompt.fill("Summarise this")
+    await prompt.press("Enter")
+    await expect(page.locator("#composer-error")).to_contain_text("Wait until the files")
+    await expect(page.locator(".message")).to_have_count(0)
+    await expect(prompt).to_have_value("Summarise this")  # nothing lost
+
+    await held[0].continue_()
+    await expect(page.locator("#attachment-chips .chip.uploading")).to_have_count(0)
+    await prompt.press("Enter")
+    await expect(page.locator(".message.assistant .meta")).to_contain_text("output tokens")
+    sent = json.loads(openai_upstream.last_request.body)["messages"][-1]
+    assert "Ship on Friday" in json.dumps(sent)
