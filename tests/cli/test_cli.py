@@ -133,3 +133,24 @@ def test_secrets_rotate_with_a_new_key_file_key(data_dir: Path) -> None:
 def test_generate_key_prints_a_fernet_key() -> None:
     code, output = invoke("secrets", "generate-key")
     assert code == 0 and len(output.strip()) == 44
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("users", "list"),
+        ("jobs", "list"),
+        ("finetune", "list"),
+        ("train", "--data", "DATA", "--task", "classification"),
+    ],
+)
+def test_a_command_on_an_unmigrated_database_says_what_to_run(
+    data_dir: Path, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\ngood,pos\nbad,neg\n")
+    code, output = invoke(*(str(data) if part == "DATA" else part for part in command))
+    assert code == 1, output
+    assert "never migrated" in output and "modelyard setup" in output
+    assert "Traceback" not in output and "OperationalError" not in output
+    assert not (data_dir / "datasets").exists()  # nothing was half done

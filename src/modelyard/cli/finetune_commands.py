@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import typer
 from rich.table import Table
 
-from modelyard.cli.common import console, err_console, settings_from_env
+from modelyard.cli.common import console, err_console, require_migrated, settings_from_env
 from modelyard.config import Settings
 from modelyard.db.engine import Database, create_database
 from modelyard.db.models import FineTuneCommand
@@ -40,6 +40,7 @@ Work = Callable[[Database, Runtime], Awaitable[T]]
 def _run(work: Work[T], settings: Settings | None = None) -> T:
     """Run ``work`` with a database and the provider HTTP session; errors exit 1."""
     settings = settings or settings_from_env()
+    require_migrated(settings)
 
     async def runner() -> T:
         database = create_database(settings)

@@ -11,9 +11,6 @@ from collections.abc import Iterator
 
 import typer
 import uvicorn
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
 
 from modelyard.accounts.users import ensure_first_admin
 from modelyard.api.metrics_exposition import MULTIPROCESS_ENV
@@ -26,10 +23,9 @@ from modelyard.cli import (
     training_commands,
     user_commands,
 )
-from modelyard.cli.common import console, err_console, run_with_database, settings_from_env
-from modelyard.config import Settings
+from modelyard.cli.common import console, require_migrated, run_with_database, settings_from_env
 from modelyard.db.engine import Database
-from modelyard.db.migrate import alembic_config, upgrade
+from modelyard.db.migrate import upgrade
 from modelyard.providers.file_config import apply_config_file
 
 app = typer.Typer(help="modelyard: a self-hosted LLM platform.", no_args_is_help=True)
@@ -78,34 +74,6 @@ def setup() -> None:
         console.print(f"Loaded {len(providers)} provider(s) from {config_file}.")
 
 
-def _schema_problem(settings: Settings) -> str | None:
-    """Why the database cannot be served (not reachable, not or not fully migrated)."""
-    heads = set(ScriptDirectory.from_config(alembic_config(settings)).get_heads())
-
-    def current(connection: Connection) -> set[str]:
-        return set(MigrationContext.configure(connection).get_current_heads())
-
-    async def read(database: Database) -> set[str]:
-        async with database.engine.connect() as connection:
-            return await connection.run_sync(current)
-
-    where = settings.sqlalchemy_url.split("@")[-1]
-    try:
-        revisions = run_with_database(settings, read)
-    except Exception as exc:
-        return f"Cannot reach the database {where} ({type(exc).__name__}); check DATABASE_URL."
-    if revisions == heads:
-        return None
-    if not revisions:
-        state = "has no tables yet (it was never migrated)"
-    else:
-        state = f"is at revision {', '.join(sorted(revisions))}, not {', '.join(sorted(heads))}"
-    return (
-        f"The database {where} {state}. Run `modelyard setup` (migrations and the first "
-        "admin account) or `modelyard db upgrade`, then `modelyard serve` again."
-    )
-
-
 @app.command()
 def serve(
     host: str | None = typer.Option(None, help="Address to bind (default MODELYARD_HOST)."),
@@ -114,10 +82,7 @@ def serve(
 ) -> None:
     """Serve the API and the web app with uvicorn (on a migrated database)."""
     settings = settings_from_env()
-    problem = _schema_problem(settings)
-    if problem is not None:
-        err_console.print(f"[red]Error:[/red] {problem}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+    require_migrated(settings)
     trusted = settings.trusted_proxies
     count = workers or settings.workers
     with _worker_metrics(count):

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from modelyard.cli.common import console, err_console, settings_from_env
+from modelyard.cli.common import console, err_console, require_migrated, settings_from_env
 from modelyard.config import Settings
 from modelyard.db.engine import Database, create_database
 from modelyard.db.models import TrainingJob
@@ -45,6 +45,8 @@ app = typer.Typer(help="Training jobs.", no_args_is_help=True)
 
 
 def _run(settings: Settings, work: Any) -> Any:
+    require_migrated(settings)
+
     async def runner() -> Any:
         database = create_database(settings)
         try:
