@@ -61,7 +61,7 @@ pytest: $(VENV)/.test-installed browser
 	$(BIN)/pytest
 
 bench: $(VENV)/.test-installed
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Regenerate the lock after changing pyproject.toml's dependencies.
 lock: $(BIN)/python

@@ -22,6 +22,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Keep every thread of process ``pid`` (0: this one) on ``cpus``; the threads and
+    processes it starts later inherit that."""
+    tasks = Path(f"/proc/{pid or os.getpid()}/task")
+    for tid in (int(name) for name in os.listdir(tasks)):
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except ProcessLookupError:  # a thread that ended meanwhile
+            continue
+
+
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """This process's CPUs as (one for a measured server, the rest for everything else),
+    or ``None`` when there is only one."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[-1]}, set(cpus[:-1])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import gateway, http_clients, local, reliability, training, usage
+from bench import gateway, http_clients, local, reliability, training, training_quality, usage
 
 PACKAGES = (
     "modelyard",
@@ -47,6 +47,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--output", type=Path, default=Path("bench-results/report.md"))
+    parser.add_argument(
+        "--training-data",
+        type=Path,
+        help="Also compare the training defaults on this CSV of text,label rows "
+        "(bench/training_quality.py: about 8 minutes on 2 cores for 4,000 rows).",
+    )
     args = parser.parse_args()
     sections = [
         gateway.report(gateway.run(quick=args.quick)),
@@ -56,6 +62,8 @@ def main() -> None:
         local.report(local.run(quick=args.quick)),
         reliability.report(reliability.run(quick=args.quick)),
     ]
+    if args.training_data:
+        sections.append(training_quality.report(training_quality.run(args.training_data)))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     text = "# modelyard benchmark report\n\n" + machine() + "\n" + "\n".join(sections)
     args.output.write_text(text)
