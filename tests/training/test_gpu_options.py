@@ -148,3 +148,37 @@ def test_the_training_arguments_take_the_gpu_options_and_the_tasks_own(tmp_path:
         _config(task="dpo", compute_type="cpu"), tmp_path, "cpu", DPOConfig, {}
     )
     assert dpo.gradient_checkpointing is False
+
+
+def _saved_in(source: Path, target: Path, dtype: torch.dtype, model_class: Any) -> Path:
+    from transformers import AutoTokenizer
+
+    model_class.from_pretrained(source, dtype=dtype).save_pretrained(target)
+    AutoTokenizer.from_pretrained(source).save_pretrained(target)
+    return target
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_half_precision_checkpoint_is_trained_in_fp32(
+    dtype: torch.dtype, tiny_llama: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    """transformers 5 loads a checkpoint in its own format: bf16/fp16 weights would lose a
+    low learning rate's updates (and fp16 ones fail fp16 mixed precision)."""
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    from modelyard.training.tasks.causal import load_causal
+    from modelyard.training.tasks.classification import prepare
+    from tests.training.conftest import classification_rows
+
+    llama = _saved_in(tiny_llama, tmp_path / "llama", dtype, AutoModelForCausalLM)
+    assert AutoModelForCausalLM.from_pretrained(llama).dtype == dtype  # as transformers loads it
+    for method in ("full", "lora"):
+        config = TrainingConfig(task="sft", method=method)
+        model, _finish, _card = load_causal(config, llama)
+        trained = [p for p in model.parameters() if p.requires_grad]
+        assert trained and all(p.dtype == torch.float32 for p in trained), method
+
+    bert = _saved_in(tiny_bert, tmp_path / "bert", dtype, AutoModel)
+    config = TrainingConfig(task="classification", max_length=32)
+    prepared = prepare(config, classification_rows(20), bert)
+    assert all(p.dtype == torch.float32 for p in prepared.model.parameters())

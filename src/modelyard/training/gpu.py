@@ -16,7 +16,13 @@ if TYPE_CHECKING:
     from modelyard.training.config import TrainingConfig
     from modelyard.training.tasks.spec import TrainingTask
 
-__all__ = ["check_gpu_options", "compute_dtype", "precision_flags", "require_4bit"]
+__all__ = [
+    "check_gpu_options",
+    "compute_dtype",
+    "master_dtype",
+    "precision_flags",
+    "require_4bit",
+]
 
 
 def check_gpu_options(config: TrainingConfig, task: TrainingTask) -> None:
@@ -61,6 +67,17 @@ def precision_flags(config: TrainingConfig, device: str) -> dict[str, bool]:
         return {"bf16": False, "fp16": False}
     bf16 = config.precision == "bf16" or (config.precision == "auto" and _bf16_supported())
     return {"bf16": bf16, "fp16": not bf16}
+
+
+def master_dtype() -> Any:
+    """The number format a model is loaded in to be trained: fp32, whatever its checkpoint
+    holds. transformers 5 loads a checkpoint's own format by default, and weights kept in
+    bf16 or fp16 lose the small updates of a low learning rate (fp16 ones also fail fp16
+    mixed precision's gradient unscaling); a GPU job computes in bf16/fp16 from these
+    (:func:`precision_flags`)."""
+    import torch
+
+    return torch.float32
 
 
 def compute_dtype(config: TrainingConfig, device: str) -> Any:

@@ -67,7 +67,7 @@ def load_causal(
     finish it, and its lines for the model card."""
     from transformers import AutoModelForCausalLM
 
-    from modelyard.training.gpu import compute_dtype, require_4bit
+    from modelyard.training.gpu import compute_dtype, master_dtype, require_4bit
 
     device = "cuda" if config.compute_type == "gpu" else "cpu"
     card: dict[str, Any] = {"method": config.method}
@@ -84,7 +84,7 @@ def load_causal(
         )
         card["quantization"] = "4-bit NF4 (QLoRA)"
     else:
-        model = AutoModelForCausalLM.from_pretrained(base)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=master_dtype())
     if config.method == "lora":
         from peft import LoraConfig, get_peft_model
 

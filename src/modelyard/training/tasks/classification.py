@@ -173,6 +173,8 @@ def prepare(config: TrainingConfig, examples: list[dict[str, Any]], base: Path) 
         DataCollatorWithPadding,
     )
 
+    from modelyard.training.gpu import master_dtype
+
     labels = sorted({e["label"] for e in examples})
     label2id = {label: index for index, label in enumerate(labels)}
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -181,6 +183,7 @@ def prepare(config: TrainingConfig, examples: list[dict[str, Any]], base: Path) 
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id=label2id,
+        dtype=master_dtype(),
     )
     train, held_out, test = three_way_split(
         examples, config.eval_fraction, config.test_fraction, config.seed
