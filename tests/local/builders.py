@@ -37,8 +37,11 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tokenizer(vocab_size: int = 400, *, chat_template: bool = True) -> Any:
-    """A byte-level BPE trained on a few sentences: any text encodes, decoding is exact."""
+def build_tokenizer(
+    vocab_size: int = 400, *, chat_template: bool = True, corpus: list[str] | None = None
+) -> Any:
+    """A byte-level BPE trained on a few sentences (or ``corpus``): any text encodes,
+    decoding is exact."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -48,7 +51,7 @@ def build_tokenizer(vocab_size: int = 400, *, chat_template: bool = True) -> Any
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(SENTENCES * 4, trainer)
+    tokenizer.train_from_iterator(corpus or SENTENCES * 4, trainer)
     fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", bos_token="<s>"
     )
@@ -67,11 +70,14 @@ def build_causal(
     chat_template: bool = True,
     seed: int = 0,
     initializer_range: float = 0.5,
+    corpus: list[str] | None = None,
+    vocab_size: int = 400,
 ) -> Path:
     """A random Llama. Its large initialiser range makes the logits peaked, so greedy
     decoding is stable under the rounding differences of batched runs. Without ``eos``
-    the model never ends on its own (every answer runs to ``max_tokens``)."""
-    tokenizer = build_tokenizer(chat_template=chat_template)
+    the model never ends on its own (every answer runs to ``max_tokens``). ``corpus`` and
+    ``vocab_size`` shape its tokenizer (a bigger model to train: ``bench/gpu_training.py``)."""
+    tokenizer = build_tokenizer(vocab_size, chat_template=chat_template, corpus=corpus)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden,
