@@ -84,7 +84,10 @@ def load_causal(
         )
         card["quantization"] = "4-bit NF4 (QLoRA)"
     else:
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=master_dtype())
+        # LoRA: the frozen base may stay in the compute type (PEFT keeps the adapters,
+        # the weights trained, in fp32); full training updates every weight.
+        dtype = compute_dtype(config, device) if config.method == "lora" else master_dtype()
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
     if config.method == "lora":
         from peft import LoraConfig, get_peft_model
 
