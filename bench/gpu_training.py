@@ -21,7 +21,6 @@ this script. On a GPU: ``python -m bench.gpu_training --data rt4000.csv --minilm
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.local.sources import LocalRef, trusted_ref
+from modelyard.training.datasets import load_examples
 from modelyard.training.worker import RESULT_FILE, SPEC_FILE
 
 __all__ = ["causal_jobs", "classification_jobs", "report", "run_job"]
@@ -42,9 +42,9 @@ __all__ = ["causal_jobs", "classification_jobs", "report", "run_job"]
 MINILM = "all-MiniLM-L6-v2"
 
 
-def _rows(data: Path) -> list[dict[str, str]]:
-    with data.open(newline="", encoding="utf-8") as file:
-        return [row for row in csv.DictReader(file) if row["text"].strip()]
+def _rows(data: Path) -> list[dict[str, Any]]:
+    """The CSV's ``text,label`` examples, read and checked as an upload is."""
+    return load_examples(data, "csv")[1]
 
 
 def _jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:

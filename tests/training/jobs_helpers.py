@@ -30,3 +30,15 @@ async def wait_for(
             raise AssertionError(f"job finished before the condition held: {job}")
         assert time.monotonic() < deadline, f"timed out waiting for job {job_id}: {job}"
         await asyncio.sleep(0.1)
+
+
+async def train_timed(
+    http: httpx.AsyncClient, auth: dict[str, str], body: dict[str, Any], *, timeout: float
+) -> tuple[dict[str, Any], float]:
+    """Create the job ``body`` describes and wait for its end: the job, and the seconds
+    from the request to its end (what a user waits)."""
+    started = time.monotonic()
+    created = await http.post("/v2/training/jobs", headers=auth, json=body)
+    assert created.status_code == 201, created.text
+    job = await wait_for(http, auth, created.json()["id"], timeout=timeout)
+    return job, time.monotonic() - started

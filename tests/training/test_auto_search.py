@@ -23,7 +23,7 @@ from modelyard.training.search import search_space, trial_sizes
 from tests.cli_helpers import invoke, isolate_cli
 from tests.helpers import login
 from tests.training.conftest import UploadFn, classification_rows, write_csv
-from tests.training.jobs_helpers import wait_for
+from tests.training.jobs_helpers import train_timed
 
 #: The budget of the end-to-end job (seconds): enough for the worker's start (torch and
 #: transformers load in it), a few trials and the final run of a tiny model, on a
@@ -118,11 +118,7 @@ async def test_a_budgeted_job_searches_then_trains_the_best_within_its_budget(
         "output_name": "searched",
         "auto": {"time_budget_s": BUDGET},
     }
-    started = time.monotonic()
-    created = await http.post("/v2/training/jobs", headers=auth, json=body)
-    assert created.status_code == 201, created.text
-    job = await wait_for(http, auth, created.json()["id"], timeout=BUDGET * 2)
-    wall = time.monotonic() - started
+    job, wall = await train_timed(http, auth, body, timeout=BUDGET * 2)
     assert job["state"] == "succeeded", job
 
     # The budget, from the request to the trained model: at most 10% over, and used.

@@ -5,7 +5,6 @@ gateway at once."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from transformers import AutoModelForCausalLM
 from modelyard.config import Settings
 from modelyard.training.runner import TrainingRunner
 from tests.training.conftest import UploadFn, write_jsonl
-from tests.training.jobs_helpers import wait_for
+from tests.training.jobs_helpers import train_timed, wait_for
 
 
 def preference_rows(count: int = 10) -> list[dict[str, Any]]:
@@ -193,11 +192,7 @@ async def test_a_budgeted_preference_job_searches_then_trains_within_its_budget(
         "lora": {"r": 4, "alpha": 8},
         "auto": {"time_budget_s": budget},
     }
-    started = time.monotonic()
-    created = await http.post("/v2/training/jobs", headers=auth, json=body)
-    assert created.status_code == 201, created.text
-    job = await wait_for(http, auth, created.json()["id"], timeout=budget * 3)
-    wall = time.monotonic() - started
+    job, wall = await train_timed(http, auth, body, timeout=budget * 3)
     assert job["state"] == "succeeded", job
     assert wall <= budget * 1.1, f"{wall:.1f} s for a {budget} s budget"
 
