@@ -209,6 +209,12 @@ class Settings(BaseSettings):
     #: Where training jobs run: worker processes of this server (``local``) or Celery
     #: workers over Redis (``celery``, scale-out: GPU machines take the queue).
     jobs_backend: Literal["local", "celery"] = "local"
+    #: Seconds a CPU training job may take (from its worker's start) when the passes
+    #: over the data are left to the recommendation: before training, the job's speed is
+    #: measured and fewer passes are trained when the recommended ones would not fit
+    #: (:mod:`modelyard.training.pace`). 0: the recommended passes are trained whatever
+    #: they take. A job that sets ``epochs`` or ``max_steps`` trains them.
+    training_cpu_time_target_seconds: float = Field(default=240.0, ge=0, le=7 * 86400)
     #: The Celery broker (and result backend); ``MODELYARD_REDIS_URL`` when unset.
     celery_broker_url: str | None = None
     #: The Celery queue training jobs are sent to.

@@ -64,6 +64,19 @@ def test_train_classification_and_sft_then_jobs_commands(
     assert code == 1 and "No training job 99" in output
 
 
+def test_train_shows_how_the_schedule_was_held_to_the_time_target(
+    data_dir: Path, tmp_path: Path, tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELYARD_TRAINING_CPU_TIME_TARGET_SECONDS", "1")  # missed at once
+    reviews = write_csv(tmp_path / "reviews.csv", classification_rows(20))
+    code, output = invoke(
+        "train", "--data", str(reviews), "--task", "classification", "--base", str(tiny_bert)
+    )  # fmt: skip
+    assert code == 0, output
+    assert "Held to the time target: epochs = 0.1" in output, output
+    assert "the CPU time target is 1 s" in output and "Set --epochs to train more" in output
+
+
 def test_advice_is_applied_or_with_no_apply_only_shown(
     data_dir: Path, tmp_path: Path, tiny_bert: Path
 ) -> None:

@@ -27,6 +27,7 @@ from modelyard.training.advice import AdviceRequestFacts, AdviceResult, measure,
 from modelyard.training.advisor import advise, facts_for
 from modelyard.training.bounds import UploadLimits
 from modelyard.training.config import (
+    PaceRecord,
     Recommendation,
     SearchRecord,
     TaskName,
@@ -82,7 +83,7 @@ async def _follow(database: Database, job_id: int, *, shown: bool = False) -> Tr
     )
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task("queued", total=None, loss="-", rate="-", eta="-")
-        cursor, searched = 0, False
+        cursor, searched, timed = 0, False, False
         while True:
             async with database.sessions() as session:
                 job = await jobs.get_job(session, job_id, None)
@@ -94,6 +95,10 @@ async def _follow(database: Database, job_id: int, *, shown: bool = False) -> Tr
             if chosen is not None and not shown:
                 shown = True
                 _show_recommended(chosen)
+            paced = (job.config or {}).get("pace")
+            if paced is not None and not timed:
+                timed = True
+                _show_pace(PaceRecord.model_validate(paced))
             search = (job.config or {}).get("search")
             if search is not None and not searched:
                 searched = True
@@ -246,6 +251,27 @@ def _show_recommended(chosen: dict[str, Any], *, searched: bool = False) -> None
         console.print(f"  {name} = {value.value:g}" if isinstance(value.value, float)
                       else f"  {name} = {value.value}", highlight=False, end="")  # fmt: skip
         console.print(f"  ({value.reason})", highlight=False, style="dim")
+
+
+def _show_pace(record: PaceRecord) -> None:
+    """How the recommended schedule was held to the CPU time target."""
+    measured = (
+        f"measured {record.seconds_per_step:.2g} s per step; the CPU time target is "
+        f"{record.target_s:g} s"
+    )
+    if record.epochs is None:
+        console.print(
+            f"Time: the recommended schedule should take about {record.estimated_s:.0f} s "
+            f"({measured}).",
+            highlight=False,
+        )
+        return
+    console.print(
+        f"[bold]Held to the time target[/bold]: epochs = {record.epochs:g} ({measured}; "
+        f"the recommended schedule would take about {record.estimated_s:.0f} s). Set "
+        "--epochs to train more.",
+        highlight=False,
+    )
 
 
 def _show_trial(trial: dict[str, Any]) -> None:

@@ -21,11 +21,13 @@ __all__ = [
     "MAX_TIME_BUDGET_S",
     "MIN_TIME_BUDGET_S",
     "NAME_PATTERN",
+    "WORKER_FIELDS",
     "AutoSearch",
     "ComputeType",
     "JobSecrets",
     "LoraSettings",
     "Method",
+    "PaceRecord",
     "Precision",
     "Recommendation",
     "SearchRecord",
@@ -77,6 +79,8 @@ _DURATION = re.compile(
     r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?\s*$"
 )
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+#: The config's fields the worker fills in (never the user's).
+WORKER_FIELDS = ("user_set", "recommended", "search", "pace")
 
 
 def parse_duration(text: str) -> float:
@@ -161,6 +165,28 @@ class SearchRecord(BaseModel):
     stopped: str = ""
 
 
+class PaceRecord(BaseModel):
+    """How a CPU job's recommended schedule was held to the time target
+    (:mod:`modelyard.training.pace`): what was measured before training and what it chose.
+    A resumed job keeps these values rather than measuring again."""
+
+    #: The job's time target (seconds from the worker's start).
+    target_s: float
+    #: Measured on the job's own model and data: one optimizer step, one evaluated
+    #: example, one save of the model.
+    seconds_per_step: float
+    seconds_per_eval_example: float
+    save_seconds: float
+    #: The recommended schedule's estimated seconds, from the start of training.
+    estimated_s: float
+    #: Seconds kept at the end for the last evaluation, the test report and saving.
+    finish_reserve_s: float
+    #: The passes trained and the evaluation interval (``None``: the recommendation's
+    #: schedule fit the target and stands).
+    epochs: float | None = None
+    checkpoint_steps: int | None = None
+
+
 class TrainingConfig(BaseModel):
     """Hyperparameters and options of one job (stored as the job's ``config``).
 
@@ -226,6 +252,8 @@ class TrainingConfig(BaseModel):
     auto: AutoSearch | None = None
     #: What the search did: its trials and the values chosen (set by the worker).
     search: SkipJsonSchema[SearchRecord | None] = None
+    #: How the recommended schedule was held to the CPU time target (set by the worker).
+    pace: SkipJsonSchema[PaceRecord | None] = None
 
     @field_validator("task", mode="before")
     @classmethod
@@ -239,7 +267,7 @@ class TrainingConfig(BaseModel):
         given are remembered the first time (a stored config keeps its list)."""
         if self.user_set is None:
             given = self.model_fields_set & set(TrainingConfig.model_fields)
-            self.user_set = sorted(given - {"user_set", "recommended", "search"})
+            self.user_set = sorted(given - set(WORKER_FIELDS))
         if "method" not in self.model_fields_set:
             self.method = get_task(self.task).default_method
         if self.auto is not None and not self.searchable():

@@ -359,6 +359,8 @@ class TrainingRunner:
                 "name": dataset.name,
             },
             "resume_from": resume_from,
+            # The time a CPU job's recommended passes are held to (0: not held).
+            "cpu_time_target_s": self.settings.training_cpu_time_target_seconds,
             # A language model's advice the user chose to train with (``--advice``).
             "advice": job.advice if (job.advice or {}).get("applied") else None,
             "hub": None

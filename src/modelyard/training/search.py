@@ -42,17 +42,23 @@ import gc
 import logging
 import math
 import shutil
-import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from modelyard.training.advice import CLAMPS, checkpoint_every
 from modelyard.training.config import Recommendation, SearchRecord, TrainingConfig, TrialRecord
 from modelyard.training.tasks import get_task
-from modelyard.training.tasks.prepared import split_examples, three_way_split
+from modelyard.training.timing import (
+    Budget,
+    Throughput,
+    estimate_final,
+    fitting_epochs,
+    split_sizes,
+    steps_of,
+)
 
 if TYPE_CHECKING:
     from modelyard.training.worker import EventWriter
@@ -61,15 +67,10 @@ __all__ = [
     "FIRST_TRIAL_SHARE",
     "MAX_TRIALS",
     "TRIAL_EVALUATIONS",
-    "Budget",
-    "FinalEstimate",
-    "Throughput",
     "apply_chosen",
     "best_trial",
-    "estimate_final",
     "run_search",
     "search_space",
-    "time_limit",
     "trial_sizes",
 ]
 
@@ -77,9 +78,6 @@ logger = logging.getLogger("modelyard.training.search")
 
 #: The share of the budget the first trial may use, before anything is measured.
 FIRST_TRIAL_SHARE = 0.3
-#: The time to finish after training (evaluate, report, save) is estimated this much
-#: larger than measured: a loaded machine's timings vary.
-FINISH_SAFETY = 1.3
 #: No more trials than this, however much time is left. The budget is what ends a search
 #: (a user who gives five minutes expects them used); this only bounds the records of a
 #: tiny dataset whose trials take a fraction of a second.
@@ -97,55 +95,7 @@ PRUNER_STARTUP_TRIALS = 2
 PRUNER_WARMUP_EVALUATIONS = 2
 #: Random trials before the TPE sampler models the results.
 SAMPLER_STARTUP_TRIALS = 4
-#: Seconds added to every estimate of the time left after training (loading the best
-#: checkpoint, the TF-IDF baseline, writing the card).
-FINISH_MARGIN = 2.0
 TRIALS_DIR = "trials"
-
-
-@dataclass
-class Budget:
-    """A job's time budget: ``started`` (``time.monotonic()``) and ``total`` seconds."""
-
-    started: float
-    total: float
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def left(self) -> float:
-        return self.total - self.elapsed()
-
-
-@dataclass
-class Throughput:
-    """What the trials measured; the final run's time is estimated from it."""
-
-    #: Seconds to load the base model and encode the data (one per trial).
-    setup: list[float] = field(default_factory=list)
-    #: Seconds per training example, by batch size.
-    train: dict[int, list[float]] = field(default_factory=dict)
-    #: Seconds per evaluated example.
-    evaluation: list[float] = field(default_factory=list)
-    #: Seconds to save the model once.
-    save: float | None = None
-
-    @property
-    def known(self) -> bool:
-        return bool(self.setup and self.train)
-
-    def per_example(self, batch: int) -> float:
-        """Seconds per training example at ``batch`` (measured, else the nearest batch's)."""
-        if batch in self.train:
-            return statistics.fmean(self.train[batch])
-        nearest = min(self.train, key=lambda size: abs(math.log(size / batch)))
-        return statistics.fmean(self.train[nearest])
-
-    def per_eval_example(self) -> float:
-        return statistics.fmean(self.evaluation) if self.evaluation else 0.0
-
-    def load(self) -> float:
-        return statistics.median(self.setup)
 
 
 def trial_sizes(train: int, held_out: int) -> tuple[int, int]:
@@ -154,18 +104,6 @@ def trial_sizes(train: int, held_out: int) -> tuple[int, int]:
     return min(train, max(TRIAL_MIN_TRAIN, min(TRIAL_MAX_TRAIN, share))), min(
         held_out, TRIAL_MAX_EVAL
     )
-
-
-def _split_sizes(config: TrainingConfig, examples: list[dict[str, Any]]) -> tuple[int, int, int]:
-    """The training, validation and test splits' sizes, as the task will split."""
-    task = get_task(config.task)
-    if task.held_out_test:
-        train, held_out, test = three_way_split(
-            examples, config.eval_fraction, config.test_fraction, config.seed
-        )
-        return len(train), len(held_out), len(test)
-    train, held_out = split_examples(examples, config.eval_fraction, config.seed)
-    return len(train), len(held_out), 0
 
 
 def _choices(values: list[float], low: float, high: float, integer: bool) -> list[Any]:
@@ -205,15 +143,6 @@ def _describe(distribution: Any) -> str:
         return " / ".join(f"{choice:g}" for choice in distribution.choices)
     scale = " (log scale)" if distribution.log else ""
     return f"{distribution.low:.3g} to {distribution.high:.3g}{scale}"
-
-
-def _steps(config: TrainingConfig, examples: int) -> int:
-    """Optimizer steps of a run over ``examples`` (as the trainer counts them)."""
-    if config.max_steps:
-        return config.max_steps
-    batches = math.ceil(examples / config.batch_size)
-    per_epoch = max(1, batches // config.gradient_accumulation_steps)
-    return max(1, math.ceil(per_epoch * config.epochs))
 
 
 @dataclass
@@ -295,7 +224,7 @@ def _run_trial(
     began = time.monotonic()
     prepared = task.prepare(config, examples, base_dir)
     train_count, eval_count = sizes
-    total = _steps(config, train_count)
+    total = steps_of(config, train_count)
     every = max(1, math.ceil(total / TRIAL_EVALUATIONS))
     arguments = _training_arguments(
         config,
@@ -370,58 +299,12 @@ def best_trial(record: SearchRecord) -> TrialRecord | None:
     return min(tied, key=lambda t: (t.seconds, t.number))
 
 
-@dataclass(frozen=True)
-class FinalEstimate:
-    """The final run's seconds, estimated from the trials' measurements."""
-
-    #: Loading the model and encoding the data.
-    load: float
-    #: The optimizer steps.
-    steps: float
-    #: The evaluations and checkpoints during training (about ten, whatever the length).
-    checks: float
-    #: After training: the last evaluation, the test report and saving.
-    finish: float
-
-    @property
-    def training(self) -> float:
-        return self.load + self.steps + self.checks
-
-    @property
-    def total(self) -> float:
-        return self.training + self.finish
-
-
-def estimate_final(
-    config: TrainingConfig, sizes: tuple[int, int, int], speed: Throughput
-) -> FinalEstimate:
-    """The final run's time (:class:`FinalEstimate`) from the trials' measurements."""
-    train, held_out, test = sizes
-    steps = _steps(config, train)
-    batch = config.batch_size * config.gradient_accumulation_steps
-    save = speed.save if speed.save is not None else speed.load()
-    evaluating = config.early_stopping_patience > 0 and held_out > 0
-    evaluations = steps // config.checkpoint_steps if evaluating else 0
-    per_eval = held_out * speed.per_eval_example()
-    # A checkpoint holds the model, the optimizer's two moments and the scheduler.
-    checkpoints = (steps // config.checkpoint_steps) * 3 * save
-    finish = per_eval + test * speed.per_eval_example() + save
-    if evaluating:
-        finish += save  # loading the best checkpoint back
-    return FinalEstimate(
-        load=speed.load(),
-        steps=steps * batch * speed.per_example(config.batch_size),
-        checks=evaluations * per_eval + checkpoints,
-        finish=finish * FINISH_SAFETY + FINISH_MARGIN,
-    )
-
-
 def _with_schedule(config: TrainingConfig, values: dict[str, Any], train: int) -> dict[str, Any]:
     """``values`` and, when the user did not set it, the evaluation interval for the
     schedule they make (about ten evaluations)."""
     updated = config.model_copy(update=values)
     if not config.is_set("checkpoint_steps"):
-        values = {**values, "checkpoint_steps": checkpoint_every(_steps(updated, train))}
+        values = {**values, "checkpoint_steps": checkpoint_every(steps_of(updated, train))}
     return values
 
 
@@ -497,7 +380,7 @@ def run_search(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     task = get_task(config.task)
-    sizes = _split_sizes(config, examples)
+    sizes = split_sizes(config, examples)
     subset = trial_sizes(sizes[0], sizes[1])
     space = search_space(config, subset[0])
     center = {name: getattr(config, name) for name in space}
@@ -538,7 +421,7 @@ def run_search(
         trial = study.ask(space)
         trial_config = config.model_copy(update={**trial.params, "early_stopping_patience": 0})
         if speed.known:
-            guess = speed.load() + _steps(trial_config, subset[0]) * trial_config.batch_size * (
+            guess = speed.load() + steps_of(trial_config, subset[0]) * trial_config.batch_size * (
                 speed.per_example(trial_config.batch_size)
             )
             guess += TRIAL_EVALUATIONS * subset[1] * speed.per_eval_example()
@@ -607,15 +490,10 @@ def run_search(
         estimate = estimate_final(final, sizes, speed)
         record.estimated_final_seconds = round(estimate.total, 1)
         record.finish_reserve_seconds = round(estimate.finish, 1)
-        if "epochs" in values and estimate.total > budget.left():
-            # The evaluations and checkpoints stay about ten; the steps are what shrink.
-            room = budget.left() - estimate.finish - estimate.load - estimate.checks
-            share = max(room, 0.0) / max(estimate.steps, 1e-6)
-            trimmed = round(max(0.1, final.epochs * share), 2)
-            if trimmed < final.epochs:
+        if "epochs" in values:
+            trimmed = fitting_epochs(final, estimate, budget.left())
+            if trimmed is not None:
                 values["epochs"] = trimmed
-            else:
-                trimmed = None
     schedule = _with_schedule(config, values, sizes[0])
     record.search_seconds = round(budget.elapsed(), 1)
     if record.best_trial is None:
@@ -645,21 +523,3 @@ def run_search(
         stopped=record.stopped,
     )
     return chosen
-
-
-def time_limit(budget: Budget, reserve: float, events: EventWriter) -> Any:
-    """A callback stopping the final run's training when only ``reserve`` seconds of the
-    budget are left (the best checkpoint so far is restored and saved)."""
-    from transformers import TrainerCallback
-
-    class TimeLimit(TrainerCallback):
-        def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
-            if budget.left() <= reserve and not control.should_training_stop:
-                control.should_training_stop = True
-                events.emit(
-                    "log",
-                    message=f"time budget: training stopped at step {state.global_step} of "
-                    f"{state.max_steps} to finish within {budget.total:g} s",
-                )
-
-    return TimeLimit()

@@ -262,6 +262,38 @@ def _recommended(
     return chosen
 
 
+def _held_to_time(
+    config: Any,
+    spec: dict[str, Any],
+    examples: list[dict[str, Any]],
+    trainer: Any,
+    budget: Any,
+    started: float,
+    events: EventWriter,
+) -> Any:
+    """The config held to its time: an ``auto`` job's ``budget``, or a CPU job's time
+    target for its recommended passes (:mod:`~modelyard.training.pace`); the trainer then
+    stops when only the time to finish is left."""
+    from modelyard.training import pace
+    from modelyard.training.timing import Budget, time_limit
+
+    target = float(spec.get("cpu_time_target_s") or 0.0)
+    if budget is None and pace.paced(config, target):
+        budget = Budget(started, target)
+        if config.pace is None:
+            config = pace.pace(trainer, config, examples, budget, events)
+        else:  # resumed: the first decision stands
+            config = pace.apply(config, config.pace, trainer)
+    if budget is None:
+        return config
+    if config.pace is not None:
+        reserve = config.pace.finish_reserve_s
+    else:
+        reserve = config.search.finish_reserve_seconds if config.search else 0.0
+    trainer.add_callback(time_limit(budget, reserve, events))
+    return config
+
+
 def _rounded(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _rounded(v) for k, v in value.items()}
@@ -275,7 +307,7 @@ def _rounded(value: Any) -> Any:
 def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
     """Train the job described in ``work_dir`` and return its result."""
     from modelyard.local.sources import LocalRef, locate
-    from modelyard.training.config import TrainingConfig
+    from modelyard.training.config import WORKER_FIELDS, TrainingConfig
     from modelyard.training.datasets import load_examples
     from modelyard.training.outputs import ModelCard, save_model
     from modelyard.training.tasks import get_task
@@ -310,8 +342,9 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
         budget = None
         if config.auto is not None:
             from modelyard.training import search
+            from modelyard.training.timing import Budget
 
-            budget = search.Budget(started, config.auto.time_budget_s)
+            budget = Budget(started, config.auto.time_budget_s)
             if config.search is None:
                 config = search.run_search(
                     config, examples, source.path, device, work_dir, events, stop, budget
@@ -331,12 +364,8 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
             from transformers import EarlyStoppingCallback
 
             callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
-        if budget is not None:
-            from modelyard.training.search import time_limit
-
-            reserve = config.search.finish_reserve_seconds if config.search else 0.0
-            callbacks.append(time_limit(budget, reserve, events))
         trainer = _trainer(prepared, arguments, callbacks)
+        config = _held_to_time(config, spec, examples, trainer, budget, started, events)
         resume = spec.get("resume_from")
         if resume and not Path(resume).is_dir():
             resume = None
@@ -368,9 +397,7 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
                 "train_examples": len(prepared.train_dataset),
                 "eval_examples": len(prepared.eval_dataset),
             },
-            hyperparameters=config.model_dump(
-                exclude={"output_name", "lora", "user_set", "recommended", "search"}
-            )
+            hyperparameters=config.model_dump(exclude={"output_name", "lora", *WORKER_FIELDS})
             | ({"lora": config.lora.model_dump()} if config.method == "lora" else {}),
             metrics={k: round(float(v), 6) for k, v in metrics.items()},
             job_id=int(spec["job_id"]),

@@ -1,0 +1,137 @@
+"""Pacing (issue 21): a CPU job whose passes the recommendation chose is measured before
+it trains and held to the time target; the user's own epochs never are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from modelyard.training import pace
+from modelyard.training.config import PaceRecord, TrainingConfig
+from modelyard.training.runner import TrainingRunner
+from modelyard.training.timing import FinalEstimate, fitting_epochs
+from tests.training.conftest import (
+    UploadFn,
+    chat_rows,
+    classification_rows,
+    write_csv,
+    write_jsonl,
+)
+from tests.training.jobs_helpers import wait_for
+from tests.training.test_preference import preference_rows
+
+
+def test_the_passes_that_fit_leave_the_evaluations_and_the_finish_their_time() -> None:
+    config = TrainingConfig(task="classification", epochs=3)
+    estimate = FinalEstimate(load=0.0, steps=120.0, checks=10.0, finish=10.0)
+    assert fitting_epochs(config, estimate, 200.0) is None  # 140 s: all fit
+    # 70 s: 50 s for steps of the 120 the three passes need.
+    assert fitting_epochs(config, estimate, 70.0) == 1.25
+    assert fitting_epochs(config, estimate, 5.0) == 0.1  # never below a tenth of a pass
+
+
+def test_only_the_recommended_passes_of_a_cpu_job_are_paced() -> None:
+    chosen = TrainingConfig(task="classification").model_copy(
+        update={"recommended": {"epochs": {"value": 3, "reason": "rules"}}}
+    )
+    assert pace.paced(chosen, 240)
+    assert not pace.paced(chosen, 0)  # the setting off
+    assert not pace.paced(chosen.model_copy(update={"compute_type": "gpu"}), 240)
+    given = TrainingConfig(task="classification", epochs=3)
+    assert not pace.paced(given.model_copy(update={"recommended": chosen.recommended}), 240)
+    steps = TrainingConfig(task="classification", max_steps=30)
+    assert not pace.paced(steps.model_copy(update={"recommended": chosen.recommended}), 240)
+    auto = TrainingConfig(task="classification", auto={"time_budget_s": 60})
+    assert not pace.paced(auto.model_copy(update={"recommended": chosen.recommended}), 240)
+    assert not pace.paced(TrainingConfig(task="classification", recommend=False), 240)
+
+
+async def _dataset(task: str, upload: UploadFn, tmp_path: Path) -> int:
+    if task == "classification":
+        path = write_csv(tmp_path / "reviews.csv", classification_rows(60))
+        response = await upload(path)
+    elif task == "sft":
+        response = await upload(write_jsonl(tmp_path / "chat.jsonl", chat_rows(24)))
+    else:
+        response = await upload(
+            write_jsonl(tmp_path / "prefs.jsonl", preference_rows(24)), task=task
+        )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def _base(task: str, tiny_bert: Path, tiny_llama: Path) -> str:
+    return str(tiny_bert if task == "classification" else tiny_llama)
+
+
+@pytest.mark.parametrize("task", ["classification", "sft", "dpo"])
+async def test_a_job_that_fits_its_target_is_measured_and_keeps_the_recommendation(
+    task: str,
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    upload: UploadFn,
+    runner: TrainingRunner,
+    tiny_bert: Path,
+    tiny_llama: Path,
+    tmp_path: Path,
+) -> None:
+    body = {
+        "task": task,
+        "base_model": _base(task, tiny_bert, tiny_llama),
+        "dataset_id": await _dataset(task, upload, tmp_path),
+    }
+    created = await http.post("/v2/training/jobs", headers=auth, json=body)
+    assert created.status_code == 201, created.text
+    job = await wait_for(http, auth, created.json()["id"], timeout=180)
+    assert job["state"] == "succeeded", job
+    config = job["config"]
+    record = PaceRecord.model_validate(config["pace"])
+    assert record.target_s == 240
+    assert record.seconds_per_step > 0 and record.save_seconds > 0
+    assert record.seconds_per_eval_example > 0
+    assert 0 < record.finish_reserve_s < record.estimated_s < 240
+    assert record.epochs is None and record.checkpoint_steps is None
+    assert "time target" not in config["recommended"]["epochs"]["reason"]
+
+
+async def _trained(
+    http: httpx.AsyncClient, auth: dict[str, str], body: dict[str, Any]
+) -> dict[str, Any]:
+    created = await http.post("/v2/training/jobs", headers=auth, json=body)
+    assert created.status_code == 201, created.text
+    job = await wait_for(http, auth, created.json()["id"], timeout=180)
+    assert job["state"] == "succeeded", job
+    return job
+
+
+async def test_a_job_over_its_target_trains_fewer_passes_and_says_why(
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    upload: UploadFn,
+    runner: TrainingRunner,
+    tiny_bert: Path,
+    tmp_path: Path,
+) -> None:
+    runner.settings.training_cpu_time_target_seconds = 1.0  # the worker's start takes longer
+    dataset = await _dataset("classification", upload, tmp_path)
+    body = {"task": "classification", "base_model": str(tiny_bert), "dataset_id": dataset}
+    job = await _trained(http, auth, body)
+    config, metrics = job["config"], job["metrics"]
+    record = PaceRecord.model_validate(config["pace"])
+    assert record.epochs == config["epochs"] == 0.1
+    chosen = config["recommended"]["epochs"]
+    assert chosen["value"] == 0.1
+    assert "fit the 1 s time target of a CPU job" in chosen["reason"]
+    assert "set epochs to train more" in chosen["reason"]
+    assert config["checkpoint_steps"] == record.checkpoint_steps == 5  # the floor
+    # The guard stops the training at once: only the time to finish is left.
+    assert metrics["trained_steps"] == 1
+    assert metrics["test_examples"] == 6 and "test_accuracy" in metrics
+
+    # The user's own passes are trained whatever the target.
+    given = await _trained(http, auth, {**body, "epochs": 2, "batch_size": 16})
+    assert given["config"]["pace"] is None and given["config"]["epochs"] == 2
+    assert given["metrics"]["trained_steps"] == 2 * 4  # 49 training examples, batches of 16
