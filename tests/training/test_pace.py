@@ -3,12 +3,17 @@ it trains and held to the time target; the user's own epochs never are."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from modelyard.db.engine import Database
+from modelyard.db.models import TrainingEvent
 from modelyard.training import pace
 from modelyard.training.config import PaceRecord, TrainingConfig
 from modelyard.training.runner import TrainingRunner
@@ -135,3 +140,42 @@ async def test_a_job_over_its_target_trains_fewer_passes_and_says_why(
     given = await _trained(http, auth, {**body, "epochs": 2, "batch_size": 16})
     assert given["config"]["pace"] is None and given["config"]["epochs"] == 2
     assert given["metrics"]["trained_steps"] == 2 * 4  # 49 training examples, batches of 16
+
+
+async def test_a_resumed_job_keeps_its_first_decision(
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    upload: UploadFn,
+    runner: TrainingRunner,
+    database: Database,
+    tiny_bert: Path,
+    tmp_path: Path,
+) -> None:
+    response = await upload(write_csv(tmp_path / "reviews.csv", classification_rows(400)))
+    assert response.status_code == 201, response.text
+    body = {
+        "task": "classification",
+        "base_model": str(tiny_bert),
+        "dataset_id": response.json()["id"],
+        "batch_size": 4,  # many steps: time to be killed after a checkpoint
+        "early_stopping_patience": 0,
+    }
+    created = await http.post("/v2/training/jobs", headers=auth, json=body)
+    assert created.status_code == 201, created.text
+    job_id = created.json()["id"]
+    job = await wait_for(http, auth, job_id, until=lambda j: j["checkpoint_path"] is not None)
+    first = PaceRecord.model_validate(job["config"]["pace"])
+    os.kill(job["worker_pid"], signal.SIGKILL)
+    done = await wait_for(http, auth, job_id, timeout=180)
+    assert done["state"] == "succeeded" and done["attempts"] == 2, done
+    assert PaceRecord.model_validate(done["config"]["pace"]) == first  # not measured again
+    async with database.sessions() as session:
+        recommended = list(
+            await session.scalars(
+                select(TrainingEvent.data).where(
+                    TrainingEvent.job_id == job_id, TrainingEvent.kind == "recommended"
+                )
+            )
+        )
+    # Each run reports its recommendation; only the first measured.
+    assert len(recommended) == 3 and sum("pace" in item for item in recommended) == 1
