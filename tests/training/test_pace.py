@@ -38,6 +38,14 @@ def test_the_passes_that_fit_leave_the_evaluations_and_the_finish_their_time() -
     assert fitting_epochs(config, estimate, 5.0) == 0.1  # never below a tenth of a pass
 
 
+def test_a_shorter_input_is_chosen_for_the_passes_to_fit() -> None:
+    config = TrainingConfig(task="classification", epochs=6, max_length=128)
+    assert pace.shorter_length(config, 4.5, 64) == 96  # three quarters of the passes fit
+    assert pace.shorter_length(config, 2.9, 64) == 64  # never below the task's shortest
+    short = config.model_copy(update={"max_length": 48})
+    assert pace.shorter_length(short, 1.0, 64) == 48  # never longer than it was
+
+
 def test_only_the_recommended_passes_of_a_cpu_job_are_paced() -> None:
     chosen = TrainingConfig(task="classification").model_copy(
         update={"recommended": {"epochs": {"value": 3, "reason": "rules"}}}
@@ -179,3 +187,57 @@ async def test_a_resumed_job_keeps_its_first_decision(
         )
     # Each run reports its recommendation; only the first measured.
     assert len(recommended) == 3 and sum("pace" in item for item in recommended) == 1
+
+
+@pytest.fixture(scope="module")
+def long_bert(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Path:
+    """The tiny BERT with room for 256 positions (long texts are not cut to 64 by it)."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    directory = tmp_path_factory.mktemp("models") / "long-bert"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    config = BertConfig.from_pretrained(tiny_bert)
+    config.max_position_embeddings = 256
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+async def test_a_classifier_over_its_target_reads_shorter_texts_more_often(
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    upload: UploadFn,
+    runner: TrainingRunner,
+    long_bert: Path,
+    tmp_path: Path,
+) -> None:
+    runner.settings.training_cpu_time_target_seconds = 1.0
+    words = " ".join(f"word{i}" for i in range(150))
+    rows = [
+        {"text": f"{'good' if i % 2 else 'bad'} {words}", "label": "pos" if i % 2 else "neg"}
+        for i in range(40)
+    ]
+    response = await upload(write_csv(tmp_path / "long.csv", rows))
+    assert response.status_code == 201, response.text
+    body = {
+        "task": "classification",
+        "base_model": str(long_bert),
+        "dataset_id": response.json()["id"],
+    }
+    job = await _trained(http, auth, body)
+    config = job["config"]
+    record = PaceRecord.model_validate(config["pace"])
+    # The rules held the long texts to 128 tokens on a CPU; the pacing cut them to the
+    # shortest the task allows, measured again there, and still had to trim the passes.
+    assert record.max_length == config["max_length"] == 64
+    reason = config["recommended"]["max_length"]["reason"]
+    assert reason.startswith("cut from 128 tokens") and "set max_length to keep it" in reason
+    assert record.epochs == config["epochs"] == 0.1
+    assert job["metrics"]["trained_steps"] == 1 and "test_accuracy" in job["metrics"]
+
+    # A length the user gave is kept: only the passes are trimmed.
+    given = await _trained(http, auth, {**body, "max_length": 128})
+    assert given["config"]["max_length"] == 128 and given["config"]["pace"]["max_length"] is None
+    assert given["config"]["epochs"] == 0.1

@@ -13,11 +13,13 @@ from sqlalchemy import select
 from modelyard.db.engine import Database
 from modelyard.db.models import TrainingEvent
 from modelyard.training.advice import (
+    AdviceRequestFacts,
     AdviceResult,
     HyperparameterAdvice,
     TrainingAdvice,
     measure,
     recommend,
+    rule_based_advice,
 )
 from modelyard.training.config import TrainingConfig
 from modelyard.training.runner import TrainingRunner
@@ -193,3 +195,23 @@ async def test_a_job_without_hyperparameters_is_chosen_for_and_tested_on_held_ou
             )
         )
     assert "recommended" in kinds
+
+
+def test_a_cpu_classifier_is_advised_at_most_128_tokens() -> None:
+    """The time per step grows with the length: on a CPU the advice holds long texts to
+    128 tokens (AutoTrain's default); on a GPU they are held whole up to 512."""
+    facts = AdviceRequestFacts(
+        task="classification",
+        compute_type="cpu",
+        train_examples=900,
+        token_length_p95=298,
+        token_length_max=684,
+        model_max_length=512,
+    )
+    cpu = rule_based_advice(facts).hyperparameters
+    assert cpu.max_length == 128
+    assert "held to the longest input advised on a CPU" in cpu.reasons["max_length"]
+    gpu = rule_based_advice(facts.model_copy(update={"compute_type": "gpu"})).hyperparameters
+    assert gpu.max_length == 304 and "held" not in gpu.reasons["max_length"]
+    short = rule_based_advice(facts.model_copy(update={"token_length_p95": 40})).hyperparameters
+    assert short.max_length == 40

@@ -209,9 +209,12 @@ def schedule_for(
     )
 
 
-def length_for(facts: AdviceRequestFacts, cap: int, fallback: int) -> tuple[int, str]:
+def length_for(
+    facts: AdviceRequestFacts, cap: int, fallback: int, cap_reason: str | None = None
+) -> tuple[int, str]:
     """``max_length``: the training texts' 95th percentile of tokens, rounded up to a
-    multiple of 8, within :data:`MIN_LENGTH` and the model's (and ``cap``'s) longest."""
+    multiple of 8, within :data:`MIN_LENGTH` and the model's (and ``cap``'s, for
+    ``cap_reason``) longest."""
     longest = min(cap, facts.model_max_length or cap)
     if facts.token_length_p95 is None:
         value = max(MIN_LENGTH, min(fallback, longest))
@@ -222,7 +225,8 @@ def length_for(facts: AdviceRequestFacts, cap: int, fallback: int) -> tuple[int,
         f"has {facts.token_length_max}); rounded up to a multiple of 8"
     )
     if value == longest and facts.token_length_p95 > longest:
-        reason += f", held to the longest input allowed here ({longest})"
+        held = cap_reason if cap_reason and longest == cap else "the longest input allowed here"
+        reason += f", held to {held} ({longest})"
     elif value == MIN_LENGTH:
         reason += f", at least {MIN_LENGTH}"
     return value, reason

@@ -177,14 +177,16 @@ class PaceRecord(BaseModel):
     seconds_per_step: float
     seconds_per_eval_example: float
     save_seconds: float
-    #: The recommended schedule's estimated seconds, from the start of training.
+    #: The recommended passes' estimated seconds from the worker's start (at the length
+    #: trained).
     estimated_s: float
     #: Seconds kept at the end for the last evaluation, the test report and saving.
     finish_reserve_s: float
-    #: The passes trained and the evaluation interval (``None``: the recommendation's
-    #: schedule fit the target and stands).
+    #: The passes trained, the evaluation interval and the input length (``None``: the
+    #: recommendation's stands: it fit the target).
     epochs: float | None = None
     checkpoint_steps: int | None = None
+    max_length: int | None = None
 
 
 class TrainingConfig(BaseModel):

@@ -26,6 +26,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,16 @@ from modelyard.training.timing import (
 if TYPE_CHECKING:
     from modelyard.training.worker import EventWriter
 
-__all__ = ["PROBE_STEPS", "STEP_OVERHEAD", "apply", "measure", "pace", "paced"]
+__all__ = [
+    "PROBE_STEPS",
+    "STEP_OVERHEAD",
+    "Built",
+    "apply",
+    "measure",
+    "pace",
+    "paced",
+    "shorter_length",
+]
 
 logger = logging.getLogger("modelyard.training.pace")
 
@@ -127,19 +137,47 @@ def _rows(inputs: dict[str, Any]) -> int:
     return 1
 
 
+#: What the worker builds for a config: ``(prepared, trainer)``.
+Built = tuple[Any, Any]
+
+
+def shorter_length(config: TrainingConfig, epochs: float, shortest: int) -> int:
+    """The ``max_length`` at which ``config``'s passes would fit where only ``epochs`` fit
+    at its own (the time per step taken as growing with the length), a multiple of 8, not
+    below ``shortest``."""
+    fitting = int(config.max_length * epochs / config.epochs) // 8 * 8
+    return min(config.max_length, max(shortest, fitting))
+
+
 def pace(
-    trainer: Any,
+    built: Built,
     config: TrainingConfig,
     examples: list[dict[str, Any]],
     budget: Budget,
     events: EventWriter,
-) -> TrainingConfig:
+    rebuild: Callable[[TrainingConfig], Built] | None = None,
+    shortest: int | None = None,
+) -> tuple[TrainingConfig, Built]:
     """``config`` with its recommended passes held to ``budget`` (see the module's notes),
-    applied to ``trainer``; reported as a ``recommended`` event."""
+    and what trains it: ``built`` with its arguments changed, or, when the task trades
+    input length for passes (``shortest``) and the passes would not fit, ``rebuild`` at a
+    shorter ``max_length``. Reported as a ``recommended`` event."""
     sizes = split_sizes(config, examples)
-    speed = measure(trainer)
+    rules_epochs, rules_length = config.epochs, config.max_length
+    speed = measure(built[1])
     estimate = estimate_final(config, sizes, speed)
-    left = budget.left()
+    epochs = fitting_epochs(config, estimate, budget.left())
+    rules = (rules_length, estimate.total + budget.elapsed())
+    shortened: int | None = None
+    if epochs is not None and rebuild is not None and shortest is not None:
+        length = shorter_length(config, epochs, shortest)
+        if length < config.max_length:
+            shortened = length
+            config = config.model_copy(update={"max_length": length})
+            built = rebuild(config)
+            speed = measure(built[1])
+            estimate = estimate_final(config, sizes, speed)
+            epochs = fitting_epochs(config, estimate, budget.left())
     record = PaceRecord(
         target_s=budget.total,
         seconds_per_step=round(
@@ -150,34 +188,24 @@ def pace(
         ),
         seconds_per_eval_example=round(speed.per_eval_example(), 5),
         save_seconds=round(speed.save or 0.0, 3),
-        estimated_s=round(estimate.total, 1),
+        estimated_s=round(estimate.total + budget.elapsed(), 1),
         finish_reserve_s=round(estimate.finish, 1),
+        epochs=epochs,
+        max_length=shortened,
     )
-    epochs = fitting_epochs(config, estimate, left)
-    if epochs is not None:
-        record.epochs = epochs
+    if epochs is not None and not config.is_set("checkpoint_steps"):
         trimmed = config.model_copy(update={"epochs": epochs})
-        if not config.is_set("checkpoint_steps"):
-            record.checkpoint_steps = checkpoint_every(steps_of(trimmed, sizes[0]))
-    before = config.epochs
-    config = apply(config, record, trainer)
-    if epochs is not None:
-        recommended = dict(config.recommended or {})
-        recommended["epochs"] = Recommendation(
-            value=epochs,
-            reason=(
-                f"{_passes(epochs)} fit the {_minutes(budget.total)} time target of a CPU job "
-                f"({_passes(before)}, the rules' choice, would take about "
-                f"{_minutes(estimate.total + budget.elapsed())} at the measured "
-                f"{record.seconds_per_step:.2g} s per step); set epochs to train more"
-            )[:300],
-        )
-        if record.checkpoint_steps is not None:
-            recommended["checkpoint_steps"] = Recommendation(
-                value=record.checkpoint_steps,
-                reason="about 10 evaluations (each with a checkpoint) over the paced schedule",
-            )
-        config = config.model_copy(update={"recommended": recommended})
+        record.checkpoint_steps = checkpoint_every(steps_of(trimmed, sizes[0]))
+    config = apply(config, record)
+    _set_schedule(built[1], config)
+    config = config.model_copy(
+        update={
+            "recommended": {
+                **(config.recommended or {}),
+                **_reasons(record, budget.total, rules_epochs, rules),
+            }
+        }
+    )
     events.emit(
         "recommended",
         config=config.model_dump(mode="json"),
@@ -185,28 +213,67 @@ def pace(
         pace=record.model_dump(),
     )
     logger.info(
-        "paced: %.2f s per step, the recommendation estimated at %.0f s of %.0f s left; epochs %s",
+        "paced: %.2f s per step, %.0f s estimated of %.0f s left; epochs %s, max_length %s",
         record.seconds_per_step,
         estimate.total,
-        left,
+        budget.left(),
         epochs if epochs is not None else "kept",
+        shortened if shortened is not None else "kept",
     )
-    return config
+    return config, built
 
 
-def apply(config: TrainingConfig, record: PaceRecord, trainer: Any) -> TrainingConfig:
-    """``config`` and ``trainer``'s arguments with ``record``'s schedule (a resumed job's
-    stored decision, or the one just made)."""
-    values: dict[str, Any] = {"pace": record}
+def _reasons(
+    record: PaceRecord, target_s: float, rules_epochs: float, rules: tuple[int, float]
+) -> dict[str, Recommendation]:
+    """Why the pacing changed what it changed; ``rules`` is the rules' length and the
+    seconds their schedule would have taken at it."""
+    target = f"the {_minutes(target_s)} time target of a CPU job"
+    rules_length, rules_seconds = rules
+    reasons: dict[str, Recommendation] = {}
+    if record.max_length is not None:
+        reasons["max_length"] = Recommendation(
+            value=record.max_length,
+            reason=(
+                f"cut from {rules_length} tokens ({_passes(rules_epochs)} at that length would "
+                f"take about {_minutes(rules_seconds)}) so that more passes fit {target}: on a "
+                "CPU a shorter input trained more often does better; set max_length to keep it"
+            )[:300],
+        )
     if record.epochs is not None:
-        values["epochs"] = record.epochs
-        trainer.args.num_train_epochs = record.epochs
+        reasons["epochs"] = Recommendation(
+            value=record.epochs,
+            reason=(
+                f"{_passes(record.epochs)} fit {target} ({_passes(rules_epochs)}, the rules' "
+                f"choice, would take about {_minutes(record.estimated_s)} at the measured "
+                f"{record.seconds_per_step:.2g} s per step); set epochs to train more"
+            )[:300],
+        )
     if record.checkpoint_steps is not None:
-        values["checkpoint_steps"] = record.checkpoint_steps
-        trainer.args.save_steps = record.checkpoint_steps
-        if trainer.args.eval_steps is not None:
-            trainer.args.eval_steps = record.checkpoint_steps
+        reasons["checkpoint_steps"] = Recommendation(
+            value=record.checkpoint_steps,
+            reason="about 10 evaluations (each with a checkpoint) over the paced schedule",
+        )
+    return reasons
+
+
+def apply(config: TrainingConfig, record: PaceRecord) -> TrainingConfig:
+    """``config`` with ``record``'s schedule and length (the decision just made, or a
+    resumed job's stored one, applied before anything is built)."""
+    values: dict[str, Any] = {"pace": record}
+    for name in ("epochs", "checkpoint_steps", "max_length"):
+        if getattr(record, name) is not None:
+            values[name] = getattr(record, name)
     return config.model_copy(update=values)
+
+
+def _set_schedule(trainer: Any, config: TrainingConfig) -> None:
+    """``trainer``'s arguments with ``config``'s passes and evaluation interval (read when
+    its training starts)."""
+    trainer.args.num_train_epochs = config.epochs
+    trainer.args.save_steps = config.checkpoint_steps
+    if trainer.args.eval_steps is not None:
+        trainer.args.eval_steps = config.checkpoint_steps
 
 
 def _passes(epochs: float) -> str:

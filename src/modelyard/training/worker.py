@@ -266,32 +266,35 @@ def _held_to_time(
     config: Any,
     spec: dict[str, Any],
     examples: list[dict[str, Any]],
-    trainer: Any,
+    build: Any,
     budget: Any,
     started: float,
     events: EventWriter,
-) -> Any:
-    """The config held to its time: an ``auto`` job's ``budget``, or a CPU job's time
-    target for its recommended passes (:mod:`~modelyard.training.pace`); the trainer then
-    stops when only the time to finish is left."""
+) -> tuple[Any, tuple[Any, Any]]:
+    """The config held to its time and what trains it (``build(config)``: the prepared
+    task and its trainer): an ``auto`` job's ``budget``, or a CPU job's time target for its
+    recommended passes (:mod:`~modelyard.training.pace`); the trainer then stops when only
+    the time to finish is left."""
     from modelyard.training import pace
+    from modelyard.training.tasks import get_task
     from modelyard.training.timing import Budget, time_limit
 
+    built = build(config)
     target = float(spec.get("cpu_time_target_s") or 0.0)
     if budget is None and pace.paced(config, target):
         budget = Budget(started, target)
         if config.pace is None:
-            config = pace.pace(trainer, config, examples, budget, events)
-        else:  # resumed: the first decision stands
-            config = pace.apply(config, config.pace, trainer)
+            shortest = get_task(config.task).shortest_paced_length
+            rebuild = None if config.is_set("max_length") else build
+            config, built = pace.pace(built, config, examples, budget, events, rebuild, shortest)
     if budget is None:
-        return config
+        return config, built
     if config.pace is not None:
         reserve = config.pace.finish_reserve_s
     else:
         reserve = config.search.finish_reserve_seconds if config.search else 0.0
-    trainer.add_callback(time_limit(budget, reserve, events))
-    return config
+    built[1].add_callback(time_limit(budget, reserve, events))
+    return config, built
 
 
 def _rounded(value: Any) -> Any:
@@ -307,6 +310,7 @@ def _rounded(value: Any) -> Any:
 def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
     """Train the job described in ``work_dir`` and return its result."""
     from modelyard.local.sources import LocalRef, locate
+    from modelyard.training import pace
     from modelyard.training.config import WORKER_FIELDS, TrainingConfig
     from modelyard.training.datasets import load_examples
     from modelyard.training.outputs import ModelCard, save_model
@@ -353,19 +357,26 @@ def run(work_dir: Path, secrets: dict[str, str]) -> dict[str, Any]:
                     return {"state": "cancelled"}
             else:  # resumed: the search ran already; its values stand
                 config = search.apply_chosen(config, config.search)
-        prepared = task.prepare(config, examples, source.path)
-        batch = config.batch_size * config.gradient_accumulation_steps
-        best = (task.best_metric, task.greater_is_better) if prepared.eval_dataset else None
-        arguments = _training_arguments(
-            config, work_dir, device, prepared.arguments_class, prepared.arguments_extra, best
-        )
-        callbacks = [_progress_callback(events, stop, batch)]
-        if arguments.load_best_model_at_end:
-            from transformers import EarlyStoppingCallback
+        if config.pace is not None:  # resumed: the first decision stands
+            config = pace.apply(config, config.pace)
 
-            callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
-        trainer = _trainer(prepared, arguments, callbacks)
-        config = _held_to_time(config, spec, examples, trainer, budget, started, events)
+        def build(config: Any) -> tuple[Any, Any]:
+            prepared = task.prepare(config, examples, source.path)
+            batch = config.batch_size * config.gradient_accumulation_steps
+            best = (task.best_metric, task.greater_is_better) if prepared.eval_dataset else None
+            arguments = _training_arguments(
+                config, work_dir, device, prepared.arguments_class, prepared.arguments_extra, best
+            )
+            callbacks = [_progress_callback(events, stop, batch)]
+            if arguments.load_best_model_at_end:
+                from transformers import EarlyStoppingCallback
+
+                callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
+            return prepared, _trainer(prepared, arguments, callbacks)
+
+        config, (prepared, trainer) = _held_to_time(
+            config, spec, examples, build, budget, started, events
+        )
         resume = spec.get("resume_from")
         if resume and not Path(resume).is_dir():
             resume = None

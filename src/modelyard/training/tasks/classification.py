@@ -41,6 +41,12 @@ MAX_EPOCHS = 10.0
 #: From this many training examples on, batches of 32 (else 16).
 LARGE_DATASET = 2000
 MAX_LENGTH = 512
+#: The longest input advised for a CPU job: the time per step grows with the length, and
+#: the first 128 tokens carry most of a text's class (AutoTrain's default length too).
+CPU_MAX_LENGTH = 128
+#: The shortest the pacing may cut that length to, for more passes within the time
+#: target: a short input trained more often beats a long one trained less on a CPU.
+PACED_MIN_LENGTH = 64
 
 
 def classification_metrics(predictions: Any, labels: Any) -> dict[str, float]:
@@ -253,7 +259,15 @@ def advise(facts: AdviceRequestFacts, base: str | None, parameters: int | None) 
     learning_rate, rate_why = _learning_rate(parameters)
     batch, batch_why = _batch_size(train_size(facts))
     epochs, epochs_why = schedule_for(facts, batch, MAX_EPOCHS)
-    max_length, length_why = length_for(facts, MAX_LENGTH, 128)
+    if facts.compute_type == "cpu":
+        max_length, length_why = length_for(
+            facts,
+            CPU_MAX_LENGTH,
+            128,
+            "the longest input advised on a CPU, where the time per step grows with the length",
+        )
+    else:
+        max_length, length_why = length_for(facts, MAX_LENGTH, 128)
     hyper = HyperparameterAdvice(
         epochs=epochs,
         learning_rate=learning_rate,
@@ -320,4 +334,5 @@ TASK = TrainingTask(
     greater_is_better=True,
     sample_text=_text_of,
     held_out_test=True,
+    shortest_paced_length=PACED_MIN_LENGTH,
 )

@@ -78,6 +78,10 @@ class TrainingTask:
     sample_text: Callable[[Any, dict[str, Any]], str] | None = None
     #: Whether it holds out a test split (``test_fraction``) the training never sees.
     held_out_test: bool = False
+    #: The shortest a recommended ``max_length`` may be cut to so that a CPU job's passes
+    #: fit its time target (:mod:`~modelyard.training.pace`); ``None``: never cut (a
+    #: chat example cut short would lose its answer).
+    shortest_paced_length: int | None = None
 
     @property
     def base_placeholder(self) -> str:
