@@ -3,10 +3,10 @@
 ``python -m bench.profile`` starts the fake upstream and one ``modelyard serve`` worker as
 ``bench.gateway`` does, sends chat requests at 16 clients, samples the worker with py-spy
 (``pip install py-spy``) and prints the functions with the most samples of their own and
-the gateway's own functions by inclusive share. ``--cpu CHECKOUT…`` instead measures the
-worker's CPU time per request (from ``/proc``: less sensitive to a busy machine than
-requests per second) for each checkout's ``src``, alternating, three rounds each: the
-ratio of two checkouts is what a change saved.
+the gateway's own functions by inclusive share (``--stream``: streamed answers).
+``--cpu CHECKOUT…`` instead measures the worker's CPU time per request (from ``/proc``:
+less sensitive to a busy machine than requests per second) for each checkout's ``src``,
+alternating, three rounds each: the ratio of two checkouts is what a change saved.
 """
 
 from __future__ import annotations
@@ -56,14 +56,18 @@ def _worker(src: Path | None = None) -> Iterator[tuple[int, str, str]]:
             yield server.pid, url, token
 
 
-def cpu_per_request(checkouts: list[Path], requests: int = 4000, rounds: int = 3) -> None:
+def cpu_per_request(
+    checkouts: list[Path], requests: int = 4000, rounds: int = 3, stream: bool = False
+) -> None:
     """Print each checkout's median CPU microseconds per request (alternating runs)."""
     figures: dict[Path, list[float]] = collections.defaultdict(list)
     for _ in range(rounds):
         for checkout in checkouts:
             with _worker(checkout / "src") as (pid, url, token):
                 before = cpu_seconds(pid)
-                load(url, token=token, model=MODEL, requests=requests, concurrency=16)
+                load(
+                    url, token=token, model=MODEL, requests=requests, concurrency=16, stream=stream
+                )
                 figures[checkout].append((cpu_seconds(pid) - before) / requests * 1e6)
     first = median(figures[checkouts[0]])
     for checkout in checkouts:
@@ -79,7 +83,7 @@ def _key(frame: str) -> str:
     return f"{match.group(1)} ({where})"
 
 
-def profile(requests: int = 6000) -> None:
+def profile(requests: int = 6000, stream: bool = False) -> None:
     """Print the main thread's top functions by own and (the gateway's) inclusive samples."""
     with tempfile.TemporaryDirectory() as tmp, _worker() as (pid, url, token):
         raw = Path(tmp) / "stacks.txt"
@@ -90,7 +94,7 @@ def profile(requests: int = 6000) -> None:
             stderr=subprocess.DEVNULL,
         )
         time.sleep(1)
-        load(url, token=token, model=MODEL, requests=requests, concurrency=16)
+        load(url, token=token, model=MODEL, requests=requests, concurrency=16, stream=stream)
         spy.send_signal(2)
         spy.wait(timeout=60)
         own: collections.Counter[str] = collections.Counter()
@@ -118,11 +122,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cpu", nargs="+", type=Path, metavar="CHECKOUT")
     parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--stream", action="store_true", help="Streamed chat requests.")
     args = parser.parse_args()
     if args.cpu:
-        cpu_per_request(args.cpu)
+        cpu_per_request(args.cpu, stream=args.stream)
     else:
-        profile(args.requests)
+        profile(args.requests, args.stream)
 
 
 if __name__ == "__main__":

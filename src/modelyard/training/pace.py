@@ -9,6 +9,11 @@ batch and one save; nothing is learned from them), estimates the run
 (:func:`~modelyard.training.timing.estimate_final`), and when the run would not end within
 the target from the worker's start, trains fewer passes (:func:`pace`; the reason gives
 the figures). The evaluations and checkpoints stay about ten over the shorter schedule.
+A task that can read shorter inputs (classification, down to
+:attr:`~modelyard.training.tasks.spec.TrainingTask.shortest_paced_length` tokens) first
+trades length for passes: a recommended ``max_length`` is cut to where the passes would
+fit (:func:`shorter_length`), the job is built and measured again there, and only then are
+the passes trimmed; on a CPU a shorter input trained more often does better.
 The last guard, :func:`~modelyard.training.timing.time_limit`, stops the training when
 only the time to finish is left (the best checkpoint so far is restored and saved).
 
