@@ -87,7 +87,7 @@ def profile(requests: int = 6000, stream: bool = False) -> None:
     """Print the main thread's top functions by own and (the gateway's) inclusive samples."""
     with tempfile.TemporaryDirectory() as tmp, _worker() as (pid, url, token):
         raw = Path(tmp) / "stacks.txt"
-        command = [PY_SPY, "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+        command = [PY_SPY, "record", "--pid", str(pid), "--format", "raw", "--rate", "500"]
         spy = subprocess.Popen(
             [*command, "--nonblocking", "-o", str(raw)],
             stdout=subprocess.DEVNULL,

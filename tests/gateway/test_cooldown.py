@@ -121,6 +121,32 @@ async def test_a_success_resets_the_count(backend: Backend) -> None:
     assert (await store.state(TARGET)).failures == POLICY.failure_threshold - 1
 
 
+async def _calls(client: Redis, command: str) -> int:
+    stats = await client.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+async def test_a_success_on_a_clean_redis_breaker_sends_nothing(
+    redis_client: Redis, prefix: str
+) -> None:
+    store = RedisCooldowns(redis_client, prefix, POLICY)
+    deletes = await _calls(redis_client, "del")
+    assert await store.allow(TARGET)
+    await store.record_success(TARGET)  # nothing was recorded: nothing to forget
+    assert await _calls(redis_client, "del") == deletes
+    # With failures recorded, the success after the allow forgets them.
+    await store.record_failure(TARGET, "server", None)
+    assert await store.allow(TARGET)
+    await store.record_success(TARGET)
+    assert await _calls(redis_client, "del") == deletes + 1
+    assert (await store.state(TARGET)).failures == 0
+    # A failure seen here after a clean allow is forgotten by the next success.
+    assert await store.allow(TARGET)
+    await store.record_failure(TARGET, "server", None)
+    await store.record_success(TARGET)
+    assert (await store.state(TARGET)).failures == 0
+
+
 async def test_client_errors_have_no_effect(backend: Backend) -> None:
     for _ in range(POLICY.failure_threshold + 2):
         await backend.store.record_failure(TARGET, "client", None)

@@ -254,12 +254,19 @@ class MemoryCooldowns:
 
 
 # KEYS: state hash, open marker, probe lease. ARGV: probe lease (ms).
+# Returns 0 (refused), 1 (allowed) or 2 (allowed, and nothing is recorded: no failures).
 _ALLOW = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if redis.call('HGET', KEYS[1], 'tripped') ~= '1' then return 1 end
+local tripped = redis.call('HGET', KEYS[1], 'tripped')
+if tripped ~= '1' then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return 2 end
+  return 1
+end
 if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[1]) then return 1 end
 return 0
 """
+#: Breakers remembered as clean at once, at most (the memory is cleared beyond).
+MAX_CLEAN = 10_000
 
 # KEYS: state hash, open marker, probe lease.
 # ARGV: hold (ms, or -1 to count a transient failure), threshold, base (ms), cap (ms),
@@ -296,7 +303,13 @@ def _ms(seconds: float) -> int:
 
 
 class RedisCooldowns:
-    """Breakers shared through Redis by every process using the same ``prefix``."""
+    """Breakers shared through Redis by every process using the same ``prefix``.
+
+    A success after an ``allow`` that found nothing recorded (no failures, not tripped)
+    sends nothing: there is nothing to forget, and the round trip was a quarter of a
+    limited request's Redis calls. A failure another process records in between is then
+    forgotten by that process's next success rather than this one.
+    """
 
     def __init__(
         self,
@@ -312,6 +325,8 @@ class RedisCooldowns:
         self.guard = guard or RedisGuard("cooldowns")
         self._allow = redis.register_script(_ALLOW)
         self._failure = redis.register_script(_FAILURE)
+        #: Breakers whose last ``allow`` here found nothing recorded.
+        self._clean: set[str] = set()
 
     def _keys(self, target_id: str) -> list[str]:
         # One hash tag: the three keys land in the same Redis Cluster slot.
@@ -323,11 +338,20 @@ class RedisCooldowns:
         probe_ms = _ms(self.policy.probe_timeout)
 
         async def run() -> bool:
-            return bool(await self._allow(keys=keys, args=[probe_ms]))
+            answer = int(await self._allow(keys=keys, args=[probe_ms]))
+            if answer == 2:
+                if len(self._clean) >= MAX_CLEAN:
+                    self._clean.clear()
+                self._clean.add(target_id)
+            else:
+                self._clean.discard(target_id)
+            return answer > 0
 
         return await self.guard.run(run, True)
 
     async def record_success(self, target_id: str) -> None:
+        if target_id in self._clean:
+            return  # nothing recorded when it was allowed: nothing to forget
         keys = self._keys(target_id)
 
         async def run() -> None:
@@ -336,6 +360,7 @@ class RedisCooldowns:
         await self.guard.run(run, None)
 
     async def release(self, target_id: str) -> None:
+        self._clean.discard(target_id)
         probe = self._keys(target_id)[2]
 
         async def run() -> None:
@@ -346,6 +371,7 @@ class RedisCooldowns:
     async def record_failure(
         self, target_id: str, category: str, retry_after: float | None = None
     ) -> None:
+        self._clean.discard(target_id)
         keys = self._keys(target_id)
         hold = self.policy.hold_for(category, retry_after)
         if hold is None and category not in TRANSIENT_CATEGORIES:
