@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from modelyard.gateway.cooldown import (
+    CLEAN_SECONDS,
     CooldownPolicy,
     CooldownStore,
     MemoryCooldowns,
@@ -145,6 +146,26 @@ async def test_a_success_on_a_clean_redis_breaker_sends_nothing(
     await store.record_failure(TARGET, "server", None)
     await store.record_success(TARGET)
     assert (await store.state(TARGET)).failures == 0
+
+
+async def test_a_clean_redis_breaker_is_asked_again_within_half_a_second(
+    redis_client: Redis, other_client: Redis, prefix: str
+) -> None:
+    here = RedisCooldowns(redis_client, prefix, POLICY)
+    elsewhere = RedisCooldowns(other_client, prefix, POLICY)
+    scripts = await _calls(redis_client, "evalsha")
+    assert await here.allow(TARGET)
+    assert await here.allow(TARGET)  # remembered clean: Redis is not asked
+    assert await _calls(redis_client, "evalsha") == scripts + 1
+    await elsewhere.record_failure(TARGET, "rate_limited", 5.0)
+    assert await here.allow(TARGET), "not asked again within half a second"
+    await asyncio.sleep(CLEAN_SECONDS + SLACK)
+    assert not await here.allow(TARGET), "another process's open breaker, seen in time"
+    # This process's own failure drops what it remembered at once.
+    other = "openai:gpt-4o:ba9876543210"
+    assert await here.allow(other)
+    await here.record_failure(other, "rate_limited", 5.0)
+    assert not await here.allow(other)
 
 
 async def test_client_errors_have_no_effect(backend: Backend) -> None:
