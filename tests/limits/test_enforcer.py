@@ -127,3 +127,28 @@ async def test_settle_twice_counts_once(database: Database, clock: Clock) -> Non
     (limits,) = await enforcer.limits_of(user.id, None)
     usage = await enforcer.usage(limits, user_id=user.id)
     assert (usage.requests_this_minute, usage.tokens_this_minute, usage.in_flight) == (1, 10, 0)
+
+
+async def test_prompt_tokens_are_counted_only_for_a_token_limit(database: Database) -> None:
+    """Counting a long prompt's tokens costs more than the rest of the check: the estimate
+    is made only when a limit counts tokens."""
+    user = await make_user(database, "counted@example.com")
+    enforcer = LimitEnforcer(database)
+    counted: list[int] = []
+
+    def estimate() -> int:
+        counted.append(1)
+        return 40
+
+    free = await enforcer.admit(user=user, api_token_id=None, estimated_tokens=estimate)
+    await limit(database, user, requests_per_minute=100)
+    enforcer.invalidate("user", user.id)
+    requests = await enforcer.admit(user=user, api_token_id=None, estimated_tokens=estimate)
+    assert counted == [] and free.estimated_tokens == requests.estimated_tokens == 0
+    await limit(database, user, requests_per_minute=100, tokens_per_minute=1000)
+    enforcer.invalidate("user", user.id)
+    tokens = await enforcer.admit(user=user, api_token_id=None, estimated_tokens=estimate)
+    assert counted == [1] and tokens.estimated_tokens == 40
+    await enforcer.settle(tokens, tokens=55, cost_usd=Decimal("0"))
+    usage = await enforcer.usage((await enforcer.limits_of(user.id, None))[0], user_id=user.id)
+    assert usage.tokens_this_minute == 55

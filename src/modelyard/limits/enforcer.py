@@ -194,13 +194,23 @@ class LimitEnforcer:
         )
 
     async def admit(
-        self, *, user: User, api_token_id: int | None, estimated_tokens: int
+        self,
+        *,
+        user: User,
+        api_token_id: int | None,
+        estimated_tokens: int | Callable[[], int],
     ) -> Admission:
-        """Let the request through, or raise a 429 / 402 naming the limit and its reset."""
-        admission = Admission(user.id, api_token_id, estimated_tokens)
+        """Let the request through, or raise a 429 / 402 naming the limit and its reset.
+
+        ``estimated_tokens`` may be a function: it is called only when a limit counts
+        tokens (counting a long prompt's tokens costs more than the rest of the check)."""
         subjects = await self.limits_of(user.id, api_token_id)
         if not subjects:
-            return admission
+            return Admission(user.id, api_token_id, 0)
+        if callable(estimated_tokens):
+            counted = any(limits.tokens_per_minute is not None for limits in subjects)
+            estimated_tokens = estimated_tokens() if counted else 0
+        admission = Admission(user.id, api_token_id, estimated_tokens)
         now = self.clock()
         minute = minute_of(now)
         plans = [self._plan(limits, now) for limits in subjects]

@@ -127,7 +127,7 @@ class MeteredCall:
         if unpriced:
             raise unpriced_refusal(self.model, unpriced)
 
-    async def _admit(self, estimated_tokens: int) -> None:
+    async def _admit(self, estimated_tokens: Callable[[], int]) -> None:
         """Check the price, reserve against the limits, or record the refusal and raise it."""
         try:
             await self._check_priced()
@@ -162,7 +162,7 @@ class MeteredCall:
         self, body: ChatCompletionRequest, *, cache_ttl: int | None
     ) -> dict[str, Any]:
         """Admit, answer ``body`` as JSON through the gateway, and record it (a failure too)."""
-        await self._admit(self.prompt_tokens() + (body.output_limit() or 0))
+        await self._admit(lambda: self.prompt_tokens() + (body.output_limit() or 0))
         answer, self.served = await self._call(
             self.gateway.chat(self.user, body, cache_ttl=cache_ttl)
         )
@@ -172,7 +172,9 @@ class MeteredCall:
     async def embed(self, body: EmbeddingRequest) -> dict[str, Any]:
         """Admit, embed ``body`` through the gateway, and record it (a failure too)."""
         texts = [body.input] if isinstance(body.input, str) else body.input
-        await self._admit(sum(count_tokens(body.model, t) for t in texts if isinstance(t, str)))
+        await self._admit(
+            lambda: sum(count_tokens(body.model, t) for t in texts if isinstance(t, str))
+        )
         answer, self.served = await self._call(self.gateway.embed(self.user, body))
         await self._finish(status=200, usage=answer.get("usage"), content="")
         return answer
@@ -180,14 +182,14 @@ class MeteredCall:
     async def stream(self, body: ChatCompletionRequest) -> MeteredChunks:
         """Admit, then start streaming ``body``; a failure before the first chunk is recorded,
         the stream's end when the returned chunks end or are closed."""
-        await self._admit(self.prompt_tokens() + (body.output_limit() or 0))
+        await self._admit(lambda: self.prompt_tokens() + (body.output_limit() or 0))
         return await self._open(self.gateway.stream(self.user, body))
 
     async def complete_text(
         self, body: CompletionRequest, *, cache_ttl: int | None = None
     ) -> dict[str, Any]:
         """Admit, answer a legacy text completion through the gateway, and record it."""
-        await self._admit(self._text_estimate(body))
+        await self._admit(lambda: self._text_estimate(body))
         answer, self.served = await self._call(
             self.gateway.complete_text(self.user, body, cache_ttl=cache_ttl)
         )
@@ -196,7 +198,7 @@ class MeteredCall:
 
     async def stream_text(self, body: CompletionRequest) -> MeteredChunks:
         """Admit, then start streaming a legacy text completion, recorded as :meth:`stream`."""
-        await self._admit(self._text_estimate(body))
+        await self._admit(lambda: self._text_estimate(body))
         return await self._open(self.gateway.stream_text(self.user, body))
 
     def _text_estimate(self, body: CompletionRequest) -> int:
