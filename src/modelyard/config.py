@@ -177,6 +177,11 @@ class Settings(BaseSettings):
     #: Freeze the heap built at start-up out of the garbage collector (``gc.freeze``), so
     #: full collections under load do not walk it again and again.
     gc_freeze: bool = True
+    #: FastAPI's native OpenTelemetry (a span, metrics and logs for every request, through
+    #: the process's global OpenTelemetry providers: set them up with
+    #: ``opentelemetry-instrument`` or an SDK of your own). Off: looking the providers up
+    #: cost every request a few microseconds, and ``/metrics`` is the service's own.
+    opentelemetry: bool = False
     #: Seconds a provider connection test may take.
     connection_test_timeout: float = Field(default=10.0, gt=0, le=120)
     #: Local models kept in memory together (parameter bytes); the least recently used

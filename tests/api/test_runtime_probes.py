@@ -63,3 +63,13 @@ def test_the_server_freezes_its_heap_and_reports_both_probes(settings: Settings)
     assert metric(body, "modelyard_event_loop_lag_samples_total") >= 2
     assert metric(body, "modelyard_event_loop_lag_seconds_total") >= 0
     assert "modelyard_event_loop_lag_max_seconds" in body
+
+
+def test_fastapis_native_telemetry_is_off_unless_asked_for(settings: Settings) -> None:
+    """Its per-request provider lookups cost every request; MODELYARD_OPENTELEMETRY turns
+    it on (through the process's global OpenTelemetry providers)."""
+    quiet = create_app(settings, system_keys={})
+    assert not any(quiet._telemetry[part] for part in ("tracing", "metrics", "logs"))
+    assert not quiet._native_telemetry.enabled()
+    traced = create_app(settings.model_copy(update={"opentelemetry": True}), system_keys={})
+    assert all(traced._telemetry[part] for part in ("tracing", "metrics", "logs"))

@@ -163,7 +163,13 @@ def create_app(
         await stop_training(_app)
         await state.aclose()
 
-    app = FastAPI(title="modelyard", version=__version__, lifespan=lifespan)
+    telemetry = settings.opentelemetry
+    app = FastAPI(
+        title="modelyard",
+        version=__version__,
+        lifespan=lifespan,
+        telemetry={"tracing": telemetry, "metrics": telemetry, "logs": telemetry},
+    )
     app.state.modelyard = state
     install_error_handlers(app)
     for router in ROUTERS:
