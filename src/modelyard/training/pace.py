@@ -69,6 +69,8 @@ PROBE_MAX_SECONDS = 20.0
 #: A measured step (forward and backward) is taken this much longer: the optimizer's
 #: update and the logging are not in it.
 STEP_OVERHEAD = 1.1
+#: What the worker builds for a config: ``(prepared, trainer)``.
+Built = tuple[Any, Any]
 
 
 def paced(config: TrainingConfig, target_s: float | None) -> bool:
@@ -140,10 +142,6 @@ def _rows(inputs: dict[str, Any]) -> int:
         if shape:
             return int(shape[0])
     return 1
-
-
-#: What the worker builds for a config: ``(prepared, trainer)``.
-Built = tuple[Any, Any]
 
 
 def shorter_length(config: TrainingConfig, epochs: float, shortest: int) -> int:
