@@ -45,6 +45,13 @@ def chat_rows(count: int = 12) -> list[dict[str, Any]]:
     ]
 
 
+def preference_rows(count: int = 10) -> list[dict[str, Any]]:
+    return [
+        {"prompt": f"say hello {i}", "chosen": "hello world", "rejected": "go away now"}
+        for i in range(count)
+    ]
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> Path:
     columns = columns or list(rows[0])
     with path.open("w", newline="") as handle:

@@ -22,11 +22,11 @@ from tests.training.conftest import (
     UploadFn,
     chat_rows,
     classification_rows,
+    preference_rows,
     write_csv,
     write_jsonl,
 )
 from tests.training.jobs_helpers import wait_for
-from tests.training.test_preference import preference_rows
 
 
 def test_the_passes_that_fit_leave_the_evaluations_and_the_finish_their_time() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -14,15 +13,8 @@ from transformers import AutoModelForCausalLM
 
 from modelyard.config import Settings
 from modelyard.training.runner import TrainingRunner
-from tests.training.conftest import UploadFn, write_jsonl
+from tests.training.conftest import UploadFn, preference_rows, write_jsonl
 from tests.training.jobs_helpers import train_timed, wait_for
-
-
-def preference_rows(count: int = 10) -> list[dict[str, Any]]:
-    return [
-        {"prompt": f"say hello {i}", "chosen": "hello world", "rejected": "go away now"}
-        for i in range(count)
-    ]
 
 
 @pytest.mark.parametrize(
