@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bench.databases import postgres_settings
-from bench.gateway import MODEL, _config, _env, _modelyard
+from bench.gateway import MODEL, _config, _env, bench_token
 from bench.processes import background, free_port, load
 from modelyard.db.engine import create_database
 from modelyard.db.models import User
@@ -93,9 +93,7 @@ def _deployment(
         if "redis" in parts:
             env["MODELYARD_REDIS_URL"] = REDIS_URL
             env["MODELYARD_REDIS_PREFIX"] = f"bench-{uuid.uuid4().hex[:8]}:"
-        _modelyard(env, "setup")
-        _modelyard(env, "users", "create", EMAIL)
-        token = _modelyard(env, "tokens", "create", "--user", EMAIL).strip()
+        token = bench_token(env, EMAIL)
         if "budget" in parts:
             asyncio.run(_limit(env.get("MODELYARD_DATABASE_URL"), data))
         app_cmd = [sys.executable, "-m", "modelyard", "serve", "--workers", "1"]

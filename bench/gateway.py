@@ -73,6 +73,14 @@ def _modelyard(env: dict[str, str], *args: str) -> str:
     ).stdout
 
 
+def bench_token(env: dict[str, str], email: str = "bench@example.com") -> str:
+    """Set the data directory of ``env`` up, create the user ``email`` and return a new
+    API token of theirs."""
+    _modelyard(env, "setup")
+    _modelyard(env, "users", "create", email)
+    return _modelyard(env, "tokens", "create", "--user", email).strip()
+
+
 def _responses(url: str, token: str, scale: float) -> dict[str, dict[str, Any]]:
     """``/v1/responses`` at the chat rows' settings (``store`` off unless named)."""
     n, heavy = int(3000 * scale) or 50, int(8000 * scale) or 100
@@ -100,9 +108,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         config = data / "modelyard.yaml"
         config.write_text(_config(upstream_port, failing_port))
         env = _env(data, app_port, config)
-        _modelyard(env, "setup")
-        _modelyard(env, "users", "create", "bench@example.com")
-        token = _modelyard(env, "tokens", "create", "--user", "bench@example.com").strip()
+        token = bench_token(env)
         direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
         gateway = f"http://127.0.0.1:{app_port}/v1/chat/completions"
         upstream_cmd = [sys.executable, "-m", "bench.upstream", str(upstream_port)]

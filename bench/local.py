@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bench.gateway import _env, _modelyard
+from bench.gateway import _env, bench_token
 from bench.processes import background, free_port
 
 PROMPT = "Write a short story about a fox who learns to run a language model on a laptop."
@@ -183,9 +183,7 @@ def run(quick: bool = False, threads: int = DEFAULT_THREADS) -> dict[str, Any]:
         env["MODELYARD_LOCAL_MAX_BATCH"] = str(CONCURRENT)
         if threads:
             env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-        _modelyard(env, "setup")
-        _modelyard(env, "users", "create", "bench@example.com")
-        token = _modelyard(env, "tokens", "create", "--user", "bench@example.com").strip()
+        token = bench_token(env)
         base = f"http://127.0.0.1:{app_port}"
         app_cmd = [sys.executable, "-m", "modelyard", "serve", "--workers", "1"]
         direct = _Direct(model_dir)

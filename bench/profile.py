@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from statistics import median
 
-from bench.gateway import MODEL, _config, _env, _modelyard
+from bench.gateway import MODEL, _config, _env, bench_token
 from bench.processes import background, cpu_seconds, free_port, load
 
 #: py-spy from this interpreter's environment (a venv's ``bin`` need not be on ``PATH``).
@@ -42,9 +42,7 @@ def _worker(src: Path | None = None) -> Iterator[tuple[int, str, str]]:
         env = _env(data, app, config)
         if src is not None:
             env["PYTHONPATH"] = str(src)
-        _modelyard(env, "setup")
-        _modelyard(env, "users", "create", "bench@example.com")
-        token = _modelyard(env, "tokens", "create", "--user", "bench@example.com").strip()
+        token = bench_token(env)
         upstream_cmd = [sys.executable, "-m", "bench.upstream", str(upstream)]
         app_cmd = [sys.executable, "-m", "modelyard", "serve", "--workers", "1"]
         with (
