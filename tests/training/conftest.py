@@ -142,15 +142,14 @@ def upload(http: httpx.AsyncClient, auth: dict[str, str]) -> UploadFn:
     return send
 
 
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random two-layer BERT with the MiniLM's tokenizer (fast to train and save)."""
+def build_tiny_bert(directory: Path, max_positions: int = 64) -> Path:
+    """A random two-layer BERT with the MiniLM's tokenizer (fast to train and save) in
+    ``directory``, with room for ``max_positions`` tokens."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from modelyard.local.sources import BUILT_IN_MODELS
 
-    directory = tmp_path_factory.mktemp("models") / "tiny-bert"
     tokenizer = AutoTokenizer.from_pretrained(BUILT_IN_MODELS["all-MiniLM-L6-v2"]())
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
@@ -158,9 +157,15 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=32,
-        max_position_embeddings=64,
+        max_position_embeddings=max_positions,
     )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT of :func:`build_tiny_bert` (64 positions)."""
+    return build_tiny_bert(tmp_path_factory.mktemp("models") / "tiny-bert")

@@ -20,13 +20,14 @@ from modelyard.training.runner import TrainingRunner
 from modelyard.training.timing import FinalEstimate, fitting_epochs
 from tests.training.conftest import (
     UploadFn,
+    build_tiny_bert,
     chat_rows,
     classification_rows,
     preference_rows,
     write_csv,
     write_jsonl,
 )
-from tests.training.jobs_helpers import wait_for
+from tests.training.jobs_helpers import train_timed, wait_for
 
 
 def test_the_passes_that_fit_leave_the_evaluations_and_the_finish_their_time() -> None:
@@ -80,6 +81,14 @@ def _base(task: str, tiny_bert: Path, tiny_llama: Path) -> str:
     return str(tiny_bert if task == "classification" else tiny_llama)
 
 
+async def _trained(
+    http: httpx.AsyncClient, auth: dict[str, str], body: dict[str, Any]
+) -> dict[str, Any]:
+    job, _seconds = await train_timed(http, auth, body, timeout=180)
+    assert job["state"] == "succeeded", job
+    return job
+
+
 @pytest.mark.parametrize("task", ["classification", "sft", "dpo"])
 async def test_a_job_that_fits_its_target_is_measured_and_keeps_the_recommendation(
     task: str,
@@ -96,10 +105,7 @@ async def test_a_job_that_fits_its_target_is_measured_and_keeps_the_recommendati
         "base_model": _base(task, tiny_bert, tiny_llama),
         "dataset_id": await _dataset(task, upload, tmp_path),
     }
-    created = await http.post("/v2/training/jobs", headers=auth, json=body)
-    assert created.status_code == 201, created.text
-    job = await wait_for(http, auth, created.json()["id"], timeout=180)
-    assert job["state"] == "succeeded", job
+    job = await _trained(http, auth, body)
     config = job["config"]
     record = PaceRecord.model_validate(config["pace"])
     assert record.target_s == 240
@@ -108,16 +114,6 @@ async def test_a_job_that_fits_its_target_is_measured_and_keeps_the_recommendati
     assert 0 < record.finish_reserve_s < record.estimated_s < 240
     assert record.epochs is None and record.checkpoint_steps is None
     assert "time target" not in config["recommended"]["epochs"]["reason"]
-
-
-async def _trained(
-    http: httpx.AsyncClient, auth: dict[str, str], body: dict[str, Any]
-) -> dict[str, Any]:
-    created = await http.post("/v2/training/jobs", headers=auth, json=body)
-    assert created.status_code == 201, created.text
-    job = await wait_for(http, auth, created.json()["id"], timeout=180)
-    assert job["state"] == "succeeded", job
-    return job
 
 
 async def test_a_job_over_its_target_trains_fewer_passes_and_says_why(
@@ -190,19 +186,9 @@ async def test_a_resumed_job_keeps_its_first_decision(
 
 
 @pytest.fixture(scope="module")
-def long_bert(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Path:
+def long_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny BERT with room for 256 positions (long texts are not cut to 64 by it)."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    directory = tmp_path_factory.mktemp("models") / "long-bert"
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
-    config = BertConfig.from_pretrained(tiny_bert)
-    config.max_position_embeddings = 256
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return build_tiny_bert(tmp_path_factory.mktemp("models") / "long-bert", max_positions=256)
 
 
 async def test_a_classifier_over_its_target_reads_shorter_texts_more_often(
