@@ -14,6 +14,10 @@ They alternate, two rounds each; each round measures non-streaming chat at 16 an
 clients and streams at 16. The figures are medians; the target is the platform within
 15% of the default. Run with ``python -m bench.deployment`` (PostgreSQL from
 ``MODELYARD_BENCH_POSTGRES_URL``, Redis from ``MODELYARD_BENCH_REDIS_URL``).
+
+``python -m bench.deployment --parts`` measures the parts one by one instead: the
+worker's CPU time per request (from ``/proc``) and req/s, chat at 16 clients, for each
+combination in :data:`PART_SETS`, alternating, medians of three rounds.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from sqlalchemy import select
 
 from bench.databases import postgres_settings
 from bench.gateway import MODEL, _config, _env, bench_token
-from bench.processes import background, free_port, load
+from bench.processes import background, cpu_seconds, free_port, load
 from modelyard.db.engine import create_database
 from modelyard.db.models import User
 from modelyard.limits.records import LimitsSpec, put_limits
@@ -167,5 +171,42 @@ def report(rounds: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+#: The combinations ``--parts`` measures, in order.
+PART_SETS = (
+    frozenset(),
+    frozenset({"postgres"}),
+    frozenset({"budget"}),
+    frozenset({"redis"}),
+    frozenset({"redis", "budget"}),
+    PLATFORM,
+)
+
+
+def parts(rounds: int = 3, requests: int = 4000) -> str:
+    """The Markdown table of each part set's median req/s and worker CPU per request."""
+    upstream, failing = free_port(), free_port()
+    figures: dict[frozenset[str], list[tuple[float, float]]] = {s: [] for s in PART_SETS}
+    upstream_cmd = [sys.executable, "-m", "bench.upstream", str(upstream)]
+    with background(upstream_cmd, ready_url=f"http://127.0.0.1:{upstream}/v1/models"):
+        for _ in range(rounds):
+            for part_set in PART_SETS:
+                with _deployment(part_set, upstream, failing) as (url, token, pid):
+                    before = cpu_seconds(pid)
+                    result = load(url, token=token, model=MODEL, requests=requests, concurrency=16)
+                    used = (cpu_seconds(pid) - before) / requests * 1e6
+                figures[part_set].append((result["rps"], used))
+                print(f"{_name(part_set)}: {result['rps']:.0f}/s, {used:.0f} us", file=sys.stderr)
+    lines = ["| deployment | req/s | worker CPU per request |", "| --- | ---: | ---: |"]
+    for part_set, measured in figures.items():
+        rps = statistics.median(m[0] for m in measured)
+        cpu = statistics.median(m[1] for m in measured)
+        lines.append(f"| {_name(part_set)} | {rps:,.0f} | {cpu:,.0f} µs |")
+    return "\n".join(lines)
+
+
+def _name(part_set: frozenset[str]) -> str:
+    return " + ".join(sorted(part_set)) or "default"
+
+
 if __name__ == "__main__":
-    print(report(run()))
+    print(parts() if "--parts" in sys.argv[1:] else report(run()))

@@ -72,6 +72,7 @@ class AppState:
         await self.usage.aclose()
         await self.gateway.aclose()
         await self.upstream_http.aclose()
+        await self.limits.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         await self.database.dispose()

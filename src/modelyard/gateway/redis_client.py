@@ -66,9 +66,13 @@ class RedisGuard:
         #: Failures seen since this guard was made (for tests and metrics).
         self.failures = 0
 
+    def is_down(self) -> bool:
+        """Whether Redis failed a moment ago (calls answer the fallback until then)."""
+        return self._clock() < self._down_until
+
     async def run(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
         """``await operation()``, or ``fallback`` when Redis fails or failed a moment ago."""
-        if self._clock() < self._down_until:
+        if self.is_down():
             return fallback
         try:
             return await operation()

@@ -147,7 +147,7 @@ class Counters(Protocol):
         ...
 
     async def settle(self, group: str, items: Sequence[Settlement]) -> bool | None:
-        """Apply what finished requests used; True when done."""
+        """Apply what finished requests used (or queue it, in Redis); True when taken."""
         ...
 
     async def usage(

@@ -284,6 +284,11 @@ class LimitEnforcer:
         elif await self.shared.settle(group, list(items.values())) is None:
             logger.warning("Limits of user %s not settled: Redis unavailable", admission.user_id)
 
+    async def aclose(self) -> None:
+        """Send the settlements still queued for Redis."""
+        if self.shared is not None:
+            await self.shared.flush()
+
     # -- messages -------------------------------------------------------------------------
 
     def _refusal(
