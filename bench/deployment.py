@@ -43,7 +43,7 @@ from modelyard.db.engine import create_database
 from modelyard.db.models import User
 from modelyard.limits.records import LimitsSpec, put_limits
 
-__all__ = ["report", "run"]
+__all__ = ["PLATFORM", "deployed", "parts", "report", "run"]
 
 REDIS_URL = os.environ.get("MODELYARD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 EMAIL = "bench@example.com"
@@ -72,14 +72,12 @@ async def _limit(database_url: str | None, data_dir: Path) -> None:
         await database.dispose()
 
 
-#: The parts of the platform deployment (``_deployment``'s ``parts``).
+#: The parts of the platform deployment (:func:`deployed`'s ``parts``).
 PLATFORM = frozenset({"postgres", "redis", "budget"})
 
 
 @contextlib.contextmanager
-def _deployment(
-    parts: frozenset[str], upstream: int, failing: int
-) -> Iterator[tuple[str, str, int]]:
+def deployed(parts: frozenset[str], upstream: int, failing: int) -> Iterator[tuple[str, str, int]]:
     """``(chat URL, token, worker pid)`` of one worker with the deployment's ``parts``
     (some of :data:`PLATFORM`; none: the default)."""
     with contextlib.ExitStack() as stack:
@@ -122,7 +120,7 @@ def run() -> dict[str, Any]:
         for _ in range(ROUNDS):
             for name in rounds:
                 parts = PLATFORM if name == "platform" else frozenset()
-                with _deployment(parts, upstream, failing) as (url, token, _pid):
+                with deployed(parts, upstream, failing) as (url, token, _pid):
                     figures = {
                         label: load(
                             url,
@@ -190,7 +188,7 @@ def parts(rounds: int = 3, requests: int = 4000) -> str:
     with background(upstream_cmd, ready_url=f"http://127.0.0.1:{upstream}/v1/models"):
         for _ in range(rounds):
             for part_set in PART_SETS:
-                with _deployment(part_set, upstream, failing) as (url, token, pid):
+                with deployed(part_set, upstream, failing) as (url, token, pid):
                     before = cpu_seconds(pid)
                     result = load(url, token=token, model=MODEL, requests=requests, concurrency=16)
                     used = (cpu_seconds(pid) - before) / requests * 1e6

@@ -3,7 +3,8 @@
 ``python -m bench.profile`` starts the fake upstream and one ``modelyard serve`` worker as
 ``bench.gateway`` does, sends chat requests at 16 clients, samples the worker with py-spy
 (``pip install py-spy``) and prints the functions with the most samples of their own and
-the gateway's own functions by inclusive share (``--stream``: streamed answers).
+the gateway's own functions by inclusive share (``--stream``: streamed answers;
+``--parts budget,redis``: deployed with those parts, as ``bench.deployment`` does).
 ``--cpu CHECKOUT…`` instead measures the worker's CPU time per request (from ``/proc``:
 less sensitive to a busy machine than requests per second) for each checkout's ``src``,
 alternating, three rounds each: the ratio of two checkouts is what a change saved.
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from statistics import median
 
+from bench.deployment import PLATFORM, deployed
 from bench.gateway import MODEL, _config, _env, bench_token
 from bench.processes import background, cpu_seconds, free_port, load
 
@@ -81,9 +83,24 @@ def _key(frame: str) -> str:
     return f"{match.group(1)} ({where})"
 
 
-def profile(requests: int = 6000, stream: bool = False) -> None:
+@contextmanager
+def _deployed(parts: frozenset[str]) -> Iterator[tuple[int, str, str]]:
+    """``(pid, chat URL, token)`` of one worker deployed with ``parts`` (bench.deployment)."""
+    upstream, failing = free_port(), free_port()
+    upstream_cmd = [sys.executable, "-m", "bench.upstream", str(upstream)]
+    with (
+        background(upstream_cmd, ready_url=f"http://127.0.0.1:{upstream}/v1/models"),
+        deployed(parts, upstream, failing) as (url, token, pid),
+    ):
+        yield pid, url, token
+
+
+def profile(
+    requests: int = 6000, stream: bool = False, parts: frozenset[str] = frozenset()
+) -> None:
     """Print the main thread's top functions by own and (the gateway's) inclusive samples."""
-    with tempfile.TemporaryDirectory() as tmp, _worker() as (pid, url, token):
+    worker = _deployed(parts) if parts else _worker()
+    with tempfile.TemporaryDirectory() as tmp, worker as (pid, url, token):
         raw = Path(tmp) / "stacks.txt"
         command = [PY_SPY, "record", "--pid", str(pid), "--format", "raw", "--rate", "500"]
         spy = subprocess.Popen(
@@ -121,11 +138,19 @@ def main() -> None:
     parser.add_argument("--cpu", nargs="+", type=Path, metavar="CHECKOUT")
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--stream", action="store_true", help="Streamed chat requests.")
+    parser.add_argument(
+        "--parts",
+        default="",
+        help=f"Deployed with these of {','.join(sorted(PLATFORM))} (bench.deployment).",
+    )
     args = parser.parse_args()
     if args.cpu:
         cpu_per_request(args.cpu, stream=args.stream)
     else:
-        profile(args.requests, args.stream)
+        parts = frozenset(part for part in args.parts.split(",") if part)
+        if not parts <= PLATFORM:
+            parser.error(f"--parts: choose among {','.join(sorted(PLATFORM))}")
+        profile(args.requests, args.stream, parts)
 
 
 if __name__ == "__main__":
