@@ -171,3 +171,15 @@ async def test_redis_unreachable_answers_none() -> None:
         assert store.guard.failures >= 1
     finally:
         await client.aclose()
+
+
+async def test_only_the_expired_reservations_stop_holding(store: Counters) -> None:
+    plan = budget_plan(1000)
+    await store.init_spend(GROUP, "u1", "month:1:v1", spent=300, count=1, ttl=99)
+    for hold in (30, 90, 90):  # 300 spent + 600 held < 1000: the third goes in too
+        assert await admit(store, plan, hold=hold) == Granted((300,))
+    assert await admit(store, plan) == Refused(0, "budget", 300, 900, 3)
+    later = await store.usage(GROUP, "u1", now=NOW + 31, minute=MINUTE, spend_key="month:1:v1")
+    assert later is not None and later.in_flight == 2
+    assert await admit(store, plan, now=NOW + 31) == Granted((300,))
+    assert await admit(store, plan, now=NOW + 31) == Refused(0, "budget", 300, 900, 3)

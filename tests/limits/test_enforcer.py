@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -152,3 +153,36 @@ async def test_prompt_tokens_are_counted_only_for_a_token_limit(database: Databa
     await enforcer.settle(tokens, tokens=55, cost_usd=Decimal("0"))
     usage = await enforcer.usage((await enforcer.limits_of(user.id, None))[0], user_id=user.id)
     assert usage.tokens_this_minute == 55
+
+
+async def test_requests_that_find_no_spend_counter_together_share_one_sum(
+    database: Database, statements: list[str], clock: Clock
+) -> None:
+    user = await make_user(database, "herd@example.com")
+    await limit(database, user, budget_usd=Decimal("5"), budget_period="month")
+    enforcer = LimitEnforcer(database, clock=clock)
+    await enforcer.limits_of(user.id, None)
+    statements.clear()
+    admissions = await asyncio.gather(
+        *(enforcer.admit(user=user, api_token_id=None, estimated_tokens=1) for _ in range(16))
+    )
+    assert len([s for s in statements if "usage_records" in s]) == 1
+    assert all(admission.reservations for admission in admissions)
+
+
+async def test_a_spent_budget_opens_again_when_its_period_ends(
+    database: Database, clock: Clock
+) -> None:
+    user = await make_user(database, "monthly@example.com")
+    await limit(database, user, budget_usd=Decimal("1"), budget_period="month")
+    enforcer = LimitEnforcer(database, clock=clock)
+    admission = await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)
+    await enforcer.settle(admission, tokens=1, cost_usd=Decimal("1"))
+    with pytest.raises(PaymentRequiredError, match="resets at 2025-04-01T00:00:00Z"):
+        await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)
+    clock.now = datetime(2025, 4, 1, tzinfo=UTC).timestamp()  # the next month, same cache
+    clock.now -= 0.001
+    with pytest.raises(PaymentRequiredError):
+        await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)
+    clock.now += 0.001
+    assert (await enforcer.admit(user=user, api_token_id=None, estimated_tokens=1)).reservations

@@ -162,28 +162,58 @@ def reservation_member(reservation_id: str, units: int) -> str:
     return f"{reservation_id}:{units}"
 
 
-def reservation_units(member: str) -> int:
-    return int(member.rpartition(":")[2])
+class _Flights:
+    """One subject's requests in flight: reservation → (expiry, units), and their sum."""
+
+    __slots__ = ("held", "members", "next_expiry")
+
+    def __init__(self) -> None:
+        self.members: dict[str, tuple[float, int]] = {}
+        self.held = 0
+        self.next_expiry = math.inf
+
+    def add(self, member: str, units: int, expires: float) -> None:
+        self.members[member] = (expires, units)
+        self.held += units
+        self.next_expiry = min(self.next_expiry, expires)
+
+    def drop(self, member: str) -> None:
+        entry = self.members.pop(member, None)
+        if entry is not None:
+            self.held -= entry[1]
+
+    def sweep(self, now: float) -> None:
+        """Drop the reservations expired at ``now`` (a pass only when one has)."""
+        if now < self.next_expiry:
+            return
+        self.members = {m: entry for m, entry in self.members.items() if entry[0] > now}
+        self.held = sum(units for _expires, units in self.members.values())
+        self.next_expiry = min((e for e, _units in self.members.values()), default=math.inf)
 
 
 class MemoryCounters:
-    """The counters of one process (no ``await`` inside an operation: each is atomic)."""
+    """The counters of one process (no ``await`` inside an operation: each is atomic).
+
+    Admitting costs the same however many requests a subject has in flight (their
+    reservations' sum is kept up to date)."""
 
     def __init__(self, *, max_entries: int = 100_000) -> None:
-        self._windows: TTLCache[tuple[str, str, int], int] = TTLCache(
+        #: (subject, minute) → [requests, tokens].
+        self._windows: TTLCache[tuple[str, int], list[int]] = TTLCache(
             ttl=WINDOW_SECONDS, max_size=max_entries
         )
         #: (subject, spend key) → [spent units, requests that cost something].
         self._spend: TTLCache[tuple[str, str], list[int]] = TTLCache(ttl=0, max_size=max_entries)
-        #: subject → reservation member → expiry (the enforcer's clock).
-        self._flights: TTLCache[str, dict[str, float]] = TTLCache(ttl=0, max_size=max_entries)
+        #: subject → its requests in flight; a subject leaves when it has none.
+        self._flights: dict[str, _Flights] = {}
 
-    def _flights_of(self, subject: str, now: float) -> dict[str, float]:
+    def _flights_of(self, subject: str, now: float) -> _Flights | None:
         flights = self._flights.get(subject)
-        if flights is None:
-            return {}
-        for member in [m for m, expires in flights.items() if expires <= now]:
-            del flights[member]
+        if flights is not None:
+            flights.sweep(now)
+            if not flights.members:
+                del self._flights[subject]
+                return None
         return flights
 
     async def admit(
@@ -198,12 +228,14 @@ class MemoryCounters:
         hold_seconds: float,
     ) -> Verdict:
         reserved: list[int] = []
+        windows: list[list[int] | None] = []
         for index, plan in enumerate(plans):
-            requests = self._windows.get((plan.subject, "rpm", minute)) or 0
+            window = self._windows.get((plan.subject, minute))
+            windows.append(window)
+            requests, tokens = window if window is not None else (0, 0)
             rpm = plan.requests_per_minute
             if rpm is not None and requests + 1 > rpm:
                 return Refused(index, "requests_per_minute", requests)
-            tokens = self._windows.get((plan.subject, "tpm", minute)) or 0
             tpm = plan.tokens_per_minute
             if tpm is not None and tokens + estimated_tokens > tpm:
                 return Refused(index, "tokens_per_minute", tokens)
@@ -213,18 +245,21 @@ class MemoryCounters:
                 if spend is None:
                     return NeedsSpend(index)
                 flights = self._flights_of(plan.subject, now)
-                held = sum(reservation_units(member) for member in flights)
+                held, count = (flights.held, len(flights.members)) if flights else (0, 0)
                 if spend[0] + held >= plan.budget:
-                    return Refused(index, "budget", spend[0], held, len(flights))
+                    return Refused(index, "budget", spend[0], held, count)
                 share = spend[0] // spend[1] if spend[1] > 0 else 0
             reserved.append(share)
-        for plan, share in zip(plans, reserved, strict=True):
-            for name, amount in (("rpm", 1), ("tpm", estimated_tokens)):
-                key = (plan.subject, name, minute)
-                self._windows.put(key, (self._windows.get(key) or 0) + amount)
-            flights = self._flights_of(plan.subject, now)
-            flights[reservation_member(reservation_id, share)] = now + hold_seconds
-            self._flights.put(plan.subject, flights, ttl=hold_seconds)
+        for plan, share, window in zip(plans, reserved, windows, strict=True):
+            if window is None:
+                self._windows.put((plan.subject, minute), [1, estimated_tokens])
+            else:
+                window[0] += 1
+                window[1] += estimated_tokens
+            flights = self._flights.get(plan.subject)
+            if flights is None:
+                flights = self._flights[plan.subject] = _Flights()
+            flights.add(reservation_member(reservation_id, share), share, now + hold_seconds)
         return Granted(tuple(reserved))
 
     async def init_spend(
@@ -238,14 +273,15 @@ class MemoryCounters:
     async def settle(self, group: str, items: Sequence[Settlement]) -> bool:
         for item in items:
             if item.minute is not None and item.token_delta:
-                key = (item.subject, "tpm", item.minute)
-                tokens = self._windows.get(key)
-                if tokens is not None:
-                    self._windows.put(key, tokens + item.token_delta)
+                window = self._windows.get((item.subject, item.minute))
+                if window is not None:
+                    window[1] += item.token_delta
             if item.reservation is not None:
                 flights = self._flights.get(item.subject)
                 if flights is not None:
-                    flights.pop(item.reservation, None)
+                    flights.drop(item.reservation)
+                    if not flights.members:
+                        del self._flights[item.subject]
             if item.spend_key is not None:
                 spend = self._spend.get((item.subject, item.spend_key))
                 if spend is not None:
@@ -257,10 +293,12 @@ class MemoryCounters:
         self, group: str, subject: str, *, now: float, minute: int, spend_key: str | None
     ) -> SubjectUsage:
         spend = self._spend.get((subject, spend_key)) if spend_key is not None else None
+        window = self._windows.get((subject, minute))
+        flights = self._flights_of(subject, now)
         return SubjectUsage(
-            requests=self._windows.get((subject, "rpm", minute)) or 0,
-            tokens=self._windows.get((subject, "tpm", minute)) or 0,
-            in_flight=len(self._flights_of(subject, now)),
+            requests=window[0] if window is not None else 0,
+            tokens=window[1] if window is not None else 0,
+            in_flight=len(flights.members) if flights is not None else 0,
             spent=spend[0] if spend is not None else None,
         )
 

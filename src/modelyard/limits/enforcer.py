@@ -25,8 +25,10 @@ through this process is seen at once (:meth:`LimitEnforcer.invalidate`), one mad
 another process within that time. A request of a user and token without limits costs a
 dictionary look-up — no database query and no Redis call.
 
-Admitting a request of a subject with a budget costs time in proportion to that subject's
-requests in flight (their reservations are summed).
+In memory, admitting costs the same however many requests are in flight; in Redis, a
+request of a subject with a budget costs time in proportion to that subject's requests in
+flight (the script sums their reservations). Concurrent requests that find a period's
+spend counter missing share one ``usage_records`` read.
 
 Counters live in memory, or in Redis when the enforcer is given a client (all processes
 with the same Redis and prefix enforce one limit together). While Redis is unreachable
@@ -35,12 +37,12 @@ each process falls back to its own in-memory counters.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -65,6 +67,7 @@ from modelyard.limits.records import load_limits, spend_since
 from modelyard.limits.redis_counters import RedisCounters
 from modelyard.limits.rules import SubjectKind, SubjectLimits, format_usd, from_units, to_units
 from modelyard.ttl_cache import TTLCache
+from modelyard.unique_ids import unique_hex
 
 __all__ = ["Admission", "LimitEnforcer", "LimitUsage"]
 
@@ -103,6 +106,27 @@ class LimitUsage:
     period_resets_at: datetime
 
 
+@dataclass
+class _Subjects:
+    """A user's and a token's limits (user first) as cached, with their plans."""
+
+    limits: list[SubjectLimits]
+    counts_tokens: bool
+    has_budget: bool
+    #: The plans for the periods holding ``plans_from`` ≤ now < ``plans_until``.
+    plans: list[Plan] = field(default_factory=list)
+    plans_from: float = math.inf
+    plans_until: float = -math.inf
+
+    @classmethod
+    def of(cls, limits: list[SubjectLimits]) -> _Subjects:
+        return cls(
+            limits,
+            counts_tokens=any(one.tokens_per_minute is not None for one in limits),
+            has_budget=any(one.budget_usd is not None for one in limits),
+        )
+
+
 def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
@@ -131,10 +155,12 @@ class LimitEnforcer:
         self.clock = clock
         self.local = MemoryCounters()
         self.shared = RedisCounters(redis, prefix) if redis is not None else None
-        #: (user id, token id) → their limits, user first; concurrent misses share a load.
-        self._cache: TTLCache[tuple[int, int | None], list[SubjectLimits]] = TTLCache(
+        #: (user id, token id) → their limits; concurrent misses share a load.
+        self._cache: TTLCache[tuple[int, int | None], _Subjects] = TTLCache(
             ttl=cache_seconds, max_size=100_000
         )
+        #: (memory store?, group, subject, spend key) → the spend counter's initialisation.
+        self._spend_loads: dict[tuple[bool, str, str, str], asyncio.Future[bool | None]] = {}
 
     # -- limits rows ----------------------------------------------------------------------
 
@@ -143,31 +169,35 @@ class LimitEnforcer:
         place = 0 if kind == "user" else 1
         self._cache.discard_where(lambda key, _limits: key[place] == subject_id)
 
-    async def limits_of(self, user_id: int, api_token_id: int | None) -> list[SubjectLimits]:
-        """The limits of a user and a token (user first), from the cache when fresh."""
-
-        async def load() -> list[SubjectLimits]:
+    async def _subjects_of(self, user_id: int, api_token_id: int | None) -> _Subjects:
+        async def load() -> _Subjects:
             async with self.database.sessions() as session:
                 rows = await load_limits(session, user_id=user_id, api_token_id=api_token_id)
             found = [SubjectLimits.of(row) for row in rows]
-            return sorted(found, key=lambda limits: limits.kind != "user")
+            return _Subjects.of(sorted(found, key=lambda limits: limits.kind != "user"))
 
         loaded = await self._cache.get_or_load((user_id, api_token_id), load)
-        return loaded if loaded is not None else []
+        return loaded if loaded is not None else _Subjects([], False, False)
+
+    async def limits_of(self, user_id: int, api_token_id: int | None) -> list[SubjectLimits]:
+        """The limits of a user and a token (user first), from the cache when fresh."""
+        return (await self._subjects_of(user_id, api_token_id)).limits
 
     async def has_budget(self, user_id: int, api_token_id: int | None) -> bool:
         """Whether the user's or the token's limits include a USD budget."""
-        subjects = await self.limits_of(user_id, api_token_id)
-        return any(limits.budget_usd is not None for limits in subjects)
+        return (await self._subjects_of(user_id, api_token_id)).has_budget
 
     # -- admit and settle -----------------------------------------------------------------
 
-    def _plan(self, limits: SubjectLimits, now: float) -> Plan:
+    @staticmethod
+    def _plan(limits: SubjectLimits, now: float) -> tuple[Plan, float, float]:
+        """The plan of ``limits`` at ``now`` and the bounds of the period it holds for."""
         budget = limits.budget_units
         if budget is None:
-            return Plan(limits.key, limits.requests_per_minute, limits.tokens_per_minute, None)
+            plan = Plan(limits.key, limits.requests_per_minute, limits.tokens_per_minute, None)
+            return plan, -math.inf, math.inf
         start, end = period_bounds(limits.period, _utc(now))
-        return Plan(
+        plan = Plan(
             limits.key,
             limits.requests_per_minute,
             limits.tokens_per_minute,
@@ -175,6 +205,29 @@ class LimitEnforcer:
             spend_key=f"{limits.period}:{int(start.timestamp())}:{limits.version}",
             spend_expires_at=end.timestamp() + SPEND_GRACE_SECONDS,
         )
+        return plan, start.timestamp(), end.timestamp()
+
+    def _plans(self, subjects: _Subjects, now: float) -> list[Plan]:
+        """The subjects' plans at ``now``: built again only when a budget period ends."""
+        if not subjects.plans_from <= now < subjects.plans_until:
+            planned = [self._plan(limits, now) for limits in subjects.limits]
+            subjects.plans = [plan for plan, _start, _end in planned]
+            subjects.plans_from = max((start for _plan, start, _end in planned), default=-math.inf)
+            subjects.plans_until = min((end for _plan, _start, end in planned), default=math.inf)
+        return subjects.plans
+
+    async def _spend_initialised(
+        self, store: Counters, group: str, limits: SubjectLimits, plan: Plan, now: float
+    ) -> bool | None:
+        """Initialise the period's spend counter; concurrent callers share one read."""
+        assert plan.spend_key is not None
+        key = (store is self.local, group, plan.subject, plan.spend_key)
+        load = self._spend_loads.get(key)
+        if load is None:
+            load = asyncio.ensure_future(self._initialise_spend(store, group, limits, plan, now))
+            self._spend_loads[key] = load
+            load.add_done_callback(lambda _done: self._spend_loads.pop(key, None))
+        return await asyncio.shield(load)
 
     async def _initialise_spend(
         self, store: Counters, group: str, limits: SubjectLimits, plan: Plan, now: float
@@ -204,18 +257,18 @@ class LimitEnforcer:
 
         ``estimated_tokens`` may be a function: it is called only when a limit counts
         tokens (counting a long prompt's tokens costs more than the rest of the check)."""
-        subjects = await self.limits_of(user.id, api_token_id)
+        found = await self._subjects_of(user.id, api_token_id)
+        subjects = found.limits
         if not subjects:
             return Admission(user.id, api_token_id, 0)
         if callable(estimated_tokens):
-            counted = any(limits.tokens_per_minute is not None for limits in subjects)
-            estimated_tokens = estimated_tokens() if counted else 0
+            estimated_tokens = estimated_tokens() if found.counts_tokens else 0
         admission = Admission(user.id, api_token_id, estimated_tokens)
         now = self.clock()
         minute = minute_of(now)
-        plans = [self._plan(limits, now) for limits in subjects]
+        plans = self._plans(found, now)
         group = f"u{user.id}"
-        reservation_id = uuid.uuid4().hex[:16]
+        reservation_id = unique_hex()
         local = self.shared is None
         verdict: Verdict | None = None
         # At most: Redis fails once, then each subject's spend is initialised once.
@@ -232,7 +285,7 @@ class LimitEnforcer:
             )
             if isinstance(verdict, NeedsSpend):
                 index = verdict.index
-                done = await self._initialise_spend(
+                done = await self._spend_initialised(
                     store, group, subjects[index], plans[index], now
                 )
                 verdict = None
@@ -259,29 +312,35 @@ class LimitEnforcer:
         if admission.settled:
             return
         admission.settled = True
-        subjects = await self.limits_of(admission.user_id, admission.api_token_id)
-        if not subjects and not admission.reservations:
+        found = await self._subjects_of(admission.user_id, admission.api_token_id)
+        reservations = admission.reservations
+        if not found.limits and not reservations:
             return
-        now = self.clock()
-        items = {
-            subject: Settlement(
-                subject,
-                minute=admission.minute,
-                token_delta=tokens - admission.estimated_tokens,
-                reservation=member,
-            )
-            for subject, member in admission.reservations.items()
-        }
-        units = to_units(cost_usd)
-        for limits in subjects:
-            plan = self._plan(limits, now)
-            if plan.spend_key is not None:
-                item = items.get(plan.subject, Settlement(plan.subject))
-                items[plan.subject] = replace(item, spend_key=plan.spend_key, spend_units=units)
+        plans = self._plans(found, self.clock())
+        units = to_units(cost_usd) if cost_usd else 0
+        delta = tokens - admission.estimated_tokens
+        items: list[Settlement] = []
+        matched = 0
+        for plan in plans:
+            member = reservations.get(plan.subject)
+            if member is not None:
+                matched += 1
+                items.append(
+                    Settlement(plan.subject, admission.minute, delta, member, plan.spend_key, units)
+                )
+            elif plan.spend_key is not None:
+                items.append(Settlement(plan.subject, spend_key=plan.spend_key, spend_units=units))
+        if matched < len(reservations):  # limits removed since the admission
+            planned = {plan.subject for plan in plans}
+            items += [
+                Settlement(subject, admission.minute, delta, member)
+                for subject, member in reservations.items()
+                if subject not in planned
+            ]
         group = f"u{admission.user_id}"
         if admission.local or self.shared is None:
-            await self.local.settle(group, list(items.values()))
-        elif await self.shared.settle(group, list(items.values())) is None:
+            await self.local.settle(group, items)
+        elif await self.shared.settle(group, items) is None:
             logger.warning("Limits of user %s not settled: Redis unavailable", admission.user_id)
 
     async def aclose(self) -> None:
@@ -340,7 +399,7 @@ class LimitEnforcer:
         now = self.clock()
         minute = minute_of(now)
         start, end = period_bounds(limits.period, _utc(now))
-        plan = self._plan(limits, now)
+        plan, _start, _end = self._plan(limits, now)
         group = f"u{user_id}"
         counted = None
         if self.shared is not None:
