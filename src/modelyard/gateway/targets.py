@@ -70,11 +70,14 @@ class ModelIndex:
         #: The refresh running now, shared by every request that finds the index stale.
         self._loading: asyncio.Future[None] | None = None
         self._generation = 0
+        #: Changes whenever what the index says may have changed (a refresh, an invalidation).
+        self.revision = 0
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
         self._loading = None
         self._generation += 1
+        self.revision += 1
 
     async def _fresh(self, database: Database) -> None:
         """Refresh the index once for all the requests that find it stale together (a
@@ -133,6 +136,7 @@ class ModelIndex:
         }
         self._kinds = kinds
         self._loaded_at = time.monotonic()
+        self.revision += 1
 
     def price(self, kind: str, model: str) -> tuple[Decimal, Decimal] | None:
         """USD per million input and output tokens, when the catalog has the model."""

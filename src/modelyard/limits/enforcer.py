@@ -170,6 +170,10 @@ class LimitEnforcer:
         self._cache.discard_where(lambda key, _limits: key[place] == subject_id)
 
     async def _subjects_of(self, user_id: int, api_token_id: int | None) -> _Subjects:
+        cached = self._cache.get((user_id, api_token_id))
+        if cached is not None:
+            return cached
+
         async def load() -> _Subjects:
             async with self.database.sessions() as session:
                 rows = await load_limits(session, user_id=user_id, api_token_id=api_token_id)

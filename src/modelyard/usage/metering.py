@@ -65,6 +65,9 @@ T = TypeVar("T")
 Chunk = dict[str, Any]
 Closer = Callable[[], Awaitable[None]]
 
+#: At most this many model names' price verdicts are kept (names are the callers' input).
+MAX_PRICE_VERDICTS = 10_000
+
 
 class Metering:
     """One per application: the gateway, the limits, the usage recorder and the prices."""
@@ -80,6 +83,26 @@ class Metering:
         self.limits = limits
         self.usage = usage
         self.pricing = Pricing(gateway.index.price, default_prices)
+        #: Model name → its unpriced targets, for the index revision ``_unpriced_revision``.
+        self._unpriced: dict[str, list[str]] = {}
+        self._unpriced_revision = -1
+
+    async def unpriced(self, model: str) -> list[str]:
+        """The ``kind/model`` targets of ``model`` that have no price (a 404 when unknown);
+        kept until the model index changes."""
+        index = self.gateway.index
+        found = self._unpriced.get(model) if index.revision == self._unpriced_revision else None
+        if found is not None:
+            return found
+        resolution = await index.resolve(self.gateway.database, model)
+        found = self.pricing.unpriced(
+            (step.kind.value, step.upstream_model) for step in resolution.steps
+        )
+        if index.revision != self._unpriced_revision:
+            self._unpriced, self._unpriced_revision = {}, index.revision
+        if len(self._unpriced) < MAX_PRICE_VERDICTS:
+            self._unpriced[model] = found
+        return found
 
     def call(self, origin: CallOrigin, details: CallDetails) -> MeteredCall:
         """One gateway call by ``origin``, for what ``details`` say."""
@@ -120,10 +143,7 @@ class MeteredCall:
         """Refuse (402) a model without a price to a caller with a USD budget."""
         if not await self.metering.limits.has_budget(self.user.id, self.origin.api_token_id):
             return
-        resolution = await self.gateway.index.resolve(self.gateway.database, self.model)
-        unpriced = self.metering.pricing.unpriced(
-            (step.kind.value, step.upstream_model) for step in resolution.steps
-        )
+        unpriced = await self.metering.unpriced(self.model)
         if unpriced:
             raise unpriced_refusal(self.model, unpriced)
 
