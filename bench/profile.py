@@ -7,7 +7,7 @@ the gateway's own functions by inclusive share (``--stream``: streamed answers;
 ``--parts budget,redis``: deployed with those parts, as ``bench.deployment`` does).
 ``--cpu CHECKOUT…`` instead measures the worker's CPU time per request (from ``/proc``:
 less sensitive to a busy machine than requests per second) for each checkout's ``src``,
-alternating, three rounds each: the ratio of two checkouts is what a change saved.
+all running, loads alternating, nine rounds: the ratio of two checkouts is what a change saved.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from statistics import median
 
@@ -57,13 +57,18 @@ def _worker(src: Path | None = None) -> Iterator[tuple[int, str, str]]:
 
 
 def cpu_per_request(
-    checkouts: list[Path], requests: int = 4000, rounds: int = 3, stream: bool = False
+    checkouts: list[Path], requests: int = 2000, rounds: int = 9, stream: bool = False
 ) -> None:
-    """Print each checkout's median CPU microseconds per request (alternating runs)."""
+    """Print each checkout's median CPU microseconds per request. Every checkout's worker
+    runs for the whole measurement and the loads alternate between them, round by round,
+    so a machine that slows down for a while slows them all alike."""
     figures: dict[Path, list[float]] = collections.defaultdict(list)
-    for _ in range(rounds):
-        for checkout in checkouts:
-            with _worker(checkout / "src") as (pid, url, token):
+    with ExitStack() as stack:
+        workers = {
+            checkout: stack.enter_context(_worker(checkout / "src")) for checkout in checkouts
+        }
+        for _ in range(rounds):
+            for checkout, (pid, url, token) in workers.items():
                 before = cpu_seconds(pid)
                 load(
                     url, token=token, model=MODEL, requests=requests, concurrency=16, stream=stream

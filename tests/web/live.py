@@ -14,6 +14,7 @@ from typing import Any, Self
 
 import uvicorn
 
+from modelyard.api.http_protocol import HTTP_PROTOCOL
 from tests.fakes.openai_chat import ChatOpenAI
 
 __all__ = ["LiveServer", "SlowChatOpenAI"]
@@ -44,7 +45,7 @@ class LiveServer:
         config = uvicorn.Config(
             self.app,
             loop="asyncio",
-            http="h11",
+            http=HTTP_PROTOCOL,  # what `modelyard serve` runs
             lifespan="on",
             log_config=None,
             access_log=False,

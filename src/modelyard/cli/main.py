@@ -13,6 +13,7 @@ import typer
 import uvicorn
 
 from modelyard.accounts.users import ensure_first_admin
+from modelyard.api.http_protocol import HTTP_PROTOCOL
 from modelyard.api.metrics_exposition import MULTIPROCESS_ENV
 from modelyard.cli import (
     db_commands,
@@ -93,6 +94,7 @@ def serve(
             port=port or settings.port,
             workers=count,
             log_config=None,
+            http=HTTP_PROTOCOL,
             # X-Forwarded-* only from MODELYARD_TRUSTED_PROXIES (uvicorn would trust
             # 127.0.0.1 by default); the app applies the same rule to the client address.
             proxy_headers=bool(trusted),
