@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from modelyard.gateway.adapters.sse_events import SseDataDecoder
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.upstream_errors import UpstreamError
 
@@ -200,17 +201,14 @@ async def post_sse(
             timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout),
         ) as response:
             await _raise_for_status(response)
-            async for raw in response.content:
-                line = raw.strip()
-                if not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
+            events = SseDataDecoder()
+            async for data in response.content.iter_any():
+                for event in events.feed(data):
+                    yield event
+                if events.done:
                     return
-                try:
-                    yield orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    raise UpstreamError("protocol", "the provider sent an invalid event") from None
+            for event in events.end():
+                yield event
     except UpstreamError:
         raise
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
