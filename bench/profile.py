@@ -59,10 +59,12 @@ def _worker(src: Path | None = None) -> Iterator[tuple[int, str, str]]:
 def cpu_per_request(
     checkouts: list[Path], requests: int = 2000, rounds: int = 9, stream: bool = False
 ) -> None:
-    """Print each checkout's median CPU microseconds per request. Every checkout's worker
+    """Print each checkout's median CPU microseconds per request (and requests per second,
+    the noisier figure, at 16 clients). Every checkout's worker
     runs for the whole measurement and the loads alternate between them, round by round,
     so a machine that slows down for a while slows them all alike."""
     figures: dict[Path, list[float]] = collections.defaultdict(list)
+    rates: dict[Path, list[float]] = collections.defaultdict(list)
     with ExitStack() as stack:
         workers = {
             checkout: stack.enter_context(_worker(checkout / "src")) for checkout in checkouts
@@ -70,14 +72,18 @@ def cpu_per_request(
         for _ in range(rounds):
             for checkout, (pid, url, token) in workers.items():
                 before = cpu_seconds(pid)
-                load(
+                result = load(
                     url, token=token, model=MODEL, requests=requests, concurrency=16, stream=stream
                 )
+                rates[checkout].append(result["rps"])
                 figures[checkout].append((cpu_seconds(pid) - before) / requests * 1e6)
     first = median(figures[checkouts[0]])
     for checkout in checkouts:
         value = median(figures[checkout])
-        print(f"{checkout}: {value:.0f} us CPU per request ({value / first:.2f}x the first)")
+        print(
+            f"{checkout}: {value:.0f} us CPU per request ({value / first:.2f}x the first),"
+            f" {median(rates[checkout]):.0f} requests/s"
+        )
 
 
 def _key(frame: str) -> str:
