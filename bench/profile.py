@@ -60,9 +60,9 @@ def cpu_per_request(
     checkouts: list[Path], requests: int = 2000, rounds: int = 9, stream: bool = False
 ) -> None:
     """Print each checkout's median CPU microseconds per request (and requests per second,
-    the noisier figure, at 16 clients). Every checkout's worker
-    runs for the whole measurement and the loads alternate between them, round by round,
-    so a machine that slows down for a while slows them all alike."""
+    the noisier figure, at 16 clients). Every checkout's worker runs for the whole
+    measurement and the loads alternate between them, round by round, so a machine that
+    slows down for a while slows them all alike."""
     figures: dict[Path, list[float]] = collections.defaultdict(list)
     rates: dict[Path, list[float]] = collections.defaultdict(list)
     with ExitStack() as stack:

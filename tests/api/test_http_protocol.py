@@ -4,13 +4,9 @@ nothing is lost or reordered, and real uvicorn serves real clients with it."""
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from uvicorn import Config, Server
 from uvicorn.importer import import_from_string
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -20,6 +16,7 @@ from modelyard.api.http_protocol import (
     CoalescedWrites,
     CoalescingHttpToolsProtocol,
 )
+from tests.fakes.server import FakeServer
 
 CHUNKS = [f"data: chunk {index}\n\n".encode() for index in range(16)]
 
@@ -159,28 +156,10 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-@asynccontextmanager
-async def _serving(protocol: type[HttpToolsProtocol]) -> AsyncIterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = Config(_app, http=protocol, lifespan="off", log_config=None, access_log=False)
-    server = Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), "uvicorn did not start"
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def _stream_writes(protocol: type[HttpToolsProtocol]) -> int:
+def _stream_writes(protocol: type[HttpToolsProtocol]) -> int:
     counting, connections = _counting(protocol)
-    async with _serving(counting) as url, httpx.AsyncClient(base_url=url) as client:
-        response = await client.get("/stream")
+    with FakeServer(_app, http=counting) as server, httpx.Client(base_url=server.url) as client:
+        response = client.get("/stream")
         assert response.status_code == 200
         assert response.content == b"".join(CHUNKS)
     (connection,) = connections
@@ -188,20 +167,20 @@ async def _stream_writes(protocol: type[HttpToolsProtocol]) -> int:
     return writes
 
 
-async def test_a_stream_relayed_in_one_step_leaves_in_one_write() -> None:
-    assert await _stream_writes(HttpToolsProtocol) == len(CHUNKS) + 2
-    assert await _stream_writes(CoalescingHttpToolsProtocol) == 1
+def test_a_stream_relayed_in_one_step_leaves_in_one_write() -> None:
+    assert _stream_writes(HttpToolsProtocol) == len(CHUNKS) + 2
+    assert _stream_writes(CoalescingHttpToolsProtocol) == 1
 
 
-async def test_json_answers_are_one_write_each_on_a_kept_alive_connection() -> None:
+def test_json_answers_are_one_write_each_on_a_kept_alive_connection() -> None:
     counting, connections = _counting(CoalescingHttpToolsProtocol)
-    async with _serving(counting) as url, httpx.AsyncClient(base_url=url) as client:
-        first = await client.get("/first")
+    with FakeServer(_app, http=counting) as server, httpx.Client(base_url=server.url) as client:
+        first = client.get("/first")
         assert first.json() == {"path": "/first"}
         assert connections[0].writes == 1
-        second = await client.get("/second")
+        second = client.get("/second")
         assert second.json() == {"path": "/second"}
-        streamed = await client.get("/stream")
+        streamed = client.get("/stream")
         assert streamed.content == b"".join(CHUNKS)
     assert len(connections) == 1
     assert connections[0].writes == 3

@@ -29,8 +29,11 @@ _STOP_TIMEOUT = 5.0
 class FakeServer:
     """Runs ``app`` under :class:`uvicorn.Server` in a daemon thread on ``host:port``."""
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: Any, *, host: str = "127.0.0.1", port: int = 0, http: Any = "h11"
+    ) -> None:
         self.app = app
+        self.http = http  # uvicorn's ``http`` setting: a name, "module:Class" or a class
         self.host = host
         self._requested_port = port
         self.port: int | None = None
@@ -67,7 +70,7 @@ class FakeServer:
         config = uvicorn.Config(
             self.app,
             loop="asyncio",
-            http="h11",
+            http=self.http,
             lifespan="off",
             log_config=None,
             access_log=False,

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
 
 from modelyard.gateway.adapters.sse_events import MAX_LINE_BYTES, SseDataDecoder
 from modelyard.gateway.adapters.wire import post_sse
 from modelyard.gateway.http import UpstreamHttp
 from modelyard.gateway.upstream_errors import UpstreamError
+from tests.fakes.server import FakeServer
 
 EVENTS = [{"index": index, "text": "é" * index} for index in range(12)]
 
@@ -77,34 +76,26 @@ def test_a_line_that_never_ends_is_a_protocol_error_not_a_growing_buffer() -> No
     assert caught.value.category == "protocol"
 
 
-@asynccontextmanager
-async def _upstream(pieces: list[bytes]) -> AsyncIterator[str]:
+def _upstream(pieces: list[bytes]) -> FakeServer:
     """A real HTTP server streaming ``pieces``, each in its own write, a moment apart."""
 
-    async def stream(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-        await response.prepare(request)
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         for piece in pieces:
-            await response.write(piece)
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
             await asyncio.sleep(0.001)
-        return response
+        await send({"type": "http.response.body", "body": b""})
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", stream)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1/chat/completions"
-    finally:
-        await runner.cleanup()
+    return FakeServer(app)
 
 
-async def _post_sse(url: str) -> list[object]:
+async def _post_sse(base_url: str) -> list[object]:
     http = UpstreamHttp()
     try:
+        url = f"{base_url}/v1/chat/completions"
         return [event async for event in post_sse(http, url, headers={}, body={}, timeout=5)]
     finally:
         await http.aclose()
@@ -114,12 +105,12 @@ async def test_a_real_stream_split_mid_line_and_with_an_event_over_128_kib() -> 
     large = {"text": "y" * 300_000}
     body = _body([*EVENTS, large]) + b"data: [DONE]\n\n" + _body(EVENTS)
     pieces = [body[start : start + 5000] for start in range(0, len(body), 5000)]
-    async with _upstream(pieces) as url:
-        assert await _post_sse(url) == [*EVENTS, large]
+    with _upstream(pieces) as upstream:
+        assert await _post_sse(upstream.url) == [*EVENTS, large]
 
 
 async def test_a_real_stream_with_an_invalid_event_is_an_upstream_error() -> None:
-    async with _upstream([_body(EVENTS[:1]), b"data: {oops\n\n"]) as url:
+    with _upstream([_body(EVENTS[:1]), b"data: {oops\n\n"]) as upstream:
         with pytest.raises(UpstreamError) as caught:
-            await _post_sse(url)
+            await _post_sse(upstream.url)
     assert caught.value.category == "protocol"

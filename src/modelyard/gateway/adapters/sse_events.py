@@ -60,13 +60,14 @@ class SseDataDecoder:
         self._partial.append(data)
         self._partial_bytes += len(data)
         if self._partial_bytes > MAX_LINE_BYTES:
-            raise UpstreamError("protocol", "the provider sent an event line over 16 MiB")
+            limit = MAX_LINE_BYTES // (1024 * 1024)
+            raise UpstreamError("protocol", f"the provider sent an event line over {limit} MiB")
 
     def _decode(self, lines: list[bytes]) -> list[Any]:
-        events = []
+        events: list[Any] = []
+        if self.done:
+            return events
         for line in lines:
-            if self.done:
-                break
             if not line.startswith(b"data:"):
                 continue
             data = line[5:].strip()
