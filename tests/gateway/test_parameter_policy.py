@@ -68,6 +68,16 @@ async def test_a_stream_refusing_at_its_first_chunk_is_opened_again() -> None:
         yield "b"
 
     policy = ParameterPolicy("drop")
-    received = [chunk async for chunk in policy.stream(chunks, _request(seed=1))]
+    first, rest = await policy.open(chunks, _request(seed=1))
+    received = [first, *[chunk async for chunk in rest]]
     assert received == ["a", "b"] and policy.dropped == ("seed",)
     assert [request.seed for request in opened] == [1, None]
+
+
+async def test_a_stream_that_sends_nothing_opens_with_no_first_chunk() -> None:
+    async def nothing(_request: ChatCompletionRequest) -> AsyncIterator[str]:
+        return
+        yield  # an async generator
+
+    first, rest = await ParameterPolicy().open(nothing, _request())
+    assert first is None and [chunk async for chunk in rest] == []

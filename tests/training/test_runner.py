@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import time
@@ -170,7 +171,7 @@ async def test_after_a_server_restart_the_job_resumes(
         done = await wait_for(http, auth, job_id)
     finally:
         await restarted.aclose()
-    assert done["state"] == "succeeded" and done["attempts"] == 2, done
+    assert done["state"] == "succeeded" and done["attempts"] == 2, (done["error"], done)
     states = await _states(database, job_id)
     assert any("interrupted by a server restart" in s.get("reason", "") for s in states)
 
@@ -262,14 +263,17 @@ async def test_job_requests_are_checked(
 
 def test_resume_takes_the_newest_complete_checkpoint_on_disk(tmp_path: Path) -> None:
     """A worker killed right after saving leaves checkpoints the database never heard of
-    (and the trainer deletes older ones): the newest complete one on disk is resumed."""
+    (and the trainer deletes older ones): the newest complete one on disk is resumed. One
+    killed while writing its trainer state (written last) is passed over."""
     assert latest_checkpoint(tmp_path) is None
     checkpoints = tmp_path / "checkpoints"
-    for step, complete in ((8, True), (10, True), (12, False), (9, True)):
+    states = {8: "whole", 10: "whole", 12: None, 9: "whole", 14: "", 16: '{"global_st'}
+    for step, state in states.items():
         directory = checkpoints / f"checkpoint-{step}"
         directory.mkdir(parents=True)
-        if complete:
-            (directory / "trainer_state.json").write_text("{}")
+        if state is not None:
+            text = json.dumps({"global_step": step}) if state == "whole" else state
+            (directory / "trainer_state.json").write_text(text)
     (checkpoints / "checkpoint-tmp").mkdir()
     assert latest_checkpoint(tmp_path) == str(checkpoints / "checkpoint-10")
 

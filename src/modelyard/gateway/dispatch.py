@@ -381,32 +381,16 @@ class Dispatcher:
         unsupported_params: str,
         start: Callable[[R, Target], AsyncIterator[dict[str, Any]]],
     ) -> Outcome[tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]]:
-        """A stream opened with :meth:`_open`, under the route's parameter policy."""
+        """A stream started on the first target that sends a first chunk (or ends), under
+        the route's parameter policy."""
         policy = ParameterPolicy(unsupported_params)
-        outcome = await self._open(
+        outcome = await self._first_success(
             targets,
             provider,
-            lambda target: policy.stream(lambda sent: start(sent, target), request),
+            lambda target: policy.open(lambda sent: start(sent, target), request),
         )
         outcome.dropped_params = policy.dropped
         return outcome
-
-    async def _open(
-        self,
-        targets: Sequence[Target],
-        provider: str,
-        start: Callable[[Target], AsyncIterator[dict[str, Any]]],
-    ) -> Outcome[tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]]:
-        async def first_chunk(
-            target: Target,
-        ) -> tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]:
-            stream = aiter(start(target))
-            try:
-                return await anext(stream), stream
-            except StopAsyncIteration:
-                return None, stream
-
-        return await self._first_success(targets, provider, first_chunk)
 
 
 def _for_target(request: ChatCompletionRequest, target: Target) -> ChatCompletionRequest:

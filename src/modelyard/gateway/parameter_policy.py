@@ -92,30 +92,22 @@ class ParameterPolicy:
             self.dropped = tuple(dropped)
             return result
 
-    async def stream(
+    async def open(
         self, open_stream: Callable[[R], AsyncIterator[T]], request: R
-    ) -> AsyncIterator[T]:
-        """The chunks of ``open_stream(request)``; a refusal comes with the first chunk
-        (adapters translate the request when the stream starts) and is handled as in
-        :meth:`call`."""
+    ) -> tuple[T | None, AsyncIterator[T]]:
+        """The first chunk of ``open_stream(request)`` (``None`` when it sent none) and the
+        stream, to be read on from there; a refusal comes with the first chunk (adapters
+        translate the request when the stream starts) and is handled as in :meth:`call`.
+        The stream is the adapter's own, so each later chunk costs no relay here."""
         dropped: list[str] = []
         while True:
             stream = aiter(open_stream(request))
             try:
                 first = await anext(stream)
             except StopAsyncIteration:
-                self.dropped = tuple(dropped)
-                return
+                first = None
             except BadRequestError as error:
                 request = self._retry_without(error, request, dropped)
                 continue
-            break
-        self.dropped = tuple(dropped)
-        try:
-            yield first
-            async for chunk in stream:
-                yield chunk
-        finally:
-            closer = getattr(stream, "aclose", None)
-            if closer is not None:
-                await closer()
+            self.dropped = tuple(dropped)
+            return first, stream

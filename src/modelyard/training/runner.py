@@ -59,18 +59,28 @@ def job_work_dir(data_dir: Path, job_id: int) -> Path:
 
 
 def latest_checkpoint(work_dir: Path) -> str | None:
-    """The newest complete checkpoint in the job's directory (its ``trainer_state.json`` is
-    written last), which may be newer than the one recorded: a worker killed between two
-    looks at its events has saved checkpoints the database has not heard of."""
-    complete = [
-        path
+    """The newest complete checkpoint in the job's directory, which may be newer than the
+    one recorded: a worker killed between two looks at its events has saved checkpoints
+    the database has not heard of. A checkpoint is complete once its ``trainer_state.json``
+    (written last) holds the trainer's state; a worker killed while writing it leaves the
+    file empty or cut short, and that checkpoint is passed over."""
+    steps = [
+        (int(path.name.removeprefix("checkpoint-")), path)
         for path in (work_dir / "checkpoints").glob("checkpoint-*")
         if path.name.removeprefix("checkpoint-").isdigit()
-        and (path / "trainer_state.json").is_file()
     ]
-    if not complete:
-        return None
-    return str(max(complete, key=lambda path: int(path.name.removeprefix("checkpoint-"))))
+    for _, path in sorted(steps, reverse=True):
+        if _saved_state(path / "trainer_state.json"):
+            return str(path)
+    return None
+
+
+def _saved_state(path: Path) -> bool:
+    try:
+        state = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and "global_step" in state
 
 
 def worker_alive(pid: int | None) -> bool:

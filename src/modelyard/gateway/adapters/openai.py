@@ -82,22 +82,28 @@ class OpenAIAdapter(Adapter):
             raise UpstreamError("protocol", f"the provider's answer has no {expect}")
         return answer
 
-    def _events(self, path: str, body: dict[str, Any], target: Target) -> AsyncIterator[Any]:
+    def _events(
+        self, path: str, body: dict[str, Any], target: Target, *, raise_errors: bool = False
+    ) -> AsyncIterator[Any]:
         """The server-sent events of ``POST {base_url}{path}``."""
         url = f"{target.base_url}{path}"
-        return post_sse(self.http, url, headers=_headers(target), body=body, timeout=target.timeout)
+        return post_sse(
+            self.http,
+            url,
+            headers=_headers(target),
+            body=body,
+            timeout=target.timeout,
+            raise_errors=raise_errors,
+        )
 
-    async def _relay(
+    def _relay(
         self, path: str, body: dict[str, Any], target: Target
     ) -> AsyncIterator[dict[str, Any]]:
         """The events of a stream from ``{base_url}{path}``, always asking for usage; an
         error event raises."""
         body = {**body, "stream": True}
         body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
-        async for chunk in self._events(path, body, target):
-            if isinstance(chunk, dict) and "error" in chunk:
-                raise stream_error(chunk)
-            yield chunk
+        return self._events(path, body, target, raise_errors=True)
 
     @staticmethod
     def _unstreamed(body: dict[str, Any]) -> dict[str, Any]:

@@ -191,8 +191,11 @@ async def post_sse(
     headers: Mapping[str, str],
     body: Any,
     timeout: float,
+    raise_errors: bool = False,
 ) -> AsyncIterator[Any]:
-    """POST ``body`` and yield each SSE ``data:`` payload decoded, until ``[DONE]`` or EOF."""
+    """POST ``body`` and yield each SSE ``data:`` payload decoded, until ``[DONE]`` or EOF;
+    with ``raise_errors``, an object carrying ``error`` raises :func:`stream_error` instead
+    (so that an adapter passing the events on needs no relay of its own)."""
     try:
         async with http.session.post(
             url,
@@ -204,10 +207,14 @@ async def post_sse(
             events = SseDataDecoder()
             async for data in response.content.iter_any():
                 for event in events.feed(data):
+                    if raise_errors and type(event) is dict and "error" in event:
+                        raise stream_error(event)
                     yield event
                 if events.done:
                     return
             for event in events.end():
+                if raise_errors and type(event) is dict and "error" in event:
+                    raise stream_error(event)
                 yield event
     except UpstreamError:
         raise
