@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 import torch
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from modelyard.config import Settings
 from modelyard.db.engine import Database
-from modelyard.db.models import TrainingEvent
+from modelyard.db.models import TrainingEvent, TrainingJob
 from modelyard.training.runner import TrainingRunner, latest_checkpoint, worker_alive
 from tests.training.conftest import UploadFn, classification_rows, write_csv
 from tests.training.jobs_helpers import wait_for
@@ -174,6 +174,64 @@ async def test_after_a_server_restart_the_job_resumes(
     assert done["state"] == "succeeded" and done["attempts"] == 2, (done["error"], done)
     states = await _states(database, job_id)
     assert any("interrupted by a server restart" in s.get("reason", "") for s in states)
+
+
+_REFUSE_PID = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_pid BEFORE UPDATE OF worker_pid ON training_jobs "
+        "WHEN NEW.worker_pid IS NOT NULL BEGIN SELECT RAISE(ABORT, 'pid refused'); END"
+    ],
+    "postgres": [
+        "CREATE FUNCTION refuse_pid() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'pid refused'; END $$",
+        "CREATE TRIGGER refuse_pid BEFORE UPDATE OF worker_pid ON training_jobs "
+        "FOR EACH ROW WHEN (NEW.worker_pid IS NOT NULL) EXECUTE FUNCTION refuse_pid()",
+    ],
+}
+_ALLOW_PID = {
+    "sqlite": ["DROP TRIGGER refuse_pid"],
+    "postgres": ["DROP TRIGGER refuse_pid ON training_jobs", "DROP FUNCTION refuse_pid()"],
+}
+
+
+async def _execute(database: Database, statements: list[str]) -> None:
+    async with database.engine.begin() as connection:
+        for statement in statements:
+            await connection.execute(text(statement))
+
+
+async def test_a_worker_whose_start_could_not_be_recorded_is_still_followed(
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    runner: TrainingRunner,
+    dataset_id: int,
+    tiny_bert: Path,
+    database: Database,
+    backend: str,
+) -> None:
+    # The database refuses the worker's pid: the worker has started all the same, so the
+    # job is neither failed nor left to run unwatched; the write is tried again.
+    await _execute(database, _REFUSE_PID[backend])
+    try:
+        job_id = await _create(
+            http, auth, {**_job(tiny_bert, max_steps=100_000), "dataset_id": dataset_id}
+        )
+        running = await wait_for(http, auth, job_id, until=lambda j: j["state"] == "running")
+    finally:
+        await _execute(database, _ALLOW_PID[backend])
+    pid = runner.worker_pid(job_id)
+    assert running["worker_pid"] is None and worker_alive(pid)
+    recorded = await wait_for(http, auth, job_id, until=lambda j: j["worker_pid"] is not None)
+    assert recorded["worker_pid"] == pid
+    async with database.sessions() as session:
+        assert (await session.get(TrainingJob, job_id)).work_dir == f"training/jobs/{job_id}"
+    assert {"state": "validating", "attempt": 1, "resume_from": None} in await _states(
+        database, job_id
+    )
+    await http.post(f"/v2/training/jobs/{job_id}/cancel", headers=auth)
+    done = await wait_for(http, auth, job_id, timeout=30)
+    assert done["state"] == "cancelled" and done["attempts"] == 1, done
+    assert not worker_alive(pid)
 
 
 async def test_a_failing_job_reports_why(

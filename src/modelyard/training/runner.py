@@ -107,6 +107,8 @@ class _Active:
     offset: int
     log: Any
     cancel_sent_at: float | None = None
+    #: The start not yet written to the job (``worker_pid``, ``work_dir``, its event).
+    unrecorded_start: dict[str, Any] | None = None
 
 
 class TrainingRunner:
@@ -404,24 +406,40 @@ class TrainingRunner:
         with contextlib.suppress(ConnectionError):
             await process.stdin.drain()
         process.stdin.close()
-        self._active[job.id] = _Active(job.id, job.compute_type, process, work_dir, offset, log)
-        async with self.database.sessions() as session:
-            await session.execute(
-                update(TrainingJob)
-                .where(TrainingJob.id == job.id)
-                .values(
-                    worker_pid=process.pid,
-                    work_dir=str(work_dir.relative_to(data_dir)),
+        active = _Active(job.id, job.compute_type, process, work_dir, offset, log)
+        active.unrecorded_start = {
+            "worker_pid": process.pid,
+            "work_dir": str(work_dir.relative_to(data_dir)),
+            "event": {
+                "state": "validating",
+                "attempt": job.attempts,
+                "resume_from": Path(resume_from).name if resume_from else None,
+            },
+        }
+        self._active[job.id] = active
+        await self._record_start(active)
+
+    async def _record_start(self, active: _Active) -> None:
+        """Write a started worker's pid and folder to its job; a failed write is logged and
+        tried again on the next round, while the worker is followed as ever."""
+        start = active.unrecorded_start
+        if start is None:
+            return
+        try:
+            async with self.database.sessions() as session:
+                await session.execute(
+                    update(TrainingJob)
+                    .where(TrainingJob.id == active.job_id)
+                    .values(worker_pid=start["worker_pid"], work_dir=start["work_dir"])
                 )
+                await add_event(session, active.job_id, "state", start["event"])
+                await session.commit()
+        except Exception:
+            logger.exception(
+                "training runner: could not record job %s's worker (retrying)", active.job_id
             )
-            resumed = Path(resume_from).name if resume_from else None
-            await add_event(
-                session,
-                job.id,
-                "state",
-                {"state": "validating", "attempt": job.attempts, "resume_from": resumed},
-            )
-            await session.commit()
+            return
+        active.unrecorded_start = None
 
     # Following a worker ---------------------------------------------------------------
 
@@ -479,6 +497,7 @@ class TrainingRunner:
             await session.commit()
 
     async def _follow(self, active: _Active) -> None:
+        await self._record_start(active)
         await self._drain(active)
         returncode = active.process.returncode
         if returncode is None:
