@@ -7,7 +7,8 @@ the gateway's own functions by inclusive share (``--stream``: streamed answers;
 ``--parts budget,redis``: deployed with those parts, as ``bench.deployment`` does).
 ``--cpu CHECKOUT…`` instead measures the worker's CPU time per request (from ``/proc``:
 less sensitive to a busy machine than requests per second) for each checkout's ``src``,
-all running, loads alternating, nine rounds: the ratio of two checkouts is what a change saved.
+all running, loads alternating, nine rounds (``--concurrency``: clients, 16 by default):
+the ratio of two checkouts is what a change saved.
 """
 
 from __future__ import annotations
@@ -57,10 +58,14 @@ def _worker(src: Path | None = None) -> Iterator[tuple[int, str, str]]:
 
 
 def cpu_per_request(
-    checkouts: list[Path], requests: int = 2000, rounds: int = 9, stream: bool = False
+    checkouts: list[Path],
+    requests: int = 2000,
+    rounds: int = 9,
+    stream: bool = False,
+    concurrency: int = 16,
 ) -> None:
     """Print each checkout's median CPU microseconds per request (and requests per second,
-    the noisier figure, at 16 clients). Every checkout's worker runs for the whole
+    the noisier figure) at ``concurrency`` clients. Every checkout's worker runs for the whole
     measurement and the loads alternate between them, round by round, so a machine that
     slows down for a while slows them all alike."""
     figures: dict[Path, list[float]] = collections.defaultdict(list)
@@ -73,7 +78,12 @@ def cpu_per_request(
             for checkout, (pid, url, token) in workers.items():
                 before = cpu_seconds(pid)
                 result = load(
-                    url, token=token, model=MODEL, requests=requests, concurrency=16, stream=stream
+                    url,
+                    token=token,
+                    model=MODEL,
+                    requests=requests,
+                    concurrency=concurrency,
+                    stream=stream,
                 )
                 rates[checkout].append(result["rps"])
                 figures[checkout].append((cpu_seconds(pid) - before) / requests * 1e6)
@@ -149,6 +159,7 @@ def main() -> None:
     parser.add_argument("--cpu", nargs="+", type=Path, metavar="CHECKOUT")
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--stream", action="store_true", help="Streamed chat requests.")
+    parser.add_argument("--concurrency", type=int, default=16, help="Clients (--cpu only).")
     parser.add_argument(
         "--parts",
         default="",
@@ -156,7 +167,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.cpu:
-        cpu_per_request(args.cpu, stream=args.stream)
+        cpu_per_request(args.cpu, stream=args.stream, concurrency=args.concurrency)
     else:
         parts = frozenset(part for part in args.parts.split(",") if part)
         if not parts <= PLATFORM:

@@ -37,6 +37,9 @@ def _settings(data_dir: Path, database_url: str | None, **overrides: object) -> 
         "encryption_keys": Fernet.generate_key().decode(),
         # Frozen objects are never collected: a test process builds hundreds of apps.
         "gc_freeze": False,
+        # Python's own young threshold: apps whose lifespans overlap would restore theirs
+        # out of order (tests/api/test_runtime_probes.py checks the server's).
+        "gc_young_threshold": 0,
         "_env_file": None,
     }
     values.update(overrides)

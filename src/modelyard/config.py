@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     #: Freeze the heap built at start-up out of the garbage collector (``gc.freeze``), so
     #: full collections under load do not walk it again and again.
     gc_freeze: bool = True
+    #: Net allocations that start a young garbage collection in a serving process
+    #: (``gc.set_threshold``'s first value; Python's is 700, ``0`` keeps it): see
+    #: :func:`modelyard.runtime_probes.young_threshold`.
+    gc_young_threshold: int = Field(default=50_000, ge=0)
     #: FastAPI's native OpenTelemetry (a span, metrics and logs for every request, through
     #: the process's global OpenTelemetry providers: set them up with
     #: ``opentelemetry-instrument`` or an SDK of your own). Off: looking the providers up

@@ -1,5 +1,6 @@
 """The runtime probes on ``/metrics``: garbage collections counted and timed per
-generation, event-loop lag, and the start-up heap frozen (``MODELYARD_GC_FREEZE``)."""
+generation, event-loop lag, the start-up heap frozen (``MODELYARD_GC_FREEZE``) and the
+young generation's threshold (``MODELYARD_GC_YOUNG_THRESHOLD``)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,15 @@ def test_the_server_freezes_its_heap_and_reports_both_probes(settings: Settings)
     assert metric(body, "modelyard_event_loop_lag_samples_total") >= 2
     assert metric(body, "modelyard_event_loop_lag_seconds_total") >= 0
     assert "modelyard_event_loop_lag_max_seconds" in body
+
+
+def test_the_server_raises_the_young_threshold_while_it_serves(settings: Settings) -> None:
+    before = gc.get_threshold()
+    app = create_app(settings.model_copy(update={"gc_young_threshold": 12_345}), system_keys={})
+    with LiveServer(app) as server:
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        assert gc.get_threshold() == (12_345, *before[1:])
+    assert gc.get_threshold() == before
 
 
 def test_fastapis_native_telemetry_is_off_unless_asked_for(settings: Settings) -> None:

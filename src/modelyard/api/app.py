@@ -54,7 +54,12 @@ from modelyard.limits.enforcer import LimitEnforcer
 from modelyard.providers.file_config import apply_config_file
 from modelyard.providers.kinds import ProviderKind
 from modelyard.providers.system_keys import load_system_keys
-from modelyard.runtime_probes import GcProbe, LoopLagProbe, freeze_startup_heap
+from modelyard.runtime_probes import (
+    GcProbe,
+    LoopLagProbe,
+    freeze_startup_heap,
+    young_threshold,
+)
 from modelyard.security.encryption import load_keyring
 from modelyard.training.service import start_training, stop_training
 from modelyard.ttl_cache import TTLCache
@@ -155,7 +160,8 @@ def create_app(
         gc_probe.install()
         lag_probe.start()
         state.metrics.start()
-        yield
+        with young_threshold(settings.gc_young_threshold):
+            yield
         await state.metrics.stop()
         await lag_probe.stop()
         gc_probe.uninstall()
