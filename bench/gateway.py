@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from bench.processes import background, free_port, load
+from bench.wrk import available, wrk_load
 
 MODEL = "openai_compatible/bench-model"
 #: Three-target priority lists (routing issue): first target healthy / in cooldown.
@@ -102,6 +103,7 @@ def _responses(url: str, token: str, scale: float) -> dict[str, dict[str, Any]]:
 def run(quick: bool = False) -> dict[str, Any]:
     """Measure and return the figures (``quick`` for a smoke run)."""
     scale = 0.1 if quick else 1.0
+    wrk = available() and not quick
     upstream_port, failing_port, app_port = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
@@ -136,6 +138,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 c: both(requests=int(8000 * scale) or 100, concurrency=c) for c in (16, 64)
             }
             runtime = _runtime_delta(before, _runtime(metrics_url))
+            one_wrk = _wrk(gateway, token) if wrk else None
             streams = {
                 c: both(requests=int(4000 * scale) or 100, concurrency=c, stream=True)
                 for c in (16, 64)
@@ -155,9 +158,10 @@ def run(quick: bool = False) -> dict[str, Any]:
                 )
                 for name in (HEALTHY_FIRST, COOLING_FIRST)
             }
-            two_workers = _two_workers(env, data, token, int(8000 * scale) or 100)
+            two_workers = _two_workers(env, data, token, int(8000 * scale) or 100, wrk=wrk)
     return {
         "two_workers": two_workers,
+        "wrk": None if one_wrk is None else {"one": one_wrk, "two": two_workers.pop("wrk")},
         "responses": responses,
         "routed": routed,
         "routed_load": routed_load,
@@ -169,16 +173,27 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
 
 
-def _two_workers(env: dict[str, str], data: Path, token: str, requests: int) -> dict[str, Any]:
+def _two_workers(
+    env: dict[str, str], data: Path, token: str, requests: int, *, wrk: bool
+) -> dict[str, Any]:
     """Chat requests at 64 clients against ``serve --workers 2`` on the same database (the
-    upstreams still up), beside the one worker's figure."""
+    upstreams still up), beside the one worker's figure; with ``wrk``, its figure too."""
     port = free_port()
     two = {**env, "MODELYARD_PORT": str(port)}
     app_cmd = [sys.executable, "-m", "modelyard", "serve", "--workers", "2"]
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     with background(app_cmd, env=two, ready_url=f"http://127.0.0.1:{port}/healthz"):
         load(url, token=token, model=MODEL, requests=400, concurrency=64)  # warm both up
-        return load(url, token=token, model=MODEL, requests=requests, concurrency=64)
+        figures = load(url, token=token, model=MODEL, requests=requests, concurrency=64)
+        if wrk:
+            figures["wrk"] = _wrk(url, token)
+        return figures
+
+
+def _wrk(url: str, token: str) -> dict[str, Any]:
+    """``wrk``'s figures for chat requests at 64 connections, after a second's warm-up."""
+    wrk_load(url, token=token, model=MODEL, concurrency=64, seconds=1)
+    return wrk_load(url, token=token, model=MODEL, concurrency=64)
 
 
 #: The runtime probes' counters (``modelyard.runtime_probes``) the bench reads.
@@ -255,6 +270,15 @@ def report(figures: dict[str, Any]) -> str:
         f"{two['p99_ms']:.1f} ms | {two['p99_ms'] / two['p50_ms']:.1f} | {two['errors']} "
         "| ≥ 1.7x one worker |"
     )
+    if figures["wrk"] is not None:
+        one, two = figures["wrk"]["one"], figures["wrk"]["two"]
+        for label, v in (("", one), (", `--workers 2`", two)):
+            ratio = f"{two['rps'] / one['rps']:.2f}x one worker" if label else "-"
+            lines.append(
+                f"| non-streaming, 64 clients{label}, from `wrk` | - | {v['rps']:.0f} | {ratio} | "
+                f"{v['p50_ms']:.1f} ms | {v['p99_ms']:.1f} ms | {v['p99_ms'] / v['p50_ms']:.1f} | "
+                f"{v['errors']} | {'≥ 1.7x one worker' if label else '≥ 2,500/s'} |"
+            )
     lines += [
         "",
         "| three-target priority list | p50 | p99 | added p50 vs direct | req/s at 64 clients |",
