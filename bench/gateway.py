@@ -200,6 +200,10 @@ def _wrk(url: str, token: str) -> dict[str, Any]:
 RUNTIME_METRICS = {
     "gen2_collections": 'modelyard_gc_collections_total{generation="2"}',
     "gen2_pause_s": 'modelyard_gc_pause_seconds_total{generation="2"}',
+    "young_collections": 'modelyard_gc_collections_total{generation="0"}',
+    "young_pause_s": 'modelyard_gc_pause_seconds_total{generation="0"}',
+    "gen1_collections": 'modelyard_gc_collections_total{generation="1"}',
+    "gen1_pause_s": 'modelyard_gc_pause_seconds_total{generation="1"}',
     "lag_s": "modelyard_event_loop_lag_seconds_total",
     "lag_samples": "modelyard_event_loop_lag_samples_total",
     "lag_max_s": "modelyard_event_loop_lag_max_seconds",
@@ -225,6 +229,10 @@ def _runtime_delta(before: dict[str, float], after: dict[str, float]) -> dict[st
         "wall_s": wall,
         "gen2_collections": after["gen2_collections"] - before["gen2_collections"],
         "gen2_pause_s": after["gen2_pause_s"] - before["gen2_pause_s"],
+        "young_collections": sum(
+            after[key] - before[key] for key in ("young_collections", "gen1_collections")
+        ),
+        "young_pause_s": sum(after[key] - before[key] for key in ("young_pause_s", "gen1_pause_s")),
         "lag_mean_ms": (after["lag_s"] - before["lag_s"]) / samples * 1000 if samples else 0.0,
         "lag_max_ms": after["lag_max_s"] * 1000,
         "frozen": after["frozen"],
@@ -300,7 +308,9 @@ def report(figures: dict[str, Any]) -> str:
         "During the non-streaming loads (16 and 64 clients): "
         f"{runtime['gen2_collections']:.0f} generation-2 collections, "
         f"{runtime['gen2_pause_s'] * 1000:.0f} ms in all ({share:.1f}% of "
-        f"{runtime['wall_s']:.1f} s; target ≤ 2%), {runtime['frozen']:,.0f} objects frozen "
+        f"{runtime['wall_s']:.1f} s; target ≤ 2%), {runtime['young_collections']:.0f} "
+        f"generation-0 and 1 collections ({runtime['young_pause_s'] * 1000:.0f} ms), "
+        f"{runtime['frozen']:,.0f} objects frozen "
         f"at start-up; event-loop lag {runtime['lag_mean_ms']:.2f} ms on average, "
         f"{runtime['lag_max_ms']:.0f} ms at worst since start.",
     ]
