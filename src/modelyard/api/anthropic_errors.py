@@ -45,8 +45,11 @@ def anthropic_error_body(status: int, openai_body: Any) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type(status), "message": message}}
 
 
+_SUBPATHS = tuple(f"{prefix}/" for prefix in ANTHROPIC_PATHS)
+
+
 def _is_anthropic_path(path: str) -> bool:
-    return any(path == prefix or path.startswith(f"{prefix}/") for prefix in ANTHROPIC_PATHS)
+    return path in ANTHROPIC_PATHS or path.startswith(_SUBPATHS)
 
 
 def _decoded(body: bytes) -> Any:
