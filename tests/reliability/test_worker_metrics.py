@@ -31,7 +31,11 @@ def _samples(text: str, name: str) -> float:
 
 def test_every_worker_answers_the_sum_of_all_workers(settings: Settings, tmp_path: Path) -> None:
     accounts = make_accounts(settings)
-    env = server_env(settings, MODELYARD_USAGE_FLUSH_SECONDS="0.2")
+    # Young collections every 100 allocations: a few requests make some in each worker
+    # (the serving default, 50,000, may make none in a run this short).
+    env = server_env(
+        settings, MODELYARD_USAGE_FLUSH_SECONDS="0.2", MODELYARD_GC_YOUNG_THRESHOLD="100"
+    )
     user = {"authorization": f"Bearer {accounts.user_token}"}
     with (
         ChatOpenAI(keys={UPSTREAM_KEY}) as upstream,
