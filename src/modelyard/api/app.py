@@ -7,13 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from starlette.types import ASGIApp
 
 from modelyard import __version__
 from modelyard.accounts.login_throttle import LoginThrottle
 from modelyard.admin import mount_admin
 from modelyard.api.anthropic_errors import install_anthropic_errors
-from modelyard.api.chat_fast_lane import ChatFastLane, install_chat_lane
+from modelyard.api.chat_fast_lane import ChatFastLane
 from modelyard.api.errors import install_error_handlers
 from modelyard.api.middleware import RequestContextMiddleware
 from modelyard.api.middleware.metrics import HttpMetrics
@@ -183,17 +182,12 @@ def create_app(
         app.include_router(router)
     pages.mount_static(app)
     mount_admin(app, state)
-    metrics = HttpMetrics(state.metrics_registry)
-
-    def request_context(inner: ASGIApp) -> RequestContextMiddleware:
-        return RequestContextMiddleware(
-            inner,
-            metrics=metrics,
-            max_body_bytes=settings.max_body_bytes,
-            max_upload_bytes=settings.max_upload_bytes,
-        )
-
-    app.add_middleware(request_context)
+    app.add_middleware(ChatFastLane, application=app)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=HttpMetrics(state.metrics_registry),
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     install_anthropic_errors(app)  # outermost: reshapes the middleware's refusals too
-    install_chat_lane(app, request_context(ChatFastLane(app)))
     return app

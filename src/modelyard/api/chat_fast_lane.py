@@ -1,4 +1,4 @@
-"""``POST /v1/chat/completions`` answered by a plain ASGI app, in front of FastAPI's stack.
+"""``POST /v1/chat/completions`` answered by a plain ASGI layer, below FastAPI's router.
 
 The gateway's busiest route spent about a quarter of its event-loop time in FastAPI's
 layers around the endpoint (``make bench``'s profile, ``python -m bench.profile``): the
@@ -11,13 +11,8 @@ identified (:func:`~modelyard.api.deps.subscribed_user`), the body validated
 goes to the application's own exception handlers, so every answer has the same shape as
 before. The FastAPI route stays: it documents the endpoint in ``/openapi.json``.
 
-:func:`install_chat_lane` puts it, inside its own
-:class:`~modelyard.api.middleware.RequestContextMiddleware` (request id, body limit, metrics
-under the route's template, the logged 500), in front of the application's middleware
-stack: the route's requests skip four layers every other request passes (Starlette's
-error middleware, FastAPI's exception telemetry and body limit, the Anthropic error
-shape), about 4% of its CPU. FastAPI's native telemetry, when on,
-still wraps it (it wraps the whole stack).
+It sits inside :class:`~modelyard.api.middleware.RequestContextMiddleware` (request id,
+body limit, metrics under the route's template).
 """
 
 from __future__ import annotations
@@ -38,7 +33,7 @@ from modelyard.api.deps import subscribed_user
 from modelyard.api.routes import v1_openai
 from modelyard.gateway.schemas import ChatCompletionRequest
 
-__all__ = ["PATH", "ChatFastLane", "install_chat_lane"]
+__all__ = ["PATH", "ChatFastLane"]
 
 PATH = "/v1/chat/completions"
 
@@ -76,9 +71,10 @@ def _validated(data: Any) -> ChatCompletionRequest:
 
 
 class ChatFastLane:
-    """The ASGI app answering ``POST /v1/chat/completions``; see the module."""
+    """ASGI middleware answering ``POST /v1/chat/completions`` itself; see the module."""
 
-    def __init__(self, application: FastAPI) -> None:
+    def __init__(self, app: ASGIApp, *, application: FastAPI) -> None:
+        self.app = app
         self.application = application
         #: The documented route, for the metrics' route label.
         self.route = next(
@@ -88,6 +84,9 @@ class ChatFastLane:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
         scope["route"] = self.route
         request = Request(scope, receive)
         try:
@@ -111,23 +110,3 @@ class ChatFastLane:
                 response: Response = await answer if inspect.isawaitable(answer) else answer
                 return response
         raise error
-
-
-class _Front:
-    """Sends ``POST /v1/chat/completions`` to ``lane`` and everything else to ``rest``."""
-
-    def __init__(self, lane: ASGIApp, rest: ASGIApp) -> None:
-        self.lane = lane
-        self.rest = rest
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST":
-            await self.lane(scope, receive, send)
-        else:
-            await self.rest(scope, receive, send)
-
-
-def install_chat_lane(application: FastAPI, lane: ASGIApp) -> None:
-    """Answer ``POST /v1/chat/completions`` with ``lane`` in front of ``application``'s
-    middleware stack, built here (call it last: middleware cannot be added after)."""
-    application.middleware_stack = _Front(lane, application.build_middleware_stack())
