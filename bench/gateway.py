@@ -200,8 +200,8 @@ def _wrk(url: str, token: str) -> dict[str, Any]:
 RUNTIME_METRICS = {
     "gen2_collections": 'modelyard_gc_collections_total{generation="2"}',
     "gen2_pause_s": 'modelyard_gc_pause_seconds_total{generation="2"}',
-    "young_collections": 'modelyard_gc_collections_total{generation="0"}',
-    "young_pause_s": 'modelyard_gc_pause_seconds_total{generation="0"}',
+    "gen0_collections": 'modelyard_gc_collections_total{generation="0"}',
+    "gen0_pause_s": 'modelyard_gc_pause_seconds_total{generation="0"}',
     "gen1_collections": 'modelyard_gc_collections_total{generation="1"}',
     "gen1_pause_s": 'modelyard_gc_pause_seconds_total{generation="1"}',
     "lag_s": "modelyard_event_loop_lag_seconds_total",
@@ -230,9 +230,9 @@ def _runtime_delta(before: dict[str, float], after: dict[str, float]) -> dict[st
         "gen2_collections": after["gen2_collections"] - before["gen2_collections"],
         "gen2_pause_s": after["gen2_pause_s"] - before["gen2_pause_s"],
         "young_collections": sum(
-            after[key] - before[key] for key in ("young_collections", "gen1_collections")
+            after[key] - before[key] for key in ("gen0_collections", "gen1_collections")
         ),
-        "young_pause_s": sum(after[key] - before[key] for key in ("young_pause_s", "gen1_pause_s")),
+        "young_pause_s": sum(after[key] - before[key] for key in ("gen0_pause_s", "gen1_pause_s")),
         "lag_mean_ms": (after["lag_s"] - before["lag_s"]) / samples * 1000 if samples else 0.0,
         "lag_max_ms": after["lag_max_s"] * 1000,
         "frozen": after["frozen"],

@@ -73,14 +73,13 @@ def wrk_load(
     model: str = "bench-model",
     concurrency: int,
     seconds: float = 6.0,
-    stream: bool = False,
 ) -> dict[str, Any]:
     """Chat requests from ``concurrency`` connections for ``seconds`` (one thread: the
     machine's other core stays the server's)."""
     body = {
         "model": model,
         "messages": [{"role": "user", "content": "Say something short."}],
-        "stream": stream,
+        "stream": False,
     }
     env = {**os.environ, "BENCH_WRK_BODY": json.dumps(body), "BENCH_WRK_TOKEN": token}
     with tempfile.TemporaryDirectory() as tmp:

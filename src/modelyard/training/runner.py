@@ -107,7 +107,8 @@ class _Active:
     offset: int
     log: Any
     cancel_sent_at: float | None = None
-    #: The start not yet written to the job (``worker_pid``, ``work_dir``, its event).
+    #: The ``validating`` event of a start not yet written to the job (with its pid and
+    #: folder); ``None`` once written.
     unrecorded_start: dict[str, Any] | None = None
 
 
@@ -408,13 +409,9 @@ class TrainingRunner:
         process.stdin.close()
         active = _Active(job.id, job.compute_type, process, work_dir, offset, log)
         active.unrecorded_start = {
-            "worker_pid": process.pid,
-            "work_dir": str(work_dir.relative_to(data_dir)),
-            "event": {
-                "state": "validating",
-                "attempt": job.attempts,
-                "resume_from": Path(resume_from).name if resume_from else None,
-            },
+            "state": "validating",
+            "attempt": job.attempts,
+            "resume_from": Path(resume_from).name if resume_from else None,
         }
         self._active[job.id] = active
         await self._record_start(active)
@@ -422,17 +419,18 @@ class TrainingRunner:
     async def _record_start(self, active: _Active) -> None:
         """Write a started worker's pid and folder to its job; a failed write is logged and
         tried again on the next round, while the worker is followed as ever."""
-        start = active.unrecorded_start
-        if start is None:
+        event = active.unrecorded_start
+        if event is None:
             return
+        work_dir = active.work_dir.relative_to(self.settings.data_dir.resolve())
         try:
             async with self.database.sessions() as session:
                 await session.execute(
                     update(TrainingJob)
                     .where(TrainingJob.id == active.job_id)
-                    .values(worker_pid=start["worker_pid"], work_dir=start["work_dir"])
+                    .values(worker_pid=active.process.pid, work_dir=str(work_dir))
                 )
-                await add_event(session, active.job_id, "state", start["event"])
+                await add_event(session, active.job_id, "state", event)
                 await session.commit()
         except Exception:
             logger.exception(
