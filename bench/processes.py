@@ -64,18 +64,24 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 6
 
 @contextmanager
 def background(
-    args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, ready_url: str
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    ready_url: str,
+    timeout: float = 60,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``args`` until the block ends; ``ready_url`` answers once it is serving."""
+    """Run ``args`` until the block ends; ``ready_url`` answers once it is serving (within
+    ``timeout`` seconds, which also bound its shutdown)."""
     log = open(os.devnull, "wb")
     process = subprocess.Popen(args, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until_up(ready_url, process)
+        wait_until_up(ready_url, process, timeout)
         yield process
     finally:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=max(15, timeout))
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelyard.cli import app
+from modelyard.cli.common import console, err_console
 
 __all__ = ["invoke", "isolate_cli", "runner"]
 
@@ -23,6 +24,8 @@ def isolate_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, migrate: boo
     monkeypatch.setenv("MODELYARD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MODELYARD_LOG_LEVEL", "WARNING")
     monkeypatch.setenv("COLUMNS", "250")
+    for terminal in (console, err_console):  # built at import, maybe before COLUMNS was set
+        monkeypatch.setattr(terminal, "width", 250)
     if migrate:
         assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     return tmp_path / "data"
