@@ -64,24 +64,18 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 6
 
 @contextmanager
 def background(
-    args: list[str],
-    *,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    ready_url: str,
-    timeout: float = 60,
+    args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, ready_url: str
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``args`` until the block ends; ``ready_url`` answers once it is serving (within
-    ``timeout`` seconds, which also bound its shutdown)."""
+    """Run ``args`` until the block ends; ``ready_url`` answers once it is serving."""
     log = open(os.devnull, "wb")
     process = subprocess.Popen(args, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until_up(ready_url, process, timeout)
+        wait_until_up(ready_url, process)
         yield process
     finally:
         process.terminate()
         try:
-            process.wait(timeout=max(15, timeout))
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()

@@ -8,10 +8,7 @@ the gateway's own functions by inclusive share (``--stream``: streamed answers;
 ``--cpu CHECKOUT…`` instead measures the worker's CPU time per request (from ``/proc``:
 less sensitive to a busy machine than requests per second) for each checkout's ``src``,
 all running, loads alternating, nine rounds (``--concurrency``: clients, 16 by default):
-the ratio of two checkouts is what a change saved. ``--instructions CHECKOUT…`` counts the
-machine instructions the worker runs per request under valgrind's callgrind (Debian's
-``valgrind``), one checkout after the other: a count that the machine's other load does
-not change, for changes too small for the CPU-time figure's noise.
+the ratio of two checkouts is what a change saved.
 """
 
 from __future__ import annotations
@@ -19,7 +16,6 @@ from __future__ import annotations
 import argparse
 import collections
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,11 +35,8 @@ _FRAME = re.compile(r"(.*) \((.*?)(?::\d+)?\)$")
 
 
 @contextmanager
-def _worker(
-    src: Path | None = None, *, wrapper: tuple[str, ...] = (), warm_up: int = 1000
-) -> Iterator[tuple[int, str, str]]:
-    """``(pid, chat URL, token)`` of one worker on a fresh data directory (run under
-    ``wrapper``, a command that takes the worker's command line, when given)."""
+def _worker(src: Path | None = None) -> Iterator[tuple[int, str, str]]:
+    """``(pid, chat URL, token)`` of one worker on a fresh data directory."""
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         upstream, failing, app = free_port(), free_port(), free_port()
@@ -54,14 +47,13 @@ def _worker(
             env["PYTHONPATH"] = str(src)
         token = bench_token(env)
         upstream_cmd = [sys.executable, "-m", "bench.upstream", str(upstream)]
-        app_cmd = [*wrapper, sys.executable, "-m", "modelyard", "serve", "--workers", "1"]
-        ready = f"http://127.0.0.1:{app}/healthz"
+        app_cmd = [sys.executable, "-m", "modelyard", "serve", "--workers", "1"]
         with (
             background(upstream_cmd, ready_url=f"http://127.0.0.1:{upstream}/v1/models"),
-            background(app_cmd, env=env, ready_url=ready, timeout=600 if wrapper else 60) as server,
+            background(app_cmd, env=env, ready_url=f"http://127.0.0.1:{app}/healthz") as server,
         ):
             url = f"http://127.0.0.1:{app}/v1/chat/completions"
-            load(url, token=token, model=MODEL, requests=warm_up, concurrency=16)
+            load(url, token=token, model=MODEL, requests=1000, concurrency=16)  # warm-up
             yield server.pid, url, token
 
 
@@ -102,52 +94,6 @@ def cpu_per_request(
             f"{checkout}: {value:.0f} us CPU per request ({value / first:.2f}x the first),"
             f" {median(rates[checkout]):.0f} requests/s"
         )
-
-
-def instructions_per_request(
-    checkouts: list[Path], requests: int = 1000, stream: bool = False, concurrency: int = 16
-) -> None:
-    """Print the instructions each checkout's worker runs per request at ``concurrency``
-    clients, counted by callgrind from the end of a warm-up to the end of the load."""
-    for tool in ("valgrind", "callgrind_control"):
-        if shutil.which(tool) is None:
-            sys.exit(f"--instructions needs {tool} (apt-get install valgrind)")
-    first = None
-    for checkout in checkouts:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "callgrind.out"
-            wrapper = (
-                "valgrind",
-                "--tool=callgrind",
-                "--collect-atstart=no",
-                f"--callgrind-out-file={out}",
-            )
-            with _worker(checkout / "src", wrapper=wrapper, warm_up=200) as (pid, url, token):
-                _callgrind_control("-i", "on", pid)
-                load(
-                    url,
-                    token=token,
-                    model=MODEL,
-                    requests=requests,
-                    concurrency=concurrency,
-                    stream=stream,
-                )
-                _callgrind_control("-i", "off", pid)
-            count = _callgrind_total(out) / requests
-        first = first or count
-        print(f"{checkout}: {count / 1e6:.3f} M instructions per request ({count / first:.3f}x)")
-
-
-def _callgrind_control(*args: object) -> None:
-    subprocess.run(["callgrind_control", *map(str, args)], check=True, capture_output=True)
-
-
-def _callgrind_total(dump: Path) -> int:
-    """The instructions of a callgrind dump (its ``summary:`` or ``totals:`` line)."""
-    for line in dump.read_text().splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1])
-    raise RuntimeError(f"{dump} holds no instruction count")
 
 
 def _key(frame: str) -> str:
@@ -211,23 +157,16 @@ def profile(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cpu", nargs="+", type=Path, metavar="CHECKOUT")
-    parser.add_argument("--instructions", nargs="+", type=Path, metavar="CHECKOUT")
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--stream", action="store_true", help="Streamed chat requests.")
-    parser.add_argument(
-        "--concurrency", type=int, default=16, help="Clients (--cpu, --instructions)."
-    )
+    parser.add_argument("--concurrency", type=int, default=16, help="Clients (--cpu only).")
     parser.add_argument(
         "--parts",
         default="",
         help=f"Deployed with these of {','.join(sorted(PLATFORM))} (bench.deployment).",
     )
     args = parser.parse_args()
-    if args.instructions:
-        instructions_per_request(
-            args.instructions, args.requests, stream=args.stream, concurrency=args.concurrency
-        )
-    elif args.cpu:
+    if args.cpu:
         cpu_per_request(args.cpu, stream=args.stream, concurrency=args.concurrency)
     else:
         parts = frozenset(part for part in args.parts.split(",") if part)
