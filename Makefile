@@ -57,10 +57,8 @@ browser:
 	@[ -f tests/web/axe/node_modules/axe-core/axe.min.js ] || \
 	  npm ci --prefix tests/web/axe --no-audit --no-fund --silent
 
-# Test files spread over PYTEST_WORKERS processes (pytest-xdist), a file's tests together.
-PYTEST_WORKERS ?= 2
 pytest: $(VENV)/.test-installed browser
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
