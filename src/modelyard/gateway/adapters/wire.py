@@ -2,8 +2,9 @@
 
 The gateway's adapters use :func:`post_json` and :func:`post_sse` (the request path);
 connection checks, provider fine-tuning and the training advice use :func:`send`, which
-returns any answer whole, and :func:`answer_error` for one that failed. All of them share
-the app's :class:`~modelyard.gateway.http.UpstreamHttp` session.
+returns any answer whole, and :func:`answer_error` for one that failed. All of them use
+the app's :class:`~modelyard.gateway.http.UpstreamHttp`: the first two its lean
+keep-alive client, :func:`send` its aiohttp session.
 """
 
 from __future__ import annotations
@@ -110,11 +111,6 @@ def _status_error(status: int, headers: Mapping[str, str], body: bytes) -> Upstr
     )
 
 
-async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
-    if response.status >= 400:
-        raise _status_error(response.status, response.headers, await response.read())
-
-
 #: Error types providers send in a stream's error event, as the HTTP status they stand for
 #: (OpenAI and Anthropic ``type``, Hugging Face's text-generation ``error_type``).
 _STREAM_ERROR_STATUSES = {
@@ -166,20 +162,18 @@ async def post_json(
 ) -> Any:
     """POST ``body`` as JSON and return the decoded answer, or raise :class:`UpstreamError`."""
     try:
-        async with http.session.post(
+        answer = await http.client.post(
             url,
-            data=orjson.dumps(body),
             headers={"content-type": "application/json", **headers},
-            timeout=aiohttp.ClientTimeout(total=timeout),
-        ) as response:
-            await _raise_for_status(response)
-            payload = await response.read()
-    except UpstreamError:
-        raise
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            body=orjson.dumps(body),
+            timeout=timeout,
+        )
+    except (TimeoutError, OSError) as exc:
         raise _transport_error(exc, timeout) from None
+    if answer.status >= 400:
+        raise _status_error(answer.status, answer.headers, answer.body)
     try:
-        return orjson.loads(payload)
+        return orjson.loads(answer.body)
     except orjson.JSONDecodeError:
         raise UpstreamError("protocol", "the provider answered with invalid JSON") from None
 
@@ -197,15 +191,16 @@ async def post_sse(
     with ``raise_errors``, an object carrying ``error`` raises :func:`stream_error` instead
     (so that an adapter passing the events on needs no relay of its own)."""
     try:
-        async with http.session.post(
+        async with http.client.stream(
             url,
-            data=orjson.dumps(body),
             headers={"content-type": "application/json", "accept": "text/event-stream", **headers},
-            timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout),
+            body=orjson.dumps(body),
+            read_timeout=timeout,
         ) as response:
-            await _raise_for_status(response)
+            if response.status >= 400:
+                raise _status_error(response.status, response.headers, await response.read())
             events = SseDataDecoder()
-            async for data in response.content.iter_any():
+            async for data in response:
                 for event in events.feed(data):
                     if raise_errors and type(event) is dict and "error" in event:
                         raise stream_error(event)
@@ -218,7 +213,7 @@ async def post_sse(
                 yield event
     except UpstreamError:
         raise
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+    except (TimeoutError, OSError) as exc:
         raise _transport_error(exc, timeout) from None
 
 
