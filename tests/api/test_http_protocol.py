@@ -119,9 +119,11 @@ class CountedWrites:
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         self.writes = 0
+        self.data: list[bytes] = []
 
     def write(self, data: bytes) -> None:
         self.writes += 1
+        self.data.append(bytes(data))
         self.transport.write(data)
 
     def __getattr__(self, name: str) -> Any:
@@ -156,20 +158,37 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _stream_writes(protocol: type[HttpToolsProtocol]) -> int:
+def _stream_writes(protocol: type[HttpToolsProtocol]) -> list[bytes]:
     counting, connections = _counting(protocol)
     with FakeServer(_app, http=counting) as server, httpx.Client(base_url=server.url) as client:
         response = client.get("/stream")
         assert response.status_code == 200
         assert response.content == b"".join(CHUNKS)
     (connection,) = connections
-    writes: int = connection.writes
-    return writes
+    data: list[bytes] = connection.data
+    return data
 
 
-def test_a_stream_relayed_in_one_step_leaves_in_one_write() -> None:
-    assert _stream_writes(HttpToolsProtocol) == len(CHUNKS) + 2
-    assert _stream_writes(CoalescingHttpToolsProtocol) == 1
+def test_a_stream_relayed_in_one_step_leaves_in_two_writes_the_first_chunk_at_once() -> None:
+    assert len(_stream_writes(HttpToolsProtocol)) == len(CHUNKS) + 2
+    first, rest = _stream_writes(CoalescingHttpToolsProtocol)
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and first.endswith(CHUNKS[0] + b"\r\n")
+    assert rest.count(b"data: chunk") == len(CHUNKS) - 1 and rest.endswith(b"0\r\n\r\n")
+
+
+async def test_while_a_response_is_unsent_its_head_and_first_piece_leave_at_once() -> None:
+    inner = RecordingTransport()
+    writes = CoalescedWrites(inner)
+    writes.response_unsent = True
+    writes.write(b"head")
+    assert inner.writes == []
+    writes.write(b"first")
+    assert inner.writes == [b"headfirst"]
+    writes.write(b"second")
+    writes.write(b"third")
+    assert inner.writes == [b"headfirst"]
+    await _next_step()
+    assert inner.writes == [b"headfirst", b"secondthird"]
 
 
 def test_json_answers_are_one_write_each_on_a_kept_alive_connection() -> None:
@@ -183,4 +202,4 @@ def test_json_answers_are_one_write_each_on_a_kept_alive_connection() -> None:
         streamed = client.get("/stream")
         assert streamed.content == b"".join(CHUNKS)
     assert len(connections) == 1
-    assert connections[0].writes == 3
+    assert connections[0].writes == 4  # the stream's head and first chunk, then the rest

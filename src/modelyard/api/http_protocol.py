@@ -7,8 +7,13 @@ dozen segments. :class:`CoalescedWrites` holds what is written during a step and
 in one call at the start of the next (``loop.call_soon``), at once when a response ends
 (:meth:`CoalescingHttpToolsProtocol.on_response_complete`), when 64 KiB are held, or
 before the connection closes. Nothing waits for later data: a chunk that arrives alone
-leaves in the same loop iteration, so time to first chunk is unchanged, and a busy
-worker sends fewer, larger segments (``python -m bench.profile --cpu``, docs/benchmarks.md).
+leaves in the same loop iteration, and a busy worker sends fewer, larger segments
+(``python -m bench.profile --cpu``, docs/benchmarks.md).
+
+One exception keeps the time to first chunk short: a response's first body piece that
+joins its held head is sent at once with it. Without that, a stream whose upstream
+delivered all its chunks in one read reached the client only once every chunk had been
+relayed (a plain JSON answer is still one write: head and body).
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ class CoalescedWrites:
         self._held: list[bytes] = []
         self._held_bytes = 0
         self._flush_scheduled = False
+        #: Set by the protocol while nothing of the current response has been sent: the
+        #: held head and the first body piece then leave at once.
+        self.response_unsent = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Hold ``data`` until the next step (or send what is held, past :data:`FLUSH_BYTES`)."""
@@ -47,7 +55,7 @@ class CoalescedWrites:
             return
         self._held.append(bytes(data))
         self._held_bytes += len(data)
-        if self._held_bytes >= FLUSH_BYTES:
+        if self._held_bytes >= FLUSH_BYTES or (self.response_unsent and len(self._held) > 1):
             self.flush()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
@@ -65,6 +73,7 @@ class CoalescedWrites:
         """Send what is held, in one write."""
         if not self._held:
             return
+        self.response_unsent = False
         data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
         self._held.clear()
         self._held_bytes = 0
@@ -93,12 +102,16 @@ class CoalescedWrites:
 
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a :class:`CoalescedWrites` transport; a finished
-    response is sent at once (a plain JSON answer is one write: headers and body)."""
+    """uvicorn's httptools protocol on a :class:`CoalescedWrites` transport; a response's
+    head leaves with its first body piece, and a finished response is sent at once (a
+    plain JSON answer is one write: headers and body)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescedWrites(transport))  # type: ignore[arg-type]
+        writes = CoalescedWrites(transport)
+        writes.response_unsent = True
+        super().connection_made(writes)  # type: ignore[arg-type]
 
     def on_response_complete(self) -> None:
         self.transport.flush()  # type: ignore[attr-defined]
+        self.transport.response_unsent = True  # type: ignore[attr-defined]
         super().on_response_complete()
