@@ -252,6 +252,36 @@ async def test_an_abandoned_stream_closes_its_connection_and_idle_ones_expire(
     assert server.connections == 2
 
 
+async def test_a_stream_read_to_its_last_event_keeps_its_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """post_sse stops at ``[DONE]``; the chunked body's end, a moment later, is waited for
+    in the background so that the next call reuses the connection, within a bound."""
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+    events = b'data: {"n": 1}\n\ndata: [DONE]\n\n'
+    chunk = b"%x\r\n%s\r\n" % (len(events), events)
+
+    async def late_end(request: bytes, writer: asyncio.StreamWriter, served: int) -> None:
+        writer.write(head + b"transfer-encoding: chunked\r\n\r\n" + chunk)
+        await asyncio.sleep(0.05 if served < 3 else 1)
+        writer.write(b"0\r\n\r\n")
+
+    monkeypatch.setattr(http1_client, "_DRAIN_SECONDS", 0.3)
+    http = UpstreamHttp(connect_timeout=2)
+    try:
+        async with serving(late_end) as server:
+            for _ in range(3):
+                got = [e async for e in post_sse(http, url(server), headers={}, body={}, timeout=5)]
+                assert got == [{"n": 1}]
+                await asyncio.sleep(0.1)
+                assert server.connections == 1  # the first two ended within the bound
+            await asyncio.sleep(0.3)
+            assert [e async for e in post_sse(http, url(server), headers={}, body={}, timeout=5)]
+        assert server.connections == 2  # the third's end came too late: closed
+    finally:
+        await http.aclose()
+
+
 async def test_a_large_stream_read_slowly_arrives_whole(client: Http1Client) -> None:
     payload = bytes(range(256)) * 16 * 1024  # 4 MiB: the reader falls behind
     async with serving(answer_with(plain(payload))) as server:

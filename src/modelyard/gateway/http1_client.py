@@ -51,6 +51,10 @@ CONNECTIONS_PER_ORIGIN = 256
 KEEPALIVE_SECONDS = 15.0
 #: Bytes of an answer held unread before the connection stops reading (flow control).
 _HIGH_WATER = 256 * 1024
+#: How long, and how many bytes, the rest of an answer the caller no longer reads is
+#: waited for to keep its connection (:meth:`Http1Stream.close` with ``drain``).
+_DRAIN_SECONDS = 1.0
+_DRAIN_BYTES = 64 * 1024
 _DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
@@ -134,6 +138,7 @@ class _Connection(asyncio.Protocol):
         self.buffered = 0
         self.paused = False
         self.waiter: asyncio.Future[None] | None = None
+        self.draining: asyncio.TimerHandle | None = None
 
     # -- the caller's side ---------------------------------------------------------------
 
@@ -162,7 +167,16 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
+    def drain(self) -> None:
+        """Discard the rest of the answer as it comes, and go back to the pool once it is
+        complete (closed instead past :data:`_DRAIN_SECONDS` or :data:`_DRAIN_BYTES`)."""
+        self.take()
+        self.draining = self._loop.call_later(_DRAIN_SECONDS, self.abort)
+
     def abort(self) -> None:
+        if self.draining is not None:
+            self.draining.cancel()
+            self.draining = None
         if not self.closed:
             self.closed = True
             if self.transport is not None:
@@ -189,6 +203,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.draining is not None:
+            self.draining.cancel()
+            self.draining = None
         self.pool.forget(self)
         if not self.active or self.complete:
             return
@@ -223,6 +240,11 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         if not self.head_done:
             return
+        if self.draining is not None:
+            self.buffered += len(body)
+            if self.buffered > _DRAIN_BYTES:
+                self.abort()
+            return
         self.chunks.append(body)
         self.buffered += len(body)
         if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
@@ -235,6 +257,11 @@ class _Connection(asyncio.Protocol):
             return
         self.complete = True
         self.keep_alive = not self.until_close and self.parser.should_keep_alive()
+        if self.draining is not None:
+            self.draining.cancel()
+            self.draining = None
+            self.pool.release(self)
+            return
         self._wake()
 
     def _fail(self, error: Http1Error) -> None:
@@ -368,13 +395,17 @@ class Http1Stream:
     ) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Give the connection back (reused if the body was read to its end)."""
+    def close(self, *, drain: bool = False) -> None:
+        """Give the connection back: reused if the body was read to its end; with
+        ``drain`` (the caller has what it wanted and the answer ends soon, as an SSE
+        stream does after its last event), also once the rest has come and been dropped."""
         if not self._finished:
             self._finished = True
             connection = self._connection
             if connection.complete and not connection.chunks:
                 self._pool.release(connection)
+            elif drain and connection.error is None and not connection.closed:
+                connection.drain()
             else:
                 connection.abort()
 

@@ -206,6 +206,7 @@ async def post_sse(
                         raise stream_error(event)
                     yield event
                 if events.done:
+                    response.close(drain=True)  # its connection is kept for the next call
                     return
             for event in events.end():
                 if raise_errors and type(event) is dict and "error" in event:
