@@ -2,7 +2,7 @@
 short, friendly message with the request id (``x-request-id``).
 
 A failover summary lists every target tried with its outcome (provider names, upstream
-hosts, ``ClientConnectorError: Cannot connect to host …``, cooldowns): useful to whoever
+hosts, ``Http1Error: Cannot connect to host …``, cooldowns): useful to whoever
 runs the server, noise and internals to a user. The detail is logged with the request id,
 so staff can find it from what the user reports. The OpenAI error shape, status, type and
 code stay the same for both.
