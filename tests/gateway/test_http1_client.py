@@ -188,6 +188,21 @@ async def test_a_body_cut_short_or_a_malformed_answer_fails(client: Http1Client)
             await client.post(url(server), headers={}, body=BODY, timeout=5)
 
 
+async def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_quoted(
+    client: Http1Client,
+) -> None:
+    async with serving(answer_with(plain(b"{}"))) as server:
+        with_user = f"http://team%40x:s3cret-canary@127.0.0.1:{server.port}/v1/chat/completions"
+        await client.post(with_user, headers={}, body=BODY, timeout=5)
+    assert b"authorization: Basic dGVhbUB4OnMzY3JldC1jYW5hcnk=\r\n" in server.requests[0]
+    with pytest.raises(Http1Error) as caught:
+        await client.post("ftp://u:s3cret-canary@host/x", headers={}, body=BODY, timeout=5)
+    with pytest.raises(Http1Error) as bad_port:
+        await client.post("http://u:s3cret-canary@host:99999/x", headers={}, body=BODY, timeout=5)
+    for error in (caught.value, bad_port.value):
+        assert "s3cret-canary" not in str(error) and "upstream URL" in str(error)
+
+
 async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(
     client: Http1Client,
 ) -> None:

@@ -13,7 +13,8 @@ uploads, other methods, query parameters) keep aiohttp
 What it does as aiohttp did: at most :data:`CONNECTIONS_PER_ORIGIN` connections per
 origin (more callers wait for one), idle connections closed after
 :data:`KEEPALIVE_SECONDS`, TLS with the system's trust store, gzip and deflate answers
-decoded, chunked and read-until-close bodies, a connect timeout. And one thing more: a
+decoded, chunked and read-until-close bodies, a connect timeout, basic credentials from
+the URL's user info (never quoted in an error). And one thing more: a
 call whose reused connection turns out to have been closed by the server before any byte
 of the answer came back is sent once more on a new connection (a keep-alive race, not a
 failure of the upstream). Every failure is an :class:`Http1Error` (a ``ConnectionError``),
@@ -24,6 +25,7 @@ so :mod:`~modelyard.gateway.adapters.wire` classifies it as ``connection``; a ti
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
 import time
 import zlib
@@ -32,7 +34,7 @@ from collections.abc import AsyncIterator, Mapping
 from functools import lru_cache
 from types import TracebackType
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httptools
 
@@ -76,6 +78,8 @@ class _Origin(NamedTuple):
     port: int
     tls: bool
     host_header: str
+    #: Basic credentials from the URL's user info (``https://user:pass@host``), if any.
+    basic_auth: str | None
 
 
 @lru_cache(maxsize=4096)
@@ -83,20 +87,24 @@ def _split(url: str) -> tuple[_Origin, str]:
     """The origin of ``url`` and its request target (path and query)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise Http1Error(f"not an http(s) URL: {url!r}")
+    if scheme not in ("http", "https") or not parts.hostname:  # the URL may hold credentials
+        raise Http1Error(f"the upstream URL is not an http(s) URL with a host (scheme {scheme!r})")
     tls = scheme == "https"
     host = parts.hostname
     try:
         port = parts.port or (443 if tls else 80)
     except ValueError:
-        raise Http1Error(f"the URL's port is not a number: {url!r}") from None
+        raise Http1Error("the upstream URL's port is not a number from 0 to 65535") from None
+    basic_auth = None
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        basic_auth = "Basic " + base64.b64encode(pair.encode()).decode()
     shown = f"[{host}]" if ":" in host else host
     host_header = shown if parts.port is None else f"{shown}:{port}"
     target = parts.path or "/"
     if parts.query:
         target = f"{target}?{parts.query}"
-    return _Origin((scheme, host, port), host, port, tls, host_header), target
+    return _Origin((scheme, host, port), host, port, tls, host_header, basic_auth), target
 
 
 def _head(origin: _Origin, target: str, headers: Mapping[str, str], length: int) -> bytes:
@@ -108,6 +116,8 @@ def _head(origin: _Origin, target: str, headers: Mapping[str, str], length: int)
         if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
             raise Http1Error(f"the header {name.strip()!r} holds a line break")
         lines.append(f"{name}: {value}\r\n")
+    if origin.basic_auth is not None and "authorization" not in headers:
+        lines.append(f"authorization: {origin.basic_auth}\r\n")
     lines.append("\r\n")
     return "".join(lines).encode()
 
