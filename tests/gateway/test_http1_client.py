@@ -297,15 +297,21 @@ async def test_a_stream_read_to_its_last_event_keeps_its_connection(
         await http.aclose()
 
 
-async def test_a_large_stream_read_slowly_arrives_whole(client: Http1Client) -> None:
-    payload = bytes(range(256)) * 16 * 1024  # 4 MiB: the reader falls behind
+async def test_a_large_stream_read_slowly_pauses_reading_and_arrives_whole(
+    client: Http1Client,
+) -> None:
+    payload = bytes(range(256)) * 64 * 1024  # 16 MiB: the reader falls behind
     async with serving(answer_with(plain(payload))) as server:
         got = bytearray()
         async with client.stream(url(server), headers={}, body=BODY) as answer:
+            held = []
             async for piece in answer:
                 got += piece
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(0.02)  # the server keeps writing meanwhile
+                held.append(answer._connection.buffered)
     assert bytes(got) == payload
+    # Reading stopped once a read's worth past the high-water mark was held.
+    assert max(held) <= http1_client._HIGH_WATER + 256 * 1024, max(held)
 
 
 def _certificate(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:

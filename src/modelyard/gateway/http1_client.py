@@ -33,10 +33,11 @@ from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from functools import lru_cache
 from types import TracebackType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import httptools
+import orjson
 
 __all__ = [
     "CONNECTIONS_PER_ORIGIN",
@@ -65,11 +66,15 @@ class Http1Error(ConnectionError):
 
 
 class Http1Answer(NamedTuple):
-    """An answer read whole: status, headers (lower-case names) and decoded body."""
+    """An answer read whole, whatever its status: status, headers and decoded body."""
 
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+    def json(self) -> Any:
+        """The decoded body; ``ValueError`` when it is not JSON."""
+        return orjson.loads(self.body)
 
 
 class _Origin(NamedTuple):
@@ -208,9 +213,6 @@ class _Connection(asyncio.Protocol):
             self._fail(Http1Error(f"the upstream's answer is not valid HTTP/1.1: {error}"))
             self.abort()
 
-    def eof_received(self) -> bool | None:
-        return None  # close the transport
-
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self.draining is not None:
@@ -248,8 +250,6 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
-        if not self.head_done:
-            return
         if self.draining is not None:
             self.buffered += len(body)
             if self.buffered > _DRAIN_BYTES:
@@ -376,8 +376,8 @@ class _Pool:
 class Http1Stream:
     """An answer being read: status and headers, then the body piece by piece
     (``async for``, each read waiting at most ``read_timeout``) or whole (:meth:`read`).
-    Leaving the ``async with`` block keeps the connection only when the body was read
-    to its end."""
+    :meth:`close` (or leaving :meth:`Http1Client.stream`'s ``async with``) keeps the
+    connection only when the body was read to its end."""
 
     def __init__(self, pool: _Pool, connection: _Connection, read_timeout: float | None):
         self._pool = pool
@@ -393,17 +393,6 @@ class Http1Stream:
             connection.abort()
             raise Http1Error(f"the upstream's answer is encoded as {encoding!r}, not supported")
         self._finished = False
-
-    async def __aenter__(self) -> Http1Stream:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self, *, drain: bool = False) -> None:
         """Give the connection back: reused if the body was read to its end; with
@@ -442,15 +431,12 @@ class Http1Stream:
                 return None
             if connection.error is not None:
                 raise connection.error
-            if self._read_timeout is None:
-                await connection.wait()
-            else:
-                try:
-                    async with asyncio.timeout(self._read_timeout):
-                        await connection.wait()
-                except TimeoutError:
-                    connection.abort()
-                    raise TimeoutError(f"no data within {self._read_timeout:g} s") from None
+            try:
+                async with asyncio.timeout(self._read_timeout):
+                    await connection.wait()
+            except TimeoutError:
+                connection.abort()
+                raise TimeoutError(f"no data within {self._read_timeout:g} s") from None
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iterate()
@@ -491,7 +477,8 @@ class Http1Client:
         if pool is None:
             pool = self._pools[origin.key] = _Pool(self, origin)
         data = _head(origin, target, headers, len(body)) + body
-        for attempt in (1, 2):
+        may_retry = True
+        while True:
             connection, reused = await pool.acquire()
             try:
                 connection.send(data)
@@ -499,16 +486,15 @@ class Http1Client:
                     if connection.error is not None:
                         raise connection.error
                     await connection.wait()
+                return pool, connection
             except Http1Error:
                 connection.abort()
-                if reused and not connection.received and attempt == 1:
-                    continue  # the server had closed the idle connection: try a new one
-                raise
+                if not (may_retry and reused and not connection.received):
+                    raise
+                may_retry = False  # the server had closed the idle connection: a new one
             except BaseException:
                 connection.abort()
                 raise
-            return pool, connection
-        raise AssertionError("unreachable")
 
     def stream(
         self,
@@ -562,11 +548,8 @@ class _StreamOpening:
     async def __aenter__(self) -> Http1Stream:
         client, url, headers, body, read_timeout = self._args
         try:
-            if read_timeout is None:
+            async with asyncio.timeout(read_timeout):
                 pool, connection = await client._exchange(url, headers, body)
-            else:
-                async with asyncio.timeout(read_timeout):
-                    pool, connection = await client._exchange(url, headers, body)
         except TimeoutError:
             raise TimeoutError(f"no answer within {read_timeout:g} s") from None
         self._stream = Http1Stream(pool, connection, read_timeout)

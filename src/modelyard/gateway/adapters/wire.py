@@ -12,7 +12,6 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -20,6 +19,7 @@ import orjson
 
 from modelyard.gateway.adapters.sse_events import SseDataDecoder
 from modelyard.gateway.http import UpstreamHttp
+from modelyard.gateway.http1_client import Http1Answer as UpstreamAnswer
 from modelyard.gateway.upstream_errors import UpstreamError
 
 __all__ = [
@@ -216,19 +216,6 @@ async def post_sse(
         raise
     except (TimeoutError, OSError) as exc:
         raise _transport_error(exc, timeout) from None
-
-
-@dataclass(frozen=True)
-class UpstreamAnswer:
-    """A provider's whole answer, whatever its status."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        """The decoded body; ``ValueError`` when it is not JSON."""
-        return orjson.loads(self.body)
 
 
 def answer_error(answer: UpstreamAnswer) -> UpstreamError | None:
