@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,11 +37,11 @@ logger = logging.getLogger("modelyard.limits")
 
 @dataclass
 class _Queued:
-    """One group's queued operations: the script's keys and arguments, and one future per
-    admission among them (in order)."""
+    """One group's queued operations: the script's key and one argument per operation, and
+    one future per admission among them (in order)."""
 
-    keys: list[str] = field(default_factory=list)
-    args: list[str | int] = field(default_factory=list)
+    key: str
+    operations: list[str] = field(default_factory=list)
     waiters: list[asyncio.Future[Any]] = field(default_factory=list)
     settlements: int = 0
 
@@ -65,18 +64,18 @@ class Outbox:
         self.batches = 0
         self.operations = 0
 
-    def admit(self, group: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        """Queue an admission; await the result for the script's answer, None when Redis
-        is unavailable."""
+    def admit(self, group: str, key: str, operation: str) -> Any:
+        """Queue an admission (``key``: the group's key for the script); await the result
+        for the script's answer, None when Redis is unavailable."""
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        queued = self._queue(group, keys, args)
+        queued = self._queue(group, key, operation)
         queued.waiters.append(waiter)
         self._wake(now=True)
         return waiter
 
-    def settle(self, group: str, keys: Sequence[str], args: Sequence[str | int]) -> None:
+    def settle(self, group: str, key: str, operation: str) -> None:
         """Queue a settlement (sent with the next admission or after ``delay``)."""
-        self._queue(group, keys, args).settlements += 1
+        self._queue(group, key, operation).settlements += 1
         self._wake(now=False)
 
     async def flush(self) -> None:
@@ -87,12 +86,11 @@ class Outbox:
             assert self._sending is not None
             await asyncio.shield(self._sending)
 
-    def _queue(self, group: str, keys: Sequence[str], args: Sequence[str | int]) -> _Queued:
+    def _queue(self, group: str, key: str, operation: str) -> _Queued:
         queued = self._queued.get(group)
         if queued is None:
-            queued = self._queued[group] = _Queued()
-        queued.keys += keys
-        queued.args += args
+            queued = self._queued[group] = _Queued(key)
+        queued.operations.append(operation)
         return queued
 
     def _wake(self, *, now: bool) -> None:
@@ -149,15 +147,15 @@ class Outbox:
 
     async def _call(self, groups: list[_Queued]) -> list[list[Any]]:
         if len(groups) == 1:
-            return [await self.script(keys=groups[0].keys, args=groups[0].args)]
+            return [await self.script(keys=[groups[0].key], args=groups[0].operations)]
         async with self.redis.pipeline(transaction=False) as pipe:
             for queued in groups:
-                pipe.evalsha(self.script.sha, len(queued.keys), *queued.keys, *queued.args)
+                pipe.evalsha(self.script.sha, 1, queued.key, *queued.operations)
             answers: list[Any] = await pipe.execute(raise_on_error=False)
         for index, answer in enumerate(answers):
             if isinstance(answer, NoScriptError):  # Redis restarted: none of it ran
                 queued = groups[index]
-                answers[index] = await self.script(keys=queued.keys, args=queued.args)
+                answers[index] = await self.script(keys=[queued.key], args=queued.operations)
             elif isinstance(answer, REDIS_ERRORS):
                 raise answer
         return answers
