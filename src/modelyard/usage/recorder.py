@@ -3,9 +3,11 @@
 :meth:`UsageRecorder.record` appends to an in-memory queue and returns at once: it never
 awaits and never touches the database. One background task (:meth:`UsageRecorder.start`)
 writes what is queued every ``flush_interval`` seconds, and sooner when ``batch_size``
-events are waiting; each batch is one multi-row ``INSERT`` (executemany) in one
-transaction. Events leave the queue only once their transaction has committed, so a failed
-write is retried on the next tick with the same events — nothing lost, nothing written
+events are waiting; each batch is one ``INSERT`` in one transaction: on PostgreSQL one
+statement with a column of values per parameter (``unnest``: the server plans and runs it
+once per batch, not once per row), elsewhere an executemany. Events leave the queue only
+once their transaction has committed, so a failed write is retried on the next tick with
+the same events — nothing lost, nothing written
 twice. :meth:`UsageRecorder.aclose` stops the task and writes everything still queued: a
 clean shutdown loses nothing.
 
@@ -41,7 +43,7 @@ from dataclasses import fields
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Insert, insert
+from sqlalchemy import Insert, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -76,12 +78,28 @@ _COLUMNS = frozenset(f.name for f in fields(UsageEvent))
 
 
 def _insert_once(dialect: str) -> Insert:
-    """The ``INSERT`` of usage rows that skips an ``event_id`` already there."""
+    """The ``INSERT`` of usage rows that skips an ``event_id`` already there (on PostgreSQL
+    it takes one array of values per column: see :func:`_parameters`)."""
     if dialect == "postgresql":
-        return postgresql.insert(UsageRecord).on_conflict_do_nothing(index_elements=["event_id"])
+        table = UsageRecord.__table__
+        names = sorted(_COLUMNS)
+        arrays = [bindparam(name, type_=postgresql.ARRAY(table.c[name].type)) for name in names]
+        rows = func.unnest(*arrays).table_valued(*names).render_derived(name="batch")
+        return (
+            postgresql.insert(UsageRecord)
+            .from_select(names, select(*(rows.c[name] for name in names)))
+            .on_conflict_do_nothing(index_elements=["event_id"])
+        )
     if dialect == "sqlite":
         return sqlite.insert(UsageRecord).on_conflict_do_nothing(index_elements=["event_id"])
     return insert(UsageRecord)
+
+
+def _parameters(dialect: str, rows: list[dict[str, Any]]) -> Any:
+    """The parameters of :func:`_insert_once`'s statement for ``rows``."""
+    if dialect == "postgresql":
+        return {name: [row[name] for row in rows] for name in _COLUMNS}
+    return rows
 
 
 def _row(event: UsageEvent) -> dict[str, Any]:
@@ -137,7 +155,8 @@ class UsageRecorder:
         self.journal_failures = 0
         #: Each queued event, and whether the journal holds it.
         self._queue: deque[tuple[UsageEvent, bool]] = deque()
-        self._insert = _insert_once(database.engine.dialect.name)
+        self._dialect = database.engine.dialect.name
+        self._insert = _insert_once(self._dialect)
         self._scanned_at = 0.0
         self._synced_at = float("-inf")
         self._wake = asyncio.Event()
@@ -268,7 +287,7 @@ class UsageRecorder:
         rows = [_row(event) for event, _journaled in batch]
         try:
             async with self.database.engine.begin() as connection:
-                await connection.execute(self._insert, rows)
+                await connection.execute(self._insert, _parameters(self._dialect, rows))
         except Exception as error:
             self.failed_writes += 1
             logger.warning(
@@ -299,7 +318,7 @@ class UsageRecorder:
             for start in range(0, len(events), self.max_batch_size):
                 rows = [_row(event) for event in events[start : start + self.max_batch_size]]
                 async with self.database.engine.begin() as connection:
-                    await connection.execute(self._insert, rows)
+                    await connection.execute(self._insert, _parameters(self._dialect, rows))
         except Exception as error:
             orphan.release(delete=False)
             self.failed_writes += 1
