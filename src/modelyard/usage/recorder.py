@@ -7,9 +7,8 @@ events are waiting; each batch is one ``INSERT`` in one transaction: on PostgreS
 statement with a column of values per parameter (``unnest``: the server plans and runs it
 once per batch, not once per row), elsewhere an executemany. Events leave the queue only
 once their transaction has committed, so a failed write is retried on the next tick with
-the same events — nothing lost, nothing written
-twice. :meth:`UsageRecorder.aclose` stops the task and writes everything still queued: a
-clean shutdown loses nothing.
+the same events — nothing lost, nothing written twice. :meth:`UsageRecorder.aclose` stops
+the task and writes everything still queued: a clean shutdown loses nothing.
 
 With a :class:`~modelyard.usage.journal.UsageJournal` (the default in the application),
 :meth:`UsageRecorder.record` first appends the event to this process's journal segment
