@@ -57,8 +57,12 @@ browser:
 	@[ -f tests/web/axe/node_modules/axe-core/axe.min.js ] || \
 	  npm ci --prefix tests/web/axe --no-audit --no-fund --silent
 
+# The suite over PYTEST_WORKERS processes (pytest-xdist, whole files per process), then
+# the tests marked `serial` (they time servers under load) alone.
+PYTEST_WORKERS ?= 2
 pytest: $(VENV)/.test-installed browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not serial"
+	$(BIN)/pytest -m serial
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -6,12 +6,22 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from modelyard.config import Settings
 from modelyard.security.redaction import secret_registry
 from tests.conftest import BACKENDS, _reset_postgres, _settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of this folder ``serial``: they time servers under load and kill
+    processes, so `make test` runs them after the parallel run, alone on the machine."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
