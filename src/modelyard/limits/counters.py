@@ -105,7 +105,7 @@ class Settlement:
     minute: int | None = None
     #: Real tokens minus the estimate.
     token_delta: int = 0
-    #: The reservation to drop (``"<request id>:<units>"``).
+    #: The reservation to drop (``"<request id>/<units>"``).
     reservation: str | None = None
     #: The spend counter to add ``spend_units`` to (if it is initialised).
     spend_key: str | None = None
@@ -158,8 +158,9 @@ class Counters(Protocol):
 
 
 def reservation_member(reservation_id: str, units: int) -> str:
-    """How a reservation is named in the in-flight set."""
-    return f"{reservation_id}:{units}"
+    """How a reservation is named in the in-flight set (``/``: Redis's running sum of the
+    shares counts it; see :mod:`~modelyard.limits.redis_counters`)."""
+    return f"{reservation_id}/{units}"
 
 
 class _Flights:

@@ -60,7 +60,10 @@ __all__ = ["RedisCounters"]
 _BATCH = """
 local base = KEYS[1]
 
-local function share_of(member) return tonumber(string.match(member, ':(%d+)$')) end
+-- The share a reservation holds in the running sum. Members named '<id>:<units>' were
+-- admitted by a version before the sum and are not in it: they count 0 (their requests
+-- end within the hold; until then the budget can be overspent by at most their shares).
+local function share_of(member) return tonumber(string.match(member, '/(%d+)$')) or 0 end
 
 local function sweep(prefix, now)
   local flights = prefix .. 'flights'
@@ -80,7 +83,7 @@ local function held_of(prefix, hold)
   if flights == 0 then return 0, 0 end
   local held = redis.call('GET', prefix .. 'held')
   if held then return tonumber(held), flights end
-  local sum = 0  -- no running sum (expired, or never kept by an older version): count
+  local sum = 0  -- the running sum expired with its last share: count what is left
   for _, member in ipairs(redis.call('ZRANGE', prefix .. 'flights', 0, -1)) do
     sum = sum + share_of(member)
   end
@@ -121,7 +124,7 @@ local function admit(f)
     local rpm, tpm = prefix .. 'rpm:' .. minute, prefix .. 'tpm:' .. minute
     if redis.call('INCR', rpm) == 1 then redis.call('PEXPIRE', rpm, window) end
     if redis.call('INCRBY', tpm, est) == est then redis.call('PEXPIRE', tpm, window) end
-    redis.call('ZADD', prefix .. 'flights', now + hold, rid .. ':' .. string.format('%d', share))
+    redis.call('ZADD', prefix .. 'flights', now + hold, rid .. '/' .. string.format('%d', share))
     redis.call('PEXPIRE', prefix .. 'flights', hold)
     if share > 0 then
       if counts[i] == 0 then
