@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 from redis.asyncio import Redis
 
@@ -52,11 +51,13 @@ __all__ = ["RedisCounters"]
 # share its hash tag (one Cluster slot). ARGV: one operation each, fields separated by spaces:
 #   'a now hold tokens reservation window minute plans' (times in ms), then per plan
 #       'subject rpm tpm budget spend-key' (-1: no such limit; '-': no spend counter).
-#       Answers {'ok', share...}, {'init', index} or {'<limit>', index, used, held, flights}.
+#       Answers 'ok share...', 'init index' or '<limit> index used held flights'.
 #   's items', then per item 'subject minute token-delta reservation spend-key units'
 #       ('-': none of that).
-# Returns the admissions' answers, in order. A subject's ``held`` key is the running sum of
-# the shares in its ``flights`` set, so admitting costs the same however many are in flight.
+# Returns the admissions' answers, in order, separated by ',' (one string is one reply for
+# the client to parse, not three or more an admission). A subject's ``held`` key is the
+# running sum of the shares in its ``flights`` set, so admitting costs the same however
+# many are in flight.
 _BATCH = """
 local base = KEYS[1]
 
@@ -91,6 +92,10 @@ local function held_of(prefix, hold)
   return sum, flights
 end
 
+local function refused(limit, index, used, held, flights)
+  return string.format('%s %d %d %d %d', limit, index, used, held, flights)
+end
+
 local function admit(f)
   local now, hold, est = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
   local rid, window, minute, n = f[5], f[6], f[7], tonumber(f[8])
@@ -102,19 +107,19 @@ local function admit(f)
     prefixes[i], shares[i], counts[i] = prefix, 0, 0
     if rpm >= 0 then
       local requests = tonumber(redis.call('GET', prefix .. 'rpm:' .. minute) or '0')
-      if requests + 1 > rpm then return {'requests_per_minute', i, requests, 0, 0} end
+      if requests + 1 > rpm then return refused('requests_per_minute', i, requests, 0, 0) end
     end
     if tpm >= 0 then
       local tokens = tonumber(redis.call('GET', prefix .. 'tpm:' .. minute) or '0')
-      if tokens + est > tpm then return {'tokens_per_minute', i, tokens, 0, 0} end
+      if tokens + est > tpm then return refused('tokens_per_minute', i, tokens, 0, 0) end
     end
     sweep(prefix, now)
     if budget >= 0 then
       local spend = redis.call('HMGET', prefix .. 'spend:' .. f[p + 5], 'spent', 'count')
-      if not spend[1] then return {'init', i} end
+      if not spend[1] then return 'init ' .. i end
       local spent, count = tonumber(spend[1]), tonumber(spend[2])
       local held, flights = held_of(prefix, hold)
-      if spent + held >= budget then return {'budget', i, spent, held, flights} end
+      if spent + held >= budget then return refused('budget', i, spent, held, flights) end
       if count > 0 then shares[i] = math.floor(spent / count) end
       counts[i] = flights
     end
@@ -135,8 +140,8 @@ local function admit(f)
       end
     end
   end
-  local answer = {'ok'}
-  for i = 1, n do answer[i + 1] = shares[i] end
+  local answer = 'ok'
+  for i = 1, n do answer = answer .. string.format(' %d', shares[i]) end
   return answer
 end
 
@@ -171,7 +176,7 @@ for _, operation in ipairs(ARGV) do
   for field in string.gmatch(operation, '%S+') do f[#f + 1] = field end
   if f[1] == 'a' then answers[#answers + 1] = admit(f) else settle(f) end
 end
-return answers
+return table.concat(answers, ',')
 """
 
 # KEYS: spend. ARGV: spent, count, time to live (ms).
@@ -189,22 +194,22 @@ def _ms(seconds: float) -> int:
     return max(math.ceil(seconds * 1000), 1)
 
 
-def _verdict(answer: list[Any]) -> Verdict:
+def _verdict(answer: bytes) -> Verdict:
     """The admission script's answer as a verdict."""
-    outcome = answer[0].decode()
-    if outcome == "ok":
-        return Granted(tuple(int(share) for share in answer[1:]))
-    index = int(answer[1]) - 1
-    if outcome == "init":
+    outcome, *fields = answer.split()
+    if outcome == b"ok":
+        return Granted(tuple(int(share) for share in fields))
+    index = int(fields[0]) - 1
+    if outcome == b"init":
         return NeedsSpend(index)
     limit: LimitName
-    if outcome == "requests_per_minute":
+    if outcome == b"requests_per_minute":
         limit = "requests_per_minute"
-    elif outcome == "tokens_per_minute":
+    elif outcome == b"tokens_per_minute":
         limit = "tokens_per_minute"
     else:
         limit = "budget"
-    used, held, flights = (int(value) for value in answer[2:5])
+    used, held, flights = (int(value) for value in fields[1:4])
     return Refused(index, limit, used, held, flights)
 
 

@@ -12,7 +12,8 @@ in one pipeline:
   whichever comes first (it changes counters only: nobody waits for it). :meth:`flush`
   sends what is queued now; the limits call it before reading usage and at shutdown.
 
-Operations of one group are applied in the order they were queued, in one script (atomic).
+Operations of one group are applied in the order they were queued, in one script (atomic),
+which answers one string: its admissions' answers, in order, separated by ``,``.
 When Redis fails, every admission of the batch answers None and its settlements are lost
 (logged); :class:`~modelyard.gateway.redis_client.RedisGuard` then backs off.
 """
@@ -145,17 +146,18 @@ class Outbox:
                 if not waiter.done():  # its request may have been cancelled meanwhile
                     waiter.set_result(result)
 
-    async def _call(self, groups: list[_Queued]) -> list[list[Any]]:
+    async def _call(self, groups: list[_Queued]) -> list[list[bytes]]:
         if len(groups) == 1:
-            return [await self.script(keys=[groups[0].key], args=groups[0].operations)]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for queued in groups:
-                pipe.evalsha(self.script.sha, 1, queued.key, *queued.operations)
-            answers: list[Any] = await pipe.execute(raise_on_error=False)
-        for index, answer in enumerate(answers):
-            if isinstance(answer, NoScriptError):  # Redis restarted: none of it ran
-                queued = groups[index]
-                answers[index] = await self.script(keys=[queued.key], args=queued.operations)
-            elif isinstance(answer, REDIS_ERRORS):
-                raise answer
-        return answers
+            replies = [await self.script(keys=[groups[0].key], args=groups[0].operations)]
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for queued in groups:
+                    pipe.evalsha(self.script.sha, 1, queued.key, *queued.operations)
+                replies = await pipe.execute(raise_on_error=False)
+            for index, reply in enumerate(replies):
+                if isinstance(reply, NoScriptError):  # Redis restarted: none of it ran
+                    queued = groups[index]
+                    replies[index] = await self.script(keys=[queued.key], args=queued.operations)
+                elif isinstance(reply, REDIS_ERRORS):
+                    raise reply
+        return [reply.split(b",") if reply else [] for reply in replies]
