@@ -35,16 +35,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from bench.databases import postgres_settings
+from bench.databases import PostgresUnavailable, postgres_settings
 from bench.gateway import MODEL, _config, _env, bench_token
 from bench.processes import background, cpu_seconds, free_port, load
 from modelyard.db.engine import create_database
 from modelyard.db.models import User
 from modelyard.limits.records import LimitsSpec, put_limits
 
-__all__ = ["PLATFORM", "deployed", "parts", "report", "run"]
+__all__ = ["PLATFORM", "deployed", "parts", "report", "run", "section"]
 
 REDIS_URL = os.environ.get("MODELYARD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 EMAIL = "bench@example.com"
@@ -110,9 +112,9 @@ def deployed(parts: frozenset[str], upstream: int, failing: int) -> Iterator[tup
         yield url, token, server.pid
 
 
-def run() -> dict[str, Any]:
+def run(quick: bool = False) -> dict[str, Any]:
     """Measure both deployments, both serving all along, loads alternating; the figures of
-    each round."""
+    each round (``quick``: one round of a tenth of the requests)."""
     upstream, failing = free_port(), free_port()
     rounds: dict[str, list[dict[str, Any]]] = {"default": [], "platform": []}
     upstream_cmd = [sys.executable, "-m", "bench.upstream", str(upstream)]
@@ -130,14 +132,14 @@ def run() -> dict[str, Any]:
             )
             for name in rounds
         }
-        for _ in range(ROUNDS):
+        for _ in range(1 if quick else ROUNDS):
             for name, (url, token, _pid) in servers.items():
                 figures = {
                     label: load(
                         url,
                         token=token,
                         model=MODEL,
-                        requests=requests,
+                        requests=requests // 10 if quick else requests,
                         concurrency=clients,
                         stream=stream,
                     )
@@ -178,6 +180,26 @@ def report(rounds: dict[str, list[dict[str, Any]]]) -> str:
             f"{_median(rounds['platform'], label, 'p99_ms'):.1f} ms | {errors} |"
         )
     return "\n".join(lines)
+
+
+def section(quick: bool = False) -> str:
+    """The ``make bench`` section: :func:`report` of :func:`run`, or why it was not run."""
+    heading = "## As a platform team runs it (PostgreSQL, Redis, a budget; one worker each)\n\n"
+    try:
+        asyncio.run(_ping_redis())
+        return heading + report(run(quick=quick)) + "\n"
+    except (PostgresUnavailable, OSError, RedisError) as error:
+        return heading + f"Not measured: {error}.\n"
+
+
+async def _ping_redis() -> None:
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        await client.ping()
+    except RedisError as error:
+        raise RedisError(f"Redis not reachable at {REDIS_URL} ({type(error).__name__})") from None
+    finally:
+        await client.aclose()
 
 
 #: The combinations ``--parts`` measures, in order.

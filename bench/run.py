@@ -10,7 +10,16 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import gateway, http_clients, local, reliability, training, training_quality, usage
+from bench import (
+    deployment,
+    gateway,
+    http_clients,
+    local,
+    reliability,
+    training,
+    training_quality,
+    usage,
+)
 
 PACKAGES = (
     "modelyard",
@@ -56,6 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     sections = [
         gateway.report(gateway.run(quick=args.quick)),
+        deployment.section(quick=args.quick),
         http_clients.report(http_clients.run(quick=args.quick)),
         usage.report(usage.run(quick=args.quick)),
         training.report(training.run(quick=args.quick)),
