@@ -25,9 +25,8 @@ through this process is seen at once (:meth:`LimitEnforcer.invalidate`), one mad
 another process within that time. A request of a user and token without limits costs a
 dictionary look-up — no database query and no Redis call.
 
-In memory, admitting costs the same however many requests are in flight; in Redis, a
-request of a subject with a budget costs time in proportion to that subject's requests in
-flight (the script sums their reservations). Concurrent requests that find a period's
+Admitting costs the same however many requests are in flight, in memory and in Redis
+(both keep a running sum of the reservations). Concurrent requests that find a period's
 spend counter missing share one ``usage_records`` read.
 
 Counters live in memory, or in Redis when the enforcer is given a client (all processes
