@@ -160,3 +160,39 @@ async def test_the_recorder_counters_are_on_the_metrics_page(
     assert "modelyard_usage_records_written_total 2.0" in page
     assert "modelyard_usage_records_pending 0.0" in page
     assert "modelyard_usage_records_dropped_total 0.0" in page
+
+
+async def test_a_batch_keeps_every_value_and_skips_event_ids_already_written(
+    database: Database,
+) -> None:
+    """Each column round-trips (NULLs, decimals, times, booleans); an event id already in
+    the table, or twice in one batch, is written once (on PostgreSQL the batch is one
+    statement over column arrays)."""
+    recorder = UsageRecorder(database, flush_interval=60)
+    first = usage_event(event_id="e-first")
+    recorder.record(first)
+    await recorder.flush()
+    varied = usage_event(
+        event_id="e-varied",
+        provider=None,
+        route="team-fast",
+        cost_usd=Decimal("12.34567891"),
+        cache_hit=True,
+        estimated=True,
+        error_code="upstream_timeout",
+        status=504,
+        api_token_id=7,
+        user_id=None,
+    )
+    for event in (usage_event(event_id="e-first"), varied, usage_event(event_id="e-twice")):
+        recorder.record(event)
+    recorder.record(usage_event(event_id="e-twice"))
+    await recorder.flush()
+    rows = {row.event_id: row for row in await usage_rows(database)}
+    assert sorted(rows) == ["e-first", "e-twice", "e-varied"]
+    assert rows["e-first"].request_id == first.request_id  # the first write stands
+    written = rows["e-varied"]
+    for name in ("provider", "route", "cost_usd", "cache_hit", "estimated", "error_code"):
+        assert getattr(written, name) == getattr(varied, name), name
+    assert (written.status, written.api_token_id, written.user_id) == (504, 7, None)
+    assert written.created_at == varied.created_at
