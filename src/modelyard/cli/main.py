@@ -95,6 +95,7 @@ def serve(
             workers=count,
             log_config=None,
             http=HTTP_PROTOCOL,
+            loop=settings.event_loop,
             # X-Forwarded-* only from MODELYARD_TRUSTED_PROXIES (uvicorn would trust
             # 127.0.0.1 by default); the app applies the same rule to the client address.
             proxy_headers=bool(trusted),
