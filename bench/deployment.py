@@ -197,7 +197,10 @@ async def _ping_redis() -> None:
     try:
         await client.ping()
     except RedisError as error:
-        raise RedisError(f"Redis not reachable at {REDIS_URL} ({type(error).__name__})") from None
+        # The URL may hold a password: name the variable, not its value.
+        raise RedisError(
+            f"Redis not reachable (MODELYARD_BENCH_REDIS_URL; {type(error).__name__})"
+        ) from None
     finally:
         await client.aclose()
 

@@ -99,12 +99,12 @@ end
 local function admit(f)
   local now, hold, est = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
   local rid, window, minute, n = f[5], f[6], f[7], tonumber(f[8])
-  local prefixes, shares, counts = {}, {}, {}
+  local prefixes, shares, flying = {}, {}, {}
   for i = 1, n do
     local p = 8 + (i - 1) * 5
     local prefix = base .. ':' .. f[p + 1] .. ':'
     local rpm, tpm, budget = tonumber(f[p + 2]), tonumber(f[p + 3]), tonumber(f[p + 4])
-    prefixes[i], shares[i], counts[i] = prefix, 0, 0
+    prefixes[i], shares[i], flying[i] = prefix, 0, 0
     if rpm >= 0 then
       local requests = tonumber(redis.call('GET', prefix .. 'rpm:' .. minute) or '0')
       if requests + 1 > rpm then return refused('requests_per_minute', i, requests, 0, 0) end
@@ -121,7 +121,7 @@ local function admit(f)
       local held, flights = held_of(prefix, hold)
       if spent + held >= budget then return refused('budget', i, spent, held, flights) end
       if count > 0 then shares[i] = math.floor(spent / count) end
-      counts[i] = flights
+      flying[i] = flights
     end
   end
   for i = 1, n do
@@ -132,7 +132,7 @@ local function admit(f)
     redis.call('ZADD', prefix .. 'flights', now + hold, rid .. '/' .. string.format('%d', share))
     redis.call('PEXPIRE', prefix .. 'flights', hold)
     if share > 0 then
-      if counts[i] == 0 then
+      if flying[i] == 0 then
         redis.call('SET', prefix .. 'held', share, 'PX', hold)
       else
         redis.call('INCRBY', prefix .. 'held', share)
@@ -261,7 +261,7 @@ class RedisCounters:
             for limit in (plan.requests_per_minute, plan.tokens_per_minute, budget):
                 fields.append("-1" if limit is None else str(limit))
             fields.append(plan.spend_key or _UNUSED)
-        answer = await self.outbox.admit(group, self.base(group), " ".join(fields))
+        answer = await self.outbox.admit(self.base(group), " ".join(fields))
         return None if answer is None else _verdict(answer)
 
     async def init_spend(
@@ -293,7 +293,7 @@ class RedisCounters:
                 item.spend_key or _UNUSED,
                 str(item.spend_units),
             ]
-        self.outbox.settle(group, self.base(group), " ".join(fields))
+        self.outbox.settle(self.base(group), " ".join(fields))
         return True
 
     async def flush(self) -> None:

@@ -65,18 +65,18 @@ class Outbox:
         self.batches = 0
         self.operations = 0
 
-    def admit(self, group: str, key: str, operation: str) -> Any:
-        """Queue an admission (``key``: the group's key for the script); await the result
+    def admit(self, key: str, operation: str) -> Any:
+        """Queue an admission for the group whose script key is ``key``; await the result
         for the script's answer, None when Redis is unavailable."""
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        queued = self._queue(group, key, operation)
+        queued = self._queue(key, operation)
         queued.waiters.append(waiter)
         self._wake(now=True)
         return waiter
 
-    def settle(self, group: str, key: str, operation: str) -> None:
+    def settle(self, key: str, operation: str) -> None:
         """Queue a settlement (sent with the next admission or after ``delay``)."""
-        self._queue(group, key, operation).settlements += 1
+        self._queue(key, operation).settlements += 1
         self._wake(now=False)
 
     async def flush(self) -> None:
@@ -87,10 +87,10 @@ class Outbox:
             assert self._sending is not None
             await asyncio.shield(self._sending)
 
-    def _queue(self, group: str, key: str, operation: str) -> _Queued:
-        queued = self._queued.get(group)
+    def _queue(self, key: str, operation: str) -> _Queued:
+        queued = self._queued.get(key)
         if queued is None:
-            queued = self._queued[group] = _Queued(key)
+            queued = self._queued[key] = _Queued(key)
         queued.operations.append(operation)
         return queued
 
