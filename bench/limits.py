@@ -2,7 +2,8 @@
 
 ``python -m bench.limits`` times a requests-per-minute limit and a monthly USD budget on
 a migrated SQLite file (the spend counter is read once, then kept in memory) and prints
-microseconds per admit + settle; ``--profile`` adds cProfile's top functions by own time.
+microseconds per admit + settle (and for all three limits at once, as ``bench.deployment``
+sets them); ``--profile`` adds cProfile's top functions by own time.
 
 ``--redis URL`` keeps the counters in that Redis instead (a prefix of the run's own,
 deleted afterwards), with 16 requests in flight as a busy worker has them, and prints the
@@ -40,6 +41,9 @@ CONCURRENCY = 16
 SPECS = {
     "rpm": LimitsSpec(requests_per_minute=10**9),
     "budget": LimitsSpec(budget_usd=Decimal(10**6), budget_period="month"),
+    "all three": LimitsSpec(
+        budget_usd=Decimal(10**6), requests_per_minute=10**9, tokens_per_minute=2 * 10**9
+    ),
 }
 
 

@@ -117,7 +117,10 @@ def _deployed(parts: frozenset[str]) -> Iterator[tuple[int, str, str]]:
 
 
 def profile(
-    requests: int = 6000, stream: bool = False, parts: frozenset[str] = frozenset()
+    requests: int = 6000,
+    stream: bool = False,
+    parts: frozenset[str] = frozenset(),
+    top: int = 25,
 ) -> None:
     """Print the main thread's top functions by own and (the gateway's) inclusive samples."""
     worker = _deployed(parts) if parts else _worker()
@@ -125,7 +128,7 @@ def profile(
         raw = Path(tmp) / "stacks.txt"
         command = [PY_SPY, "record", "--pid", str(pid), "--format", "raw", "--rate", "500"]
         spy = subprocess.Popen(
-            [*command, "--nonblocking", "-o", str(raw)],
+            [*command, "-o", str(raw)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -150,7 +153,7 @@ def profile(
         print(f"| {100 * count / total:.1f}% | `{name}` |")
     print("\n| inclusive | gateway function |\n|---:|---|")
     ours = [(n, c) for n, c in inclusive.most_common() if "modelyard/" in n and c < total]
-    for name, count in ours[:25]:
+    for name, count in ours[:top]:
         print(f"| {100 * count / total:.1f}% | `{name}` |")
 
 
@@ -160,6 +163,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--stream", action="store_true", help="Streamed chat requests.")
     parser.add_argument("--concurrency", type=int, default=16, help="Clients (--cpu only).")
+    parser.add_argument("--top", type=int, default=25, help="Gateway functions to list.")
     parser.add_argument(
         "--parts",
         default="",
@@ -172,7 +176,7 @@ def main() -> None:
         parts = frozenset(part for part in args.parts.split(",") if part)
         if not parts <= PLATFORM:
             parser.error(f"--parts: choose among {','.join(sorted(PLATFORM))}")
-        profile(args.requests, args.stream, parts)
+        profile(args.requests, args.stream, parts, args.top)
 
 
 if __name__ == "__main__":

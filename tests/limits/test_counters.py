@@ -3,6 +3,8 @@ reservations, all-or-nothing admission over several subjects, sharing through Re
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -251,3 +253,86 @@ async def test_reservations_of_the_version_before_the_running_sum_count_nothing(
     assert await admit(store, plan, hold=60) == Granted((300,))
     assert await admit(store, plan, now=NOW + 10) == Granted((300,))  # "old" expired
     assert await admit(store, plan, now=NOW + 10) == Refused(0, "budget", 300, 900, 3)
+
+
+async def test_a_batch_applies_its_operations_as_if_one_by_one(
+    redis_client: Redis, prefix: str
+) -> None:
+    """The script reads each key once and writes it back once per batch: its verdicts and
+    books must be those of the memory store applying the same operations in order, with
+    refusals, settlements and two subjects inside one batch."""
+    memory, shared = MemoryCounters(), RedisCounters(redis_client, prefix)
+    user = Plan("u1", 12, 8_000, 15_000, spend_key="month:1:v1", spend_expires_at=NOW + 9_999)
+    token = Plan("t7", None, 1_500, 9_000, spend_key="month:1:v1", spend_expires_at=NOW + 9_999)
+    for store in (memory, shared):
+        for subject in ("u1", "t7"):
+            await store.init_spend(GROUP, subject, "month:1:v1", spent=900, count=3, ttl=9_999)
+    chance = random.Random(7)
+    open_members: list[tuple[str, int, str]] = []  # subject, minute, member
+    now, refusals = NOW, collections.Counter[str]()
+    for round_ in range(60):
+        now += chance.choice((0.5, 20.0, 61.0))
+        chance.shuffle(open_members)
+        settling, open_members = open_members[: chance.randrange(8)], open_members[8:]
+        items = [
+            Settlement(
+                subject,
+                minute=minute,
+                token_delta=chance.randrange(-20, 40),
+                reservation=member,
+                spend_key="month:1:v1",
+                spend_units=chance.randrange(0, 300),
+            )
+            for subject, minute, member in settling
+        ]
+        items += items[:1]  # settled twice: the second finds no reservation
+        asks = [
+            (f"r{round_}-{i}", (user, token) if chance.random() < 0.5 else (user,))
+            for i in range(chance.randrange(1, 12))
+        ]
+        hold, tokens = chance.choice((5.0, 600.0)), chance.randrange(1, 400)
+
+        def admissions(store: Counters) -> list[object]:
+            return [
+                store.admit(
+                    GROUP,
+                    plans,
+                    now=now,
+                    minute=int(now // 60),
+                    estimated_tokens=tokens,
+                    reservation_id=rid,
+                    hold_seconds=hold,
+                )
+                for rid, plans in asks
+            ]
+
+        await memory.settle(GROUP, items)
+        expected = [await admission for admission in admissions(memory)]
+        batches = shared.outbox.batches
+        await shared.settle(GROUP, items)
+        verdicts = await asyncio.gather(*admissions(shared))
+        assert shared.outbox.batches == batches + 1  # all of the round in one script call
+        assert verdicts == expected, f"round {round_}"
+        for (rid, plans), verdict in zip(asks, verdicts, strict=True):
+            if isinstance(verdict, Granted):
+                for plan, share in zip(plans, verdict.reserved, strict=True):
+                    member = reservation_member(rid, share)
+                    open_members.append((plan.subject, int(now // 60), member))
+            elif isinstance(verdict, Refused):
+                refusals[verdict.limit] += 1
+    for subject in ("u1", "t7"):
+        books = [
+            await store.usage(
+                GROUP, subject, now=now, minute=int(now // 60), spend_key="month:1:v1"
+            )
+            for store in (memory, shared)
+        ]
+        assert books[0] == books[1], subject
+        # A budget of 0 refuses at once, naming the spend, the shares held and the flights.
+        spent = Plan(subject, None, None, 0, spend_key="month:1:v1", spend_expires_at=NOW + 99)
+        held = [await admit(store, spent, now=now) for store in (memory, shared)]
+        assert held[0] == held[1], subject
+        assert isinstance(held[0], Refused) and held[0].held > 0, subject
+        stored = await redis_client.get(shared.key(GROUP, subject, "held"))
+        assert stored is not None and int(stored) == held[0].held  # the running sum is kept
+    assert set(refusals) == {"requests_per_minute", "tokens_per_minute", "budget"}, refusals

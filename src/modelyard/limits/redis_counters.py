@@ -55,93 +55,184 @@ __all__ = ["RedisCounters"]
 #   's items', then per item 'subject minute token-delta reservation spend-key units'
 #       ('-': none of that).
 # Returns the admissions' answers, in order, separated by ',' (one string is one reply for
-# the client to parse, not three or more an admission). A subject's ``held`` key is the
-# running sum of the shares in its ``flights`` set, so admitting costs the same however
-# many are in flight.
+# the client to parse, not three or more an admission).
+#
+# The script reads each key it needs once, applies the operations to those values in
+# order, and writes each changed key back once at the end: a batch of n operations on one
+# subject costs about 15 Redis calls, not 10 an operation. The answers are those of the
+# operations applied one by one, except that expired reservations are swept once, at the
+# latest admission's time. A subject's ``held`` key is the running sum of the shares in its
+# ``flights`` set, so admitting costs the same however many are in flight.
 _BATCH = """
 local base = KEYS[1]
+local CHUNK = 500  -- arguments per call at most (unpack's limit is in the thousands)
 
 -- The share a reservation holds in the running sum. Members named '<id>:<units>' were
 -- admitted by a version before the sum and are not in it: they count 0 (their requests
 -- end within the hold; until then the budget can be overspent by at most their shares).
 local function share_of(member) return tonumber(string.match(member, '/(%d+)$')) or 0 end
 
-local function sweep(prefix, now)
-  local flights = prefix .. 'flights'
-  local expired = redis.call('ZRANGEBYSCORE', flights, '-inf', now)
-  if #expired == 0 then return end
-  local gone = 0
-  for _, member in ipairs(expired) do gone = gone + share_of(member) end
-  redis.call('ZREMRANGEBYSCORE', flights, '-inf', now)
-  if gone > 0 and redis.call('EXISTS', prefix .. 'held') == 1 then
-    redis.call('DECRBY', prefix .. 'held', gone)
+-- Numbers go to Redis as integers (Lua would write 1e+14 for a large budget).
+local function int(x) return string.format('%d', x) end
+
+local function chunked(command, key, items)
+  for first = 1, #items, CHUNK do
+    redis.call(command, key, unpack(items, first, math.min(first + CHUNK - 1, #items)))
   end
 end
 
--- The shares held by the subject's requests in flight, and how many there are.
-local function held_of(prefix, hold)
-  local flights = redis.call('ZCARD', prefix .. 'flights')
-  if flights == 0 then return 0, 0 end
-  local held = redis.call('GET', prefix .. 'held')
-  if held then return tonumber(held), flights end
-  local sum = 0  -- the running sum expired with its last share: count what is left
-  for _, member in ipairs(redis.call('ZRANGE', prefix .. 'flights', 0, -1)) do
-    sum = sum + share_of(member)
+local ops, now = {}, nil
+for i, operation in ipairs(ARGV) do
+  local f = {}
+  for field in string.gmatch(operation, '%S+') do f[#f + 1] = field end
+  ops[i] = f
+  if f[1] == 'a' and (now == nil or tonumber(f[2]) > now) then now = tonumber(f[2]) end
+end
+
+-- Window counters (requests, tokens): key -> {base: value in Redis or false, delta, window:
+-- set when an admission counts in it}.
+local counters, counter_keys = {}, {}
+local function counter(key)
+  local c = counters[key]
+  if c == nil then
+    local value = redis.call('GET', key)
+    c = {base = value and tonumber(value) or false, delta = 0}
+    counters[key], counter_keys[#counter_keys + 1] = c, key
   end
-  redis.call('SET', prefix .. 'held', sum, 'PX', hold)
-  return sum, flights
+  return c
+end
+local function count_of(c) return (c.base or 0) + c.delta end
+
+-- Spend counters: key -> {exists, spent, count, and what this batch adds to them}.
+local spends, spend_keys = {}, {}
+local function spend(key)
+  local s = spends[key]
+  if s == nil then
+    local found = redis.call('HMGET', key, 'spent', 'count')
+    s = {exists = found[1] ~= false, spent = tonumber(found[1] or '0'),
+         count = tonumber(found[2] or '0'), dspent = 0, dcount = 0}
+    spends[key], spend_keys[#spend_keys + 1] = s, key
+  end
+  return s
+end
+
+-- Subjects' requests in flight: prefix -> {count, loaded (the count in Redis), held (the
+-- running sum, read when first needed), members added and removed by this batch}. Expired
+-- ones are swept on first use.
+local subjects, subject_prefixes = {}, {}
+local function subject(prefix)
+  local s = subjects[prefix]
+  if s ~= nil then return s end
+  local flights = prefix .. 'flights'
+  if now ~= nil then
+    local expired = redis.call('ZRANGEBYSCORE', flights, '-inf', int(now))
+    if #expired > 0 then
+      local gone = 0
+      for _, member in ipairs(expired) do gone = gone + share_of(member) end
+      redis.call('ZREMRANGEBYSCORE', flights, '-inf', int(now))
+      if gone > 0 and redis.call('EXISTS', prefix .. 'held') == 1 then
+        redis.call('DECRBY', prefix .. 'held', int(gone))
+      end
+    end
+  end
+  local count = redis.call('ZCARD', flights)
+  s = {count = count, loaded = count, added = {}, removed = {}, present = {}}
+  subjects[prefix], subject_prefixes[#subject_prefixes + 1] = s, prefix
+  return s
+end
+
+-- The shares held by the subject's requests in flight.
+local function held_of(prefix, s)
+  if s.held == nil then
+    if s.loaded == 0 then
+      s.held = 0
+    else
+      local held = redis.call('GET', prefix .. 'held')
+      if held then
+        s.held, s.stored = tonumber(held), tonumber(held)
+      else  -- the running sum expired with its last share: count what is left
+        local sum = 0
+        for _, member in ipairs(redis.call('ZRANGE', prefix .. 'flights', 0, -1)) do
+          sum = sum + share_of(member)
+        end
+        s.held, s.recounted = sum, true
+      end
+    end
+  end
+  return s.held
+end
+
+-- Which reservations the batch settles are still in flight (one call per subject).
+local settled, settled_prefixes = {}, {}
+for _, f in ipairs(ops) do
+  if f[1] == 's' then
+    for i = 1, tonumber(f[2]) do
+      local p = 2 + (i - 1) * 6
+      if f[p + 4] ~= '-' then
+        local prefix = base .. ':' .. f[p + 1] .. ':'
+        if settled[prefix] == nil then
+          settled[prefix], settled_prefixes[#settled_prefixes + 1] = {}, prefix
+        end
+        table.insert(settled[prefix], f[p + 4])
+      end
+    end
+  end
+end
+for _, prefix in ipairs(settled_prefixes) do
+  local s, members = subject(prefix), settled[prefix]
+  for first = 1, #members, CHUNK do
+    local last = math.min(first + CHUNK - 1, #members)
+    local scores = redis.call('ZMSCORE', prefix .. 'flights', unpack(members, first, last))
+    for i = first, last do
+      if scores[i - first + 1] then s.present[members[i]] = true end
+    end
+  end
 end
 
 local function refused(limit, index, used, held, flights)
-  return string.format('%s %d %d %d %d', limit, index, used, held, flights)
+  return table.concat({limit, int(index), int(used), int(held), int(flights)}, ' ')
 end
 
 local function admit(f)
   local now, hold, est = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
-  local rid, window, minute, n = f[5], f[6], f[7], tonumber(f[8])
-  local prefixes, shares, flying = {}, {}, {}
+  local rid, window, minute, n = f[5], tonumber(f[6]), f[7], tonumber(f[8])
+  local prefixes, shares = {}, {}
   for i = 1, n do
     local p = 8 + (i - 1) * 5
     local prefix = base .. ':' .. f[p + 1] .. ':'
     local rpm, tpm, budget = tonumber(f[p + 2]), tonumber(f[p + 3]), tonumber(f[p + 4])
-    prefixes[i], shares[i], flying[i] = prefix, 0, 0
+    prefixes[i], shares[i] = prefix, 0
+    local s = subject(prefix)
     if rpm >= 0 then
-      local requests = tonumber(redis.call('GET', prefix .. 'rpm:' .. minute) or '0')
+      local requests = count_of(counter(prefix .. 'rpm:' .. minute))
       if requests + 1 > rpm then return refused('requests_per_minute', i, requests, 0, 0) end
     end
     if tpm >= 0 then
-      local tokens = tonumber(redis.call('GET', prefix .. 'tpm:' .. minute) or '0')
+      local tokens = count_of(counter(prefix .. 'tpm:' .. minute))
       if tokens + est > tpm then return refused('tokens_per_minute', i, tokens, 0, 0) end
     end
-    sweep(prefix, now)
     if budget >= 0 then
-      local spend = redis.call('HMGET', prefix .. 'spend:' .. f[p + 5], 'spent', 'count')
-      if not spend[1] then return 'init ' .. i end
-      local spent, count = tonumber(spend[1]), tonumber(spend[2])
-      local held, flights = held_of(prefix, hold)
-      if spent + held >= budget then return refused('budget', i, spent, held, flights) end
-      if count > 0 then shares[i] = math.floor(spent / count) end
-      flying[i] = flights
+      local counted = spend(prefix .. 'spend:' .. f[p + 5])
+      if not counted.exists then return 'init ' .. i end
+      local held = held_of(prefix, s)
+      if counted.spent + held >= budget then
+        return refused('budget', i, counted.spent, held, s.count)
+      end
+      if counted.count > 0 then shares[i] = math.floor(counted.spent / counted.count) end
     end
   end
   for i = 1, n do
-    local prefix, share = prefixes[i], shares[i]
-    local rpm, tpm = prefix .. 'rpm:' .. minute, prefix .. 'tpm:' .. minute
-    if redis.call('INCR', rpm) == 1 then redis.call('PEXPIRE', rpm, window) end
-    if redis.call('INCRBY', tpm, est) == est then redis.call('PEXPIRE', tpm, window) end
-    redis.call('ZADD', prefix .. 'flights', now + hold, rid .. '/' .. string.format('%d', share))
-    redis.call('PEXPIRE', prefix .. 'flights', hold)
-    if share > 0 then
-      if flying[i] == 0 then
-        redis.call('SET', prefix .. 'held', share, 'PX', hold)
-      else
-        redis.call('INCRBY', prefix .. 'held', share)
-        redis.call('PEXPIRE', prefix .. 'held', hold)
-      end
-    end
+    local prefix, share, s = prefixes[i], shares[i], subjects[prefixes[i]]
+    local requests, tokens = counter(prefix .. 'rpm:' .. minute), counter(prefix .. 'tpm:' .. minute)
+    requests.delta, requests.window = requests.delta + 1, window
+    tokens.delta, tokens.window = tokens.delta + est, window
+    table.insert(s.added, int(now + hold))
+    table.insert(s.added, rid .. '/' .. int(share))
+    s.count, s.hold = s.count + 1, hold
+    if share > 0 then s.held, s.shared = held_of(prefix, s) + share, true end
   end
   local answer = 'ok'
-  for i = 1, n do answer = answer .. string.format(' %d', shares[i]) end
+  for i = 1, n do answer = answer .. ' ' .. int(shares[i]) end
   return answer
 end
 
@@ -151,30 +242,63 @@ local function settle(f)
     local prefix = base .. ':' .. f[p + 1] .. ':'
     local minute, delta, member, spend_key, units = f[p + 2], f[p + 3], f[p + 4], f[p + 5], f[p + 6]
     if delta ~= '0' and minute ~= '-' then
-      local tpm = prefix .. 'tpm:' .. minute
-      if redis.call('EXISTS', tpm) == 1 then redis.call('INCRBY', tpm, delta) end
+      local c = counter(prefix .. 'tpm:' .. minute)
+      if c.base or c.window then c.delta = c.delta + tonumber(delta) end
     end
-    if member ~= '-' and redis.call('ZREM', prefix .. 'flights', member) == 1 then
-      local share = share_of(member)
-      if share > 0 and redis.call('EXISTS', prefix .. 'held') == 1 then
-        redis.call('DECRBY', prefix .. 'held', share)
+    if member ~= '-' then
+      local s = subject(prefix)
+      if s.present[member] then
+        s.present[member] = nil
+        table.insert(s.removed, member)
+        s.count = s.count - 1
+        local share = share_of(member)
+        if share > 0 then s.held = held_of(prefix, s) - share end
       end
     end
     if spend_key ~= '-' then
-      local spend = prefix .. 'spend:' .. spend_key
-      if redis.call('EXISTS', spend) == 1 then
-        redis.call('HINCRBY', spend, 'spent', units)
-        if tonumber(units) > 0 then redis.call('HINCRBY', spend, 'count', 1) end
+      local counted = spend(prefix .. 'spend:' .. spend_key)
+      if counted.exists then
+        units = tonumber(units)
+        counted.spent, counted.dspent = counted.spent + units, counted.dspent + units
+        if units > 0 then counted.count, counted.dcount = counted.count + 1, counted.dcount + 1 end
       end
     end
   end
 end
 
 local answers = {}
-for _, operation in ipairs(ARGV) do
-  local f = {}
-  for field in string.gmatch(operation, '%S+') do f[#f + 1] = field end
+for _, f in ipairs(ops) do
   if f[1] == 'a' then answers[#answers + 1] = admit(f) else settle(f) end
+end
+
+for _, key in ipairs(counter_keys) do
+  local c = counters[key]
+  local new = c.window ~= nil and not c.base
+  if c.delta ~= 0 or new then
+    redis.call('INCRBY', key, int(c.delta))
+    if new then redis.call('PEXPIRE', key, int(c.window)) end
+  end
+end
+for _, key in ipairs(spend_keys) do
+  local counted = spends[key]
+  if counted.dspent ~= 0 then redis.call('HINCRBY', key, 'spent', int(counted.dspent)) end
+  if counted.dcount ~= 0 then redis.call('HINCRBY', key, 'count', int(counted.dcount)) end
+end
+for _, prefix in ipairs(subject_prefixes) do
+  local s = subjects[prefix]
+  local flights = prefix .. 'flights'
+  if #s.removed > 0 then chunked('ZREM', flights, s.removed) end
+  if #s.added > 0 then
+    chunked('ZADD', flights, s.added)
+    redis.call('PEXPIRE', flights, int(s.hold))
+  end
+  if s.held ~= nil then
+    if s.hold ~= nil and (s.shared or s.recounted) then
+      redis.call('SET', prefix .. 'held', int(s.held), 'PX', int(s.hold))
+    elseif s.stored ~= nil and s.held ~= s.stored then
+      redis.call('SET', prefix .. 'held', int(s.held), 'KEEPTTL')
+    end
+  end
 end
 return table.concat(answers, ',')
 """
