@@ -7,7 +7,8 @@ import asyncio
 import collections
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -255,6 +256,28 @@ async def test_reservations_of_the_version_before_the_running_sum_count_nothing(
     assert await admit(store, plan, now=NOW + 10) == Refused(0, "budget", 300, 900, 3)
 
 
+def _admissions(
+    store: Counters,
+    asks: Sequence[tuple[str, tuple[Plan, ...]]],
+    now: float,
+    tokens: int,
+    hold: float,
+) -> list[Coroutine[Any, Any, object]]:
+    """One admission (not yet awaited) per ``(reservation id, plans)`` of ``asks``."""
+    return [
+        store.admit(
+            GROUP,
+            plans,
+            now=now,
+            minute=int(now // 60),
+            estimated_tokens=tokens,
+            reservation_id=rid,
+            hold_seconds=hold,
+        )
+        for rid, plans in asks
+    ]
+
+
 async def test_a_batch_applies_its_operations_as_if_one_by_one(
     redis_client: Redis, prefix: str
 ) -> None:
@@ -292,25 +315,11 @@ async def test_a_batch_applies_its_operations_as_if_one_by_one(
         ]
         hold, tokens = chance.choice((5.0, 600.0)), chance.randrange(1, 400)
 
-        def admissions(store: Counters) -> list[object]:
-            return [
-                store.admit(
-                    GROUP,
-                    plans,
-                    now=now,
-                    minute=int(now // 60),
-                    estimated_tokens=tokens,
-                    reservation_id=rid,
-                    hold_seconds=hold,
-                )
-                for rid, plans in asks
-            ]
-
         await memory.settle(GROUP, items)
-        expected = [await admission for admission in admissions(memory)]
+        expected = [await admission for admission in _admissions(memory, asks, now, tokens, hold)]
         batches = shared.outbox.batches
         await shared.settle(GROUP, items)
-        verdicts = await asyncio.gather(*admissions(shared))
+        verdicts = await asyncio.gather(*_admissions(shared, asks, now, tokens, hold))
         assert shared.outbox.batches == batches + 1  # all of the round in one script call
         assert verdicts == expected, f"round {round_}"
         for (rid, plans), verdict in zip(asks, verdicts, strict=True):

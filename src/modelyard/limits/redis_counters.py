@@ -223,7 +223,8 @@ local function admit(f)
   end
   for i = 1, n do
     local prefix, share, s = prefixes[i], shares[i], subjects[prefixes[i]]
-    local requests, tokens = counter(prefix .. 'rpm:' .. minute), counter(prefix .. 'tpm:' .. minute)
+    local requests = counter(prefix .. 'rpm:' .. minute)
+    local tokens = counter(prefix .. 'tpm:' .. minute)
     requests.delta, requests.window = requests.delta + 1, window
     tokens.delta, tokens.window = tokens.delta + est, window
     table.insert(s.added, int(now + hold))
