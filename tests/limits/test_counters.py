@@ -195,7 +195,10 @@ async def test_redis_keeps_the_same_books_as_memory_through_a_long_mixed_run(
     """Redis keeps a running sum of the shares in flight; after hundreds of admissions,
     settlements, refusals and expiries in a random order it must still agree with the
     memory store's count, verdict for verdict."""
-    stores: list[Counters] = [MemoryCounters(), RedisCounters(redis_client, prefix)]
+    stores: list[Counters] = [
+        MemoryCounters(),
+        RedisCounters(redis_client, prefix, allowances=False),
+    ]
     plan = budget_plan(30_000)
     for store in stores:
         await store.init_spend(GROUP, "u1", "month:1:v1", spent=2_000, count=4, ttl=9_999)
@@ -284,7 +287,7 @@ async def test_a_batch_applies_its_operations_as_if_one_by_one(
     """The script reads each key once and writes it back once per batch: its verdicts and
     books must be those of the memory store applying the same operations in order, with
     refusals, settlements and two subjects inside one batch."""
-    memory, shared = MemoryCounters(), RedisCounters(redis_client, prefix)
+    memory, shared = MemoryCounters(), RedisCounters(redis_client, prefix, allowances=False)
     user = Plan("u1", 12, 8_000, 15_000, spend_key="month:1:v1", spend_expires_at=NOW + 9_999)
     token = Plan("t7", None, 1_500, 9_000, spend_key="month:1:v1", spend_expires_at=NOW + 9_999)
     for store in (memory, shared):

@@ -19,6 +19,20 @@ the others from it: every key it touches shares the hash tag, so it runs in one 
 slot, and each operation travels as one argument (packing a Redis argument costs the
 client about a microsecond; an admission used to take 14 of them).
 
+**Allowances.** Waiting for Redis puts a round trip, and the Redis server's turn on a busy
+machine, into every request's latency. So each answer that grants a request also gives,
+per limit, the room left after it, and the process keeps an *allowance* for that plan: an
+eighth of each room, at most :data:`ALLOWANCE_REQUESTS` admissions and
+:data:`ALLOWANCE_SECONDS` long. While every plan of a request has an allowance covering
+it, the process admits it at once (with the share of the last answer) and sends the
+admission to Redis in the next batch, where it is counted without checks. Otherwise the
+admission waits for Redis as before, and its answer renews the allowances. So near a limit
+(when an eighth of the room is less than one request's need) every admission is checked
+in Redis, one by one; far from it, up to eight processes of one user spending their whole
+allowances before Redis hears of them still stay within the room. The price: with more
+processes, or with requests that cost far more than the mean share, a limit can be passed
+by what those allowances admitted (at most an eighth of the room per process and renewal).
+
 When Redis fails, an operation answers None (through :class:`RedisGuard`, which logs and
 backs off); the enforcer then uses its in-process counters.
 """
@@ -27,6 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
@@ -43,15 +58,27 @@ from modelyard.limits.counters import (
     Verdict,
 )
 from modelyard.limits.redis_outbox import Outbox
+from modelyard.ttl_cache import TTLCache
 
-__all__ = ["RedisCounters"]
+__all__ = ["ALLOWANCE_REQUESTS", "ALLOWANCE_SECONDS", "RedisCounters"]
+
+#: An allowance is this fraction of each room an answer leaves (see the module docstring).
+ALLOWANCE_FRACTION = 8
+#: Admissions one allowance makes at most, and how long it lasts (seconds of ``now``).
+ALLOWANCE_REQUESTS = 64
+ALLOWANCE_SECONDS = 1.0
 
 # One group's queued operations, applied in order (see redis_outbox). KEYS[1]: the group's
 # base key (``<prefix>limits:{u42}``); every key the script touches is built from it, so all
 # share its hash tag (one Cluster slot). ARGV: one operation each, fields separated by spaces:
 #   'a now hold tokens reservation window minute plans' (times in ms), then per plan
 #       'subject rpm tpm budget spend-key' (-1: no such limit; '-': no spend counter).
-#       Answers 'ok share...', 'init index' or '<limit> index used held flights'.
+#       Answers 'ok', then per plan 'share requests tokens units': its share and the room
+#       left on each limit after this admission ('-': no such limit); or 'init index', or
+#       '<limit> index used held flights'.
+#   'f now hold tokens reservation window minute plans', then per plan 'subject share':
+#       an admission the process made from its allowance (see :class:`RedisCounters`):
+#       counted as an admission is, without checks, and not answered.
 #   's items', then per item 'subject minute token-delta reservation spend-key units'
 #       ('-': none of that).
 # Returns the admissions' answers, in order, separated by ',' (one string is one reply for
@@ -86,7 +113,7 @@ for i, operation in ipairs(ARGV) do
   local f = {}
   for field in string.gmatch(operation, '%S+') do f[#f + 1] = field end
   ops[i] = f
-  if f[1] == 'a' and (now == nil or tonumber(f[2]) > now) then now = tonumber(f[2]) end
+  if f[1] ~= 's' and (now == nil or tonumber(f[2]) > now) then now = tonumber(f[2]) end
 end
 
 -- Window counters (requests, tokens): key -> {base: value in Redis or false, delta, window:
@@ -193,6 +220,24 @@ local function refused(limit, index, used, held, flights)
   return table.concat({limit, int(index), int(used), int(held), int(flights)}, ' ')
 end
 
+-- Count an admitted request for one subject (written back at the end).
+local function count(prefix, now, hold, est, rid, window, minute, share)
+  local s = subject(prefix)
+  local requests = counter(prefix .. 'rpm:' .. minute)
+  local tokens = counter(prefix .. 'tpm:' .. minute)
+  requests.delta, requests.window = requests.delta + 1, window
+  tokens.delta, tokens.window = tokens.delta + est, window
+  table.insert(s.added, int(now + hold))
+  table.insert(s.added, rid .. '/' .. int(share))
+  s.count, s.hold = s.count + 1, hold
+  if share > 0 then s.held, s.shared = held_of(prefix, s) + share, true end
+end
+
+local function room(limit, used)
+  if limit < 0 then return '-' end
+  return int(limit - used)
+end
+
 local function admit(f)
   local now, hold, est = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
   local rid, window, minute, n = f[5], tonumber(f[6]), f[7], tonumber(f[8])
@@ -221,20 +266,28 @@ local function admit(f)
       if counted.count > 0 then shares[i] = math.floor(counted.spent / counted.count) end
     end
   end
+  local answer = {'ok'}
   for i = 1, n do
-    local prefix, share, s = prefixes[i], shares[i], subjects[prefixes[i]]
-    local requests = counter(prefix .. 'rpm:' .. minute)
-    local tokens = counter(prefix .. 'tpm:' .. minute)
-    requests.delta, requests.window = requests.delta + 1, window
-    tokens.delta, tokens.window = tokens.delta + est, window
-    table.insert(s.added, int(now + hold))
-    table.insert(s.added, rid .. '/' .. int(share))
-    s.count, s.hold = s.count + 1, hold
-    if share > 0 then s.held, s.shared = held_of(prefix, s) + share, true end
+    local p = 8 + (i - 1) * 5
+    local prefix, share = prefixes[i], shares[i]
+    count(prefix, now, hold, est, rid, window, minute, share)
+    local rpm, tpm, budget = tonumber(f[p + 2]), tonumber(f[p + 3]), tonumber(f[p + 4])
+    answer[#answer + 1] = int(share)
+    answer[#answer + 1] = room(rpm, count_of(counter(prefix .. 'rpm:' .. minute)))
+    answer[#answer + 1] = room(tpm, count_of(counter(prefix .. 'tpm:' .. minute)))
+    local spent = budget >= 0 and spend(prefix .. 'spend:' .. f[p + 5]).spent or 0
+    answer[#answer + 1] = room(budget, spent + (subjects[prefix].held or 0))
   end
-  local answer = 'ok'
-  for i = 1, n do answer = answer .. ' ' .. int(shares[i]) end
-  return answer
+  return table.concat(answer, ' ')
+end
+
+local function force(f)
+  local now, hold, est = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
+  local rid, window, minute, n = f[5], tonumber(f[6]), f[7], tonumber(f[8])
+  for i = 1, n do
+    local p = 8 + (i - 1) * 2
+    count(base .. ':' .. f[p + 1] .. ':', now, hold, est, rid, window, minute, tonumber(f[p + 2]))
+  end
 end
 
 local function settle(f)
@@ -269,7 +322,13 @@ end
 
 local answers = {}
 for _, f in ipairs(ops) do
-  if f[1] == 'a' then answers[#answers + 1] = admit(f) else settle(f) end
+  if f[1] == 'a' then
+    answers[#answers + 1] = admit(f)
+  elseif f[1] == 'f' then
+    force(f)
+  else
+    settle(f)
+  end
 end
 
 for _, key in ipairs(counter_keys) do
@@ -319,11 +378,62 @@ def _ms(seconds: float) -> int:
     return max(math.ceil(seconds * 1000), 1)
 
 
+@dataclass(slots=True)
+class _Allowance:
+    """What this process may still admit for one plan without asking Redis (None: that
+    limit is not set)."""
+
+    plan: Plan
+    minute: int
+    until: float
+    share: int
+    admissions: int
+    requests: int | None
+    tokens: int | None
+    units: int | None
+
+    @classmethod
+    def of(cls, plan: Plan, fields: Sequence[bytes], minute: int, now: float) -> _Allowance | None:
+        """From one plan's ``share requests tokens units`` of an answer; None: no room."""
+        share = int(fields[0])
+        rooms = [None if room == b"-" else int(room) // ALLOWANCE_FRACTION for room in fields[1:]]
+        requests, tokens, units = rooms
+        if any(room is not None and room <= 0 for room in rooms) or (
+            units is not None and units <= share
+        ):
+            return None
+        admissions = min(ALLOWANCE_REQUESTS, requests or ALLOWANCE_REQUESTS)
+        until = now + ALLOWANCE_SECONDS
+        return cls(plan, minute, until, share, admissions, requests, tokens, units)
+
+    def covers(self, plan: Plan, minute: int, now: float, tokens: int) -> bool:
+        return (
+            self.admissions > 0
+            and (self.plan is plan or self.plan == plan)
+            and now < self.until
+            and (minute == self.minute or (self.requests is None and self.tokens is None))
+            and (self.tokens is None or self.tokens >= tokens)
+            and (self.units is None or self.units >= self.share)
+        )
+
+    def spent(self, units: int) -> None:
+        """A request of this subject cost ``units`` (its share was already taken)."""
+        if self.units is not None:
+            self.units -= units
+
+    def take(self, tokens: int) -> None:
+        self.admissions -= 1
+        if self.tokens is not None:
+            self.tokens -= tokens
+        if self.units is not None:
+            self.units -= self.share
+
+
 def _verdict(answer: bytes) -> Verdict:
     """The admission script's answer as a verdict."""
     outcome, *fields = answer.split()
     if outcome == b"ok":
-        return Granted(tuple(int(share) for share in fields))
+        return Granted(tuple(int(share) for share in fields[::4]))
     index = int(fields[0]) - 1
     if outcome == b"init":
         return NeedsSpend(index)
@@ -341,13 +451,26 @@ def _verdict(answer: bytes) -> Verdict:
 class RedisCounters:
     """Counters shared through Redis by every process using the same ``prefix``."""
 
-    def __init__(self, redis: Redis, prefix: str = "", *, guard: RedisGuard | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str = "",
+        *,
+        guard: RedisGuard | None = None,
+        allowances: bool = True,
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.guard = guard or RedisGuard("limits")
         self._init_spend = redis.register_script(_INIT_SPEND)
         #: Admissions and settlements, sent in batches (see :mod:`.redis_outbox`).
         self.outbox = Outbox(redis, redis.register_script(_BATCH), self.guard)
+        #: Whether to admit from allowances (see the module docstring).
+        self.allowances = allowances
+        #: (group, subject) → what this process may admit for its plan without Redis.
+        self._allowances: TTLCache[tuple[str, str], _Allowance] = TTLCache(
+            ttl=WINDOW_SECONDS, max_size=100_000
+        )
 
     def base(self, group: str) -> str:
         """The key every key of ``group`` starts with (its hash tag: the user)."""
@@ -370,6 +493,15 @@ class RedisCounters:
     ) -> Verdict | None:
         if self.guard.is_down():
             return None
+        base = self.base(group)
+        allowances = [self._allowances.get((group, plan.subject)) for plan in plans]
+        if self.allowances and all(
+            allowance is not None and allowance.covers(plan, minute, now, estimated_tokens)
+            for plan, allowance in zip(plans, allowances, strict=True)
+        ):
+            return self._admit_allowed(
+                base, plans, allowances, now, minute, estimated_tokens, reservation_id, hold_seconds
+            )
         fields = [
             "a",
             str(math.floor(now * 1000)),
@@ -386,8 +518,51 @@ class RedisCounters:
             for limit in (plan.requests_per_minute, plan.tokens_per_minute, budget):
                 fields.append("-1" if limit is None else str(limit))
             fields.append(plan.spend_key or _UNUSED)
-        answer = await self.outbox.admit(self.base(group), " ".join(fields))
-        return None if answer is None else _verdict(answer)
+        answer = await self.outbox.admit(base, " ".join(fields))
+        if answer is None:
+            return None
+        verdict = _verdict(answer)
+        rooms = answer.split()[1:] if isinstance(verdict, Granted) else None
+        for index, plan in enumerate(plans):
+            allowance = None
+            if rooms is not None:
+                allowance = _Allowance.of(plan, rooms[index * 4 : index * 4 + 4], minute, now)
+            if allowance is None:
+                self._allowances.discard((group, plan.subject))
+            else:
+                self._allowances.put((group, plan.subject), allowance)
+        return verdict
+
+    def _admit_allowed(
+        self,
+        base: str,
+        plans: Sequence[Plan],
+        allowances: Sequence[_Allowance | None],
+        now: float,
+        minute: int,
+        estimated_tokens: int,
+        reservation_id: str,
+        hold_seconds: float,
+    ) -> Granted:
+        """Admit from the plans' allowances; Redis counts it in the next batch."""
+        fields = [
+            "f",
+            str(math.floor(now * 1000)),
+            str(_ms(hold_seconds)),
+            str(estimated_tokens),
+            reservation_id,
+            str(WINDOW_SECONDS * 1000),
+            str(minute),
+            str(len(plans)),
+        ]
+        shares = []
+        for plan, allowance in zip(plans, allowances, strict=True):
+            assert allowance is not None
+            allowance.take(estimated_tokens)
+            shares.append(allowance.share)
+            fields += [plan.subject, str(allowance.share)]
+        self.outbox.count(base, " ".join(fields))
+        return Granted(tuple(shares))
 
     async def init_spend(
         self, group: str, subject: str, spend_key: str, *, spent: int, count: int, ttl: float
@@ -409,6 +584,10 @@ class RedisCounters:
             return True
         fields = ["s", str(len(items))]
         for item in items:
+            if item.spend_units > 0:
+                allowance = self._allowances.get((group, item.subject))
+                if allowance is not None:
+                    allowance.spent(item.spend_units)
             counted = item.minute is not None
             fields += [
                 item.subject,
