@@ -1,5 +1,6 @@
 """Fixtures for the limits tests: the gateway fixtures (fake upstream, provider, SDK), the
-limits router on the app, a frozen clock for the enforcer, and apps sharing Redis."""
+limits router on the app, a frozen clock for the enforcer, a Redis client with a key prefix
+of the test's own, and apps sharing Redis."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from redis.asyncio import Redis
 from modelyard.api.app import create_app
 from modelyard.api.routes import limits as limits_routes
 from modelyard.config import Settings
+from modelyard.gateway.redis_client import create_redis
 from modelyard.limits.enforcer import LimitEnforcer
 from tests.gateway.conftest import asgi_http as asgi_http
 from tests.gateway.conftest import openai_provider as openai_provider
@@ -65,6 +67,21 @@ async def drop_prefix(redis: Redis, prefix: str) -> None:
     keys = [key async for key in redis.scan_iter(f"{prefix}*")]
     if keys:
         await redis.delete(*keys)
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[Redis]:
+    client = create_redis(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def prefix(redis_client: Redis) -> AsyncIterator[str]:
+    """A key prefix of this test's own, dropped after it."""
+    name = f"test-{uuid.uuid4().hex}:"
+    yield name
+    await drop_prefix(redis_client, name)
 
 
 @pytest.fixture

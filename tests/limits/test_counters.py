@@ -7,7 +7,7 @@ import asyncio
 import collections
 import random
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import pytest
@@ -25,25 +25,11 @@ from modelyard.limits.counters import (
     reservation_member,
 )
 from modelyard.limits.redis_counters import RedisCounters
-from tests.limits.conftest import FROZEN, REDIS_URL, drop_prefix
+from tests.limits.conftest import FROZEN, REDIS_URL
 
 NOW = FROZEN
 MINUTE = int(NOW // 60)
 GROUP = "u1"
-
-
-@pytest.fixture
-async def redis_client() -> AsyncIterator[Redis]:
-    client = create_redis(REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis_client: Redis) -> AsyncIterator[str]:
-    name = f"test-{uuid.uuid4().hex}:"
-    yield name
-    await drop_prefix(redis_client, name)
 
 
 @pytest.fixture(params=["memory", "redis"])

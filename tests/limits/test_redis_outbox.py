@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -24,17 +23,8 @@ MINUTE = int(NOW // 60)
 
 
 @pytest.fixture
-async def redis_client() -> AsyncIterator[Redis]:
-    client = create_redis(REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def store(redis_client: Redis) -> AsyncIterator[RedisCounters]:
-    prefix = f"test-{uuid.uuid4().hex}:"
-    yield RedisCounters(redis_client, prefix)
-    await drop_prefix(redis_client, prefix)
+def store(redis_client: Redis, prefix: str) -> RedisCounters:
+    return RedisCounters(redis_client, prefix)
 
 
 async def admit(store: RedisCounters, user: str, plan: Plan, tokens: int = 10) -> object:

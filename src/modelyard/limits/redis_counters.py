@@ -494,14 +494,6 @@ class RedisCounters:
         if self.guard.is_down():
             return None
         base = self.base(group)
-        allowances = [self._allowances.get((group, plan.subject)) for plan in plans]
-        if self.allowances and all(
-            allowance is not None and allowance.covers(plan, minute, now, estimated_tokens)
-            for plan, allowance in zip(plans, allowances, strict=True)
-        ):
-            return self._admit_allowed(
-                base, plans, allowances, now, minute, estimated_tokens, reservation_id, hold_seconds
-            )
         fields = [
             "a",
             str(math.floor(now * 1000)),
@@ -512,6 +504,13 @@ class RedisCounters:
             str(minute),
             str(len(plans)),
         ]
+        if self.allowances:
+            allowances = [self._allowances.get((group, plan.subject)) for plan in plans]
+            if all(
+                allowance is not None and allowance.covers(plan, minute, now, estimated_tokens)
+                for plan, allowance in zip(plans, allowances, strict=True)
+            ):
+                return self._admit_allowed(base, fields, plans, allowances, estimated_tokens)
         for plan in plans:
             budget = plan.budget if plan.spend_key is not None else None
             fields.append(plan.subject)
@@ -536,25 +535,15 @@ class RedisCounters:
     def _admit_allowed(
         self,
         base: str,
+        fields: list[str],
         plans: Sequence[Plan],
         allowances: Sequence[_Allowance | None],
-        now: float,
-        minute: int,
         estimated_tokens: int,
-        reservation_id: str,
-        hold_seconds: float,
     ) -> Granted:
-        """Admit from the plans' allowances; Redis counts it in the next batch."""
-        fields = [
-            "f",
-            str(math.floor(now * 1000)),
-            str(_ms(hold_seconds)),
-            str(estimated_tokens),
-            reservation_id,
-            str(WINDOW_SECONDS * 1000),
-            str(minute),
-            str(len(plans)),
-        ]
+        """Admit from the plans' allowances; Redis counts it in the next batch.
+
+        ``fields`` is the admission's header; the count sends it with each plan's share."""
+        fields[0] = "f"
         shares = []
         for plan, allowance in zip(plans, allowances, strict=True):
             assert allowance is not None

@@ -151,7 +151,9 @@ class Outbox:
         if answers is None:
             lost = sum(queued.settlements + queued.urgent for queued in batch.values())
             if lost:
-                logger.warning("Limits of %d requests not settled: Redis unavailable", lost)
+                logger.warning(
+                    "Limits of %d requests not counted or settled: Redis unavailable", lost
+                )
         for index, queued in enumerate(batch.values()):
             results = answers[index] if answers is not None else [None] * len(queued.waiters)
             for waiter, result in zip(queued.waiters, results, strict=True):
