@@ -132,7 +132,12 @@ async def test_a_new_minute_a_changed_plan_or_an_old_allowance_asks_redis(
     changed = Plan("u1", 900, None, None)
     assert isinstance(await after_a_wait(admission(store, changed, now=later)), Granted)
     assert at_once(admission(store, changed, now=later)) == Granted((0,))
+    # Half a second before the next minute, then just after it: the allowance was the old
+    # minute's room.
     next_minute = (MINUTE + 1) * 60
+    before = next_minute - 0.5
+    assert isinstance(await after_a_wait(admission(store, changed, now=before)), Granted)
+    assert at_once(admission(store, changed, now=before)) == Granted((0,))
     assert isinstance(await after_a_wait(admission(store, changed, now=next_minute)), Granted)
     assert at_once(admission(store, changed, now=next_minute)) == Granted((0,))
 
