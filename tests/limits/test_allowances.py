@@ -126,16 +126,16 @@ async def test_a_new_minute_a_changed_plan_or_an_old_allowance_asks_redis(
     store = RedisCounters(redis_client, prefix)
     plan = Plan("u1", 1_000, None, None)
     assert isinstance(await after_a_wait(admission(store, plan)), Granted)
-    assert at_once(admission(store, plan, now=NOW + 0.5)) == Granted((0,))
+    assert at_once(admission(store, plan, now=NOW + ALLOWANCE_SECONDS / 2)) == Granted((0,))
     later = NOW + ALLOWANCE_SECONDS
     assert isinstance(await after_a_wait(admission(store, plan, now=later)), Granted)
     changed = Plan("u1", 900, None, None)
     assert isinstance(await after_a_wait(admission(store, changed, now=later)), Granted)
     assert at_once(admission(store, changed, now=later)) == Granted((0,))
-    # Half a second before the next minute, then just after it: the allowance was the old
+    # Just before the next minute, then at its start: the allowance was the old
     # minute's room.
     next_minute = (MINUTE + 1) * 60
-    before = next_minute - 0.5
+    before = next_minute - ALLOWANCE_SECONDS / 2
     assert isinstance(await after_a_wait(admission(store, changed, now=before)), Granted)
     assert at_once(admission(store, changed, now=before)) == Granted((0,))
     assert isinstance(await after_a_wait(admission(store, changed, now=next_minute)), Granted)
@@ -160,8 +160,8 @@ async def test_a_settled_cost_comes_out_of_the_allowance(redis_client: Redis, pr
     assert usage is not None and (usage.spent, usage.in_flight) == (13_200, 2)  # r2, r3 fly
 
 
-async def test_processes_sharing_a_limit_never_pass_it(prefix: str) -> None:
-    """Two processes admitting as fast as they can, each from its own allowances: together
+async def test_processes_admitting_in_turn_admit_exactly_the_limit(prefix: str) -> None:
+    """Two processes admitting in turn, each from its own allowances: together
     they admit exactly the limit, and Redis's count agrees."""
     clients = [create_redis(REDIS_URL) for _ in range(2)]
     try:
@@ -184,6 +184,34 @@ async def test_processes_sharing_a_limit_never_pass_it(prefix: str) -> None:
         assert sum(granted for granted, _ in results) == 300
         assert usage is not None and usage.requests == 300
         assert all(without_waiting > 0 for _, without_waiting in results), results
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def test_a_limit_is_passed_by_at_most_what_other_processes_were_allowed(
+    prefix: str,
+) -> None:
+    """The documented price: while process two holds an allowance, process one admits up to
+    the limit; two may still admit what its allowance leaves, no more, and only until the
+    allowance is :data:`ALLOWANCE_SECONDS` old."""
+    clients = [create_redis(REDIS_URL) for _ in range(2)]
+    try:
+        one, two = (RedisCounters(client, prefix) for client in clients)
+        plan = Plan("u1", 1_000, None, None)
+        assert isinstance(await after_a_wait(admission(two, plan)), Granted)  # 999 left
+        verdicts = [await Started(admission(one, plan)) for _ in range(1_100)]
+        assert sum(isinstance(verdict, Granted) for verdict in verdicts) == 999
+        for _ in range(ALLOWANCE_REQUESTS):  # an eighth of 999 is more than 64 requests
+            assert at_once(admission(two, plan)) == Granted((0,))
+        refused = await after_a_wait(admission(two, plan))
+        assert refused == Refused(0, "requests_per_minute", 1_000 + ALLOWANCE_REQUESTS)
+        fresh = await after_a_wait(admission(one, plan))
+        assert isinstance(fresh, Refused)
+        one_more = Plan("u1", 1_000 + ALLOWANCE_REQUESTS + 200, None, None)
+        assert isinstance(await after_a_wait(admission(two, one_more)), Granted)  # 199 left
+        late = NOW + ALLOWANCE_SECONDS
+        assert isinstance(await after_a_wait(admission(two, one_more, now=late)), Granted)
     finally:
         for client in clients:
             await client.aclose()

@@ -20,18 +20,21 @@ slot, and each operation travels as one argument (packing a Redis argument costs
 client about a microsecond; an admission used to take 14 of them).
 
 **Allowances.** Waiting for Redis puts a round trip, and the Redis server's turn on a busy
-machine, into every request's latency. So each answer that grants a request also gives,
-per limit, the room left after it, and the process keeps an *allowance* for that plan: an
-eighth of each room, at most :data:`ALLOWANCE_REQUESTS` admissions and
-:data:`ALLOWANCE_SECONDS` long. While every plan of a request has an allowance covering
-it, the process admits it at once (with the share of the last answer) and sends the
-admission to Redis in the next batch, where it is counted without checks. Otherwise the
-admission waits for Redis as before, and its answer renews the allowances. So near a limit
-(when an eighth of the room is less than one request's need) every admission is checked
-in Redis, one by one; far from it, up to eight processes of one user spending their whole
-allowances before Redis hears of them still stay within the room. The price: with more
-processes, or with requests that cost far more than the mean share, a limit can be passed
-by what those allowances admitted (at most an eighth of the room per process and renewal).
+machine, into every request's latency, and each admission used to be a script call of its
+own. So each answer that grants a request also gives, per limit, the room left after it,
+and the process keeps an *allowance* for that plan: an eighth of each room, for at most
+:data:`ALLOWANCE_REQUESTS` admissions and :data:`ALLOWANCE_SECONDS`. While every plan of a
+request has an allowance covering it, the process admits it at once (with the share of the
+last answer) and queues its count like a settlement: Redis counts it, without checks, with
+the process's next admission or within the outbox's delay. Otherwise the admission waits
+for Redis as before, and its answer renews the allowances. Near a limit (when an eighth of
+the room is less than one request's need) every admission is thus checked in Redis.
+
+The price: what a process admits from an allowance is not checked against what other
+processes admitted meanwhile. So a limit can be passed by the allowances granted in the
+last :data:`ALLOWANCE_SECONDS`: per other process at most an eighth of the room its grant
+saw and :data:`ALLOWANCE_REQUESTS` requests; a budget also by what requests cost beyond
+their share, as without allowances (their cost is known at settlement).
 
 When Redis fails, an operation answers None (through :class:`RedisGuard`, which logs and
 backs off); the enforcer then uses its in-process counters.
@@ -66,7 +69,7 @@ __all__ = ["ALLOWANCE_REQUESTS", "ALLOWANCE_SECONDS", "RedisCounters"]
 ALLOWANCE_FRACTION = 8
 #: Admissions one allowance makes at most, and how long it lasts (seconds of ``now``).
 ALLOWANCE_REQUESTS = 64
-ALLOWANCE_SECONDS = 1.0
+ALLOWANCE_SECONDS = 0.1
 
 # One group's queued operations, applied in order (see redis_outbox). KEYS[1]: the group's
 # base key (``<prefix>limits:{u42}``); every key the script touches is built from it, so all
@@ -550,7 +553,7 @@ class RedisCounters:
             allowance.take(estimated_tokens)
             shares.append(allowance.share)
             fields += [plan.subject, str(allowance.share)]
-        self.outbox.count(base, " ".join(fields))
+        self.outbox.defer(base, " ".join(fields))
         return Granted(tuple(shares))
 
     async def init_spend(
@@ -586,7 +589,7 @@ class RedisCounters:
                 item.spend_key or _UNUSED,
                 str(item.spend_units),
             ]
-        self.outbox.settle(self.base(group), " ".join(fields))
+        self.outbox.defer(self.base(group), " ".join(fields))
         return True
 
     async def flush(self) -> None:

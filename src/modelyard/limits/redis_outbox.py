@@ -8,16 +8,15 @@ in one pipeline:
 - an **admission** is sent at once: with everything queued in the same turn of the event
   loop, or, while a batch is out, in the next batch, sent as soon as that one returns
   (under load a batch grows with the load, at one client it is one round trip as before);
-- an admission the process made from its allowance (:meth:`count`) is sent as soon as an
-  admission would be, but nobody waits for it;
-- a **settlement** waits for the next admission of the process, or ``delay`` seconds,
-  whichever comes first (it changes counters only: nobody waits for it). :meth:`flush`
+- a **settlement**, or the count of an admission the process made from its allowance
+  (:meth:`defer`), waits for the next admission of the process, or ``delay`` seconds, whichever comes first
+  (it changes counters only: nobody waits for it). :meth:`flush`
   sends what is queued now; the limits call it before reading usage and at shutdown.
 
 Operations of one group are applied in the order they were queued, in one script (atomic),
 which answers one string: its admissions' answers, in order, separated by ``,``.
-When Redis fails, every admission of the batch answers None and its settlements are lost
-(logged); :class:`~modelyard.gateway.redis_client.RedisGuard` then backs off.
+When Redis fails, every admission of the batch answers None and its settlements and counts
+are lost (logged); :class:`~modelyard.gateway.redis_client.RedisGuard` then backs off.
 """
 
 from __future__ import annotations
@@ -46,12 +45,7 @@ class _Queued:
     key: str
     operations: list[str] = field(default_factory=list)
     waiters: list[asyncio.Future[Any]] = field(default_factory=list)
-    settlements: int = 0
-    #: Operations to send at once that nobody waits for.
-    urgent: int = 0
-
-    def pressing(self) -> bool:
-        return bool(self.waiters) or self.urgent > 0
+    deferred: int = 0
 
 
 class Outbox:
@@ -81,14 +75,10 @@ class Outbox:
         self._wake(now=True)
         return waiter
 
-    def count(self, key: str, operation: str) -> None:
-        """Queue an operation to send as soon as an admission (nothing answers it)."""
-        self._queue(key, operation).urgent += 1
-        self._wake(now=True)
-
-    def settle(self, key: str, operation: str) -> None:
-        """Queue a settlement (sent with the next admission or after ``delay``)."""
-        self._queue(key, operation).settlements += 1
+    def defer(self, key: str, operation: str) -> None:
+        """Queue an operation nobody waits for, a settlement or a count (sent with the next
+        admission or after ``delay``)."""
+        self._queue(key, operation).deferred += 1
         self._wake(now=False)
 
     async def flush(self) -> None:
@@ -126,16 +116,16 @@ class Outbox:
             while self._queued:
                 batch, self._queued = self._queued, {}
                 await self._deliver(batch)
-                if not any(queued.pressing() for queued in self._queued.values()):
+                if not any(queued.waiters for queued in self._queued.values()):
                     break
         finally:
             self._sending = None
             if self._queued:
-                self._wake(now=any(queued.pressing() for queued in self._queued.values()))
+                self._wake(now=any(queued.waiters for queued in self._queued.values()))
 
     async def _deliver(self, batch: dict[str, _Queued]) -> None:
         self.batches += 1
-        self.operations += sum(len(q.operations) for q in batch.values())
+        self.operations += sum(len(q.waiters) + q.deferred for q in batch.values())
         try:
             answers = await self.guard.run(lambda: self._call(list(batch.values())), None)
         except BaseException as error:  # a bug, or shutdown: nobody may wait forever
@@ -149,7 +139,7 @@ class Outbox:
                         waiter.cancel()
             raise
         if answers is None:
-            lost = sum(queued.settlements + queued.urgent for queued in batch.values())
+            lost = sum(queued.deferred for queued in batch.values())
             if lost:
                 logger.warning(
                     "Limits of %d requests not counted or settled: Redis unavailable", lost
