@@ -82,9 +82,11 @@ PLATFORM = frozenset({"postgres", "redis", "budget"})
 
 
 @contextlib.contextmanager
-def deployed(parts: frozenset[str], upstream: int, failing: int) -> Iterator[tuple[str, str, int]]:
+def deployed(
+    parts: frozenset[str], upstream: int, failing: int, src: Path | None = None
+) -> Iterator[tuple[str, str, int]]:
     """``(chat URL, token, worker pid)`` of one worker with the deployment's ``parts``
-    (some of :data:`PLATFORM`; none: the default)."""
+    (some of :data:`PLATFORM`; none: the default), running the code of ``src`` if given."""
     with contextlib.ExitStack() as stack:
         data = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         port = free_port()
@@ -93,6 +95,8 @@ def deployed(parts: frozenset[str], upstream: int, failing: int) -> Iterator[tup
         env = _env(data, port, config)
         # The bench model has no catalog price; a budget needs one.
         env["MODELYARD_DEFAULT_PRICES"] = '{"openai_compatible": [0.5, 1.5]}'
+        if src is not None:
+            env["PYTHONPATH"] = str(src)
         if "postgres" in parts:
             settings = stack.enter_context(postgres_settings())
             assert settings.database_url is not None

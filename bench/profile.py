@@ -4,7 +4,8 @@
 ``bench.gateway`` does, sends chat requests at 16 clients, samples the worker with py-spy
 (``pip install py-spy``) and prints the functions with the most samples of their own and
 the gateway's own functions by inclusive share (``--stream``: streamed answers;
-``--parts budget,redis``: deployed with those parts, as ``bench.deployment`` does).
+``--parts budget,redis``: deployed with those parts, as ``bench.deployment`` does, here
+and with ``--cpu``).
 ``--cpu CHECKOUT…`` instead measures the worker's CPU time per request (from ``/proc``:
 less sensitive to a busy machine than requests per second) for each checkout's ``src``,
 all running, loads alternating, nine rounds (``--concurrency``: clients, 16 by default):
@@ -26,35 +27,12 @@ from pathlib import Path
 from statistics import median
 
 from bench.deployment import PLATFORM, deployed
-from bench.gateway import MODEL, _config, _env, bench_token
+from bench.gateway import MODEL
 from bench.processes import background, cpu_seconds, free_port, load
 
 #: py-spy from this interpreter's environment (a venv's ``bin`` need not be on ``PATH``).
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))
 _FRAME = re.compile(r"(.*) \((.*?)(?::\d+)?\)$")
-
-
-@contextmanager
-def _worker(src: Path | None = None) -> Iterator[tuple[int, str, str]]:
-    """``(pid, chat URL, token)`` of one worker on a fresh data directory."""
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp)
-        upstream, failing, app = free_port(), free_port(), free_port()
-        config = data / "modelyard.yaml"
-        config.write_text(_config(upstream, failing))
-        env = _env(data, app, config)
-        if src is not None:
-            env["PYTHONPATH"] = str(src)
-        token = bench_token(env)
-        upstream_cmd = [sys.executable, "-m", "bench.upstream", str(upstream)]
-        app_cmd = [sys.executable, "-m", "modelyard", "serve", "--workers", "1"]
-        with (
-            background(upstream_cmd, ready_url=f"http://127.0.0.1:{upstream}/v1/models"),
-            background(app_cmd, env=env, ready_url=f"http://127.0.0.1:{app}/healthz") as server,
-        ):
-            url = f"http://127.0.0.1:{app}/v1/chat/completions"
-            load(url, token=token, model=MODEL, requests=1000, concurrency=16)  # warm-up
-            yield server.pid, url, token
 
 
 def cpu_per_request(
@@ -63,16 +41,18 @@ def cpu_per_request(
     rounds: int = 9,
     stream: bool = False,
     concurrency: int = 16,
+    parts: frozenset[str] = frozenset(),
 ) -> None:
     """Print each checkout's median CPU microseconds per request (and requests per second,
-    the noisier figure) at ``concurrency`` clients. Every checkout's worker runs for the whole
-    measurement and the loads alternate between them, round by round, so a machine that
-    slows down for a while slows them all alike."""
+    the noisier figure) at ``concurrency`` clients, each worker deployed with ``parts``.
+    Every checkout's worker runs for the whole measurement and the loads alternate between
+    them, round by round, so a machine that slows down for a while slows them all alike."""
     figures: dict[Path, list[float]] = collections.defaultdict(list)
     rates: dict[Path, list[float]] = collections.defaultdict(list)
     with ExitStack() as stack:
         workers = {
-            checkout: stack.enter_context(_worker(checkout / "src")) for checkout in checkouts
+            checkout: stack.enter_context(_deployed(parts, checkout / "src"))
+            for checkout in checkouts
         }
         for _ in range(rounds):
             for checkout, (pid, url, token) in workers.items():
@@ -105,13 +85,14 @@ def _key(frame: str) -> str:
 
 
 @contextmanager
-def _deployed(parts: frozenset[str]) -> Iterator[tuple[int, str, str]]:
-    """``(pid, chat URL, token)`` of one worker deployed with ``parts`` (bench.deployment)."""
+def _deployed(parts: frozenset[str], src: Path | None = None) -> Iterator[tuple[int, str, str]]:
+    """``(pid, chat URL, token)`` of one worker deployed with ``parts`` (bench.deployment),
+    running the code of ``src`` if given, with an upstream of its own."""
     upstream, failing = free_port(), free_port()
     upstream_cmd = [sys.executable, "-m", "bench.upstream", str(upstream)]
     with (
         background(upstream_cmd, ready_url=f"http://127.0.0.1:{upstream}/v1/models"),
-        deployed(parts, upstream, failing) as (url, token, pid),
+        deployed(parts, upstream, failing, src) as (url, token, pid),
     ):
         yield pid, url, token
 
@@ -123,7 +104,7 @@ def profile(
     top: int = 25,
 ) -> None:
     """Print the main thread's top functions by own and (the gateway's) inclusive samples."""
-    worker = _deployed(parts) if parts else _worker()
+    worker = _deployed(parts)
     with tempfile.TemporaryDirectory() as tmp, worker as (pid, url, token):
         raw = Path(tmp) / "stacks.txt"
         command = [PY_SPY, "record", "--pid", str(pid), "--format", "raw", "--rate", "500"]
@@ -170,12 +151,12 @@ def main() -> None:
         help=f"Deployed with these of {','.join(sorted(PLATFORM))} (bench.deployment).",
     )
     args = parser.parse_args()
+    parts = frozenset(part for part in args.parts.split(",") if part)
+    if not parts <= PLATFORM:
+        parser.error(f"--parts: choose among {','.join(sorted(PLATFORM))}")
     if args.cpu:
-        cpu_per_request(args.cpu, stream=args.stream, concurrency=args.concurrency)
+        cpu_per_request(args.cpu, stream=args.stream, concurrency=args.concurrency, parts=parts)
     else:
-        parts = frozenset(part for part in args.parts.split(",") if part)
-        if not parts <= PLATFORM:
-            parser.error(f"--parts: choose among {','.join(sorted(PLATFORM))}")
         profile(args.requests, args.stream, parts, args.top)
 
 

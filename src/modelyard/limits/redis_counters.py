@@ -402,7 +402,7 @@ class _Allowance:
         rooms = [None if room == b"-" else int(room) // ALLOWANCE_FRACTION for room in fields[1:]]
         requests, tokens, units = rooms
         if any(room is not None and room <= 0 for room in rooms) or (
-            units is not None and units <= share
+            units is not None and units < share
         ):
             return None
         admissions = min(ALLOWANCE_REQUESTS, requests or ALLOWANCE_REQUESTS)
@@ -420,7 +420,8 @@ class _Allowance:
         )
 
     def spent(self, units: int) -> None:
-        """A request of this subject cost ``units`` (its share was already taken)."""
+        """A request of this subject cost ``units``. Its share may have been taken from this
+        allowance already: counting both errs on the side of the limit."""
         if self.units is not None:
             self.units -= units
 
