@@ -9,8 +9,8 @@ in one pipeline:
   loop, or, while a batch is out, in the next batch, sent as soon as that one returns
   (under load a batch grows with the load, at one client it is one round trip as before);
 - a **settlement**, or the count of an admission the process made from its allowance
-  (:meth:`defer`), waits for the next admission of the process, or ``delay`` seconds, whichever comes first
-  (it changes counters only: nobody waits for it). :meth:`flush`
+  (:meth:`defer`), waits for the next admission of the process, or ``delay`` seconds,
+  whichever comes first (it changes counters only: nobody waits for it). :meth:`flush`
   sends what is queued now; the limits call it before reading usage and at shutdown.
 
 Operations of one group are applied in the order they were queued, in one script (atomic),
