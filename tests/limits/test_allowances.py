@@ -42,22 +42,23 @@ def admission(
 
 
 class Started:
-    """A coroutine run up to its first wait: ``verdict`` is its result if it needed none,
-    else ``waited`` is what it waits for, and awaiting this finishes it."""
+    """A coroutine run up to its first wait: ``done`` says whether it needed none (then
+    ``verdict`` is its result); awaiting this finishes it either way."""
 
     def __init__(self, coroutine: Coroutine[Any, Any, object]) -> None:
         self._coroutine = coroutine
         self.verdict: object = None
-        self.waited: Any = None
+        self.done = False
+        self._waiting: Any = None
         try:
-            self.waited = coroutine.send(None)
-        except StopIteration as done:
-            self.verdict = done.value
+            self._waiting = coroutine.send(None)
+        except StopIteration as finished:
+            self.done, self.verdict = True, finished.value
 
     def __await__(self) -> Generator[Any, Any, object]:
-        if self.waited is None:
+        if self.done:
             return self.verdict
-        waiting = self.waited
+        waiting = self._waiting
         while True:  # what ``await`` does for the rest of the coroutine
             try:
                 try:
@@ -66,21 +67,21 @@ class Started:
                     waiting = self._coroutine.throw(error)
                 else:
                     waiting = self._coroutine.send(sent)
-            except StopIteration as done:
-                return done.value
+            except StopIteration as finished:
+                return finished.value
 
 
 def at_once(coroutine: Coroutine[Any, Any, object]) -> object:
     """The verdict of an admission that must come without a wait."""
     started = Started(coroutine)
-    assert started.waited is None, "it waited"
+    assert started.done, "it waited"
     return started.verdict
 
 
 async def after_a_wait(coroutine: Coroutine[Any, Any, object]) -> object:
     """The verdict of an admission that must wait (for Redis's answer)."""
     started = Started(coroutine)
-    assert started.waited is not None, "it did not wait"
+    assert not started.done, "it did not wait"
     return await started
 
 
@@ -172,7 +173,7 @@ async def test_processes_admitting_in_turn_admit_exactly_the_limit(prefix: str) 
             granted = without_waiting = 0
             for _ in range(250):
                 started = Started(admission(store, plan))
-                without_waiting += started.waited is None
+                without_waiting += started.done
                 granted += isinstance(await started, Granted)
                 await asyncio.sleep(0)  # the other process's turn
             return granted, without_waiting
