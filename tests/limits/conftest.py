@@ -5,7 +5,8 @@ of the test's own, and apps sharing Redis."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -15,6 +16,7 @@ from modelyard.api.app import create_app
 from modelyard.api.routes import limits as limits_routes
 from modelyard.config import Settings
 from modelyard.gateway.redis_client import create_redis
+from modelyard.limits.counters import Counters, Plan
 from modelyard.limits.enforcer import LimitEnforcer
 from tests.gateway.conftest import asgi_http as asgi_http
 from tests.gateway.conftest import openai_provider as openai_provider
@@ -25,6 +27,28 @@ from tests.gateway.conftest import user_token as user_token
 REDIS_URL = "redis://127.0.0.1:6379/0"
 #: 2025-03-12 10:20:05 UTC (a Wednesday): five seconds into a minute.
 FROZEN = 1_741_774_805.0
+#: The group (user) the counters tests admit in.
+GROUP = "u1"
+
+
+def admission(
+    store: Counters,
+    *plans: Plan,
+    now: float = FROZEN,
+    tokens: int = 10,
+    rid: str | None = None,
+    hold: float = 60.0,
+) -> Coroutine[Any, Any, object]:
+    """One admission of ``plans`` in :data:`GROUP` (not yet awaited)."""
+    return store.admit(
+        GROUP,
+        plans,
+        now=now,
+        minute=int(now // 60),
+        estimated_tokens=tokens,
+        reservation_id=rid or uuid.uuid4().hex,
+        hold_seconds=hold,
+    )
 
 
 def with_limits_router(app: FastAPI) -> FastAPI:

@@ -6,7 +6,6 @@ used the share up, every admission waits for Redis's verdict."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Coroutine, Generator
 from typing import Any
 
@@ -15,30 +14,11 @@ from redis.asyncio import Redis
 from modelyard.gateway.redis_client import create_redis
 from modelyard.limits.counters import Granted, Plan, Refused, Settlement, reservation_member
 from modelyard.limits.redis_counters import ALLOWANCE_REQUESTS, ALLOWANCE_SECONDS, RedisCounters
-from tests.limits.conftest import FROZEN, REDIS_URL
+from tests.limits.conftest import FROZEN, GROUP, REDIS_URL, admission
 
 NOW = FROZEN  # five seconds into a minute
 MINUTE = int(NOW // 60)
-GROUP = "u1"
 SPEND_KEY = "month:1:v1"
-
-
-def admission(
-    store: RedisCounters,
-    *plans: Plan,
-    now: float = NOW,
-    tokens: int = 10,
-    rid: str | None = None,
-) -> Coroutine[Any, Any, object]:
-    return store.admit(
-        GROUP,
-        plans,
-        now=now,
-        minute=int(now // 60),
-        estimated_tokens=tokens,
-        reservation_id=rid or uuid.uuid4().hex,
-        hold_seconds=60,
-    )
 
 
 class Started:

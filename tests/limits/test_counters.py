@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
-import uuid
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -25,11 +24,10 @@ from modelyard.limits.counters import (
     reservation_member,
 )
 from modelyard.limits.redis_counters import RedisCounters
-from tests.limits.conftest import FROZEN, REDIS_URL
+from tests.limits.conftest import FROZEN, GROUP, REDIS_URL, admission
 
 NOW = FROZEN
 MINUTE = int(NOW // 60)
-GROUP = "u1"
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -40,23 +38,7 @@ def store(request: pytest.FixtureRequest) -> Counters:
     return RedisCounters(redis, request.getfixturevalue("prefix"))
 
 
-async def admit(
-    store: Counters,
-    *plans: Plan,
-    now: float = NOW,
-    tokens: int = 10,
-    rid: str | None = None,
-    hold: float = 60.0,
-) -> object:
-    return await store.admit(
-        GROUP,
-        plans,
-        now=now,
-        minute=int(now // 60),
-        estimated_tokens=tokens,
-        reservation_id=rid or uuid.uuid4().hex,
-        hold_seconds=hold,
-    )
+admit = admission
 
 
 def budget_plan(budget: int, subject: str = "u1") -> Plan:
@@ -254,16 +236,7 @@ def _admissions(
 ) -> list[Coroutine[Any, Any, object]]:
     """One admission (not yet awaited) per ``(reservation id, plans)`` of ``asks``."""
     return [
-        store.admit(
-            GROUP,
-            plans,
-            now=now,
-            minute=int(now // 60),
-            estimated_tokens=tokens,
-            reservation_id=rid,
-            hold_seconds=hold,
-        )
-        for rid, plans in asks
+        admission(store, *plans, now=now, tokens=tokens, rid=rid, hold=hold) for rid, plans in asks
     ]
 
 
@@ -305,7 +278,7 @@ async def test_a_batch_applies_its_operations_as_if_one_by_one(
         hold, tokens = chance.choice((5.0, 600.0)), chance.randrange(1, 400)
 
         await memory.settle(GROUP, items)
-        expected = [await admission for admission in _admissions(memory, asks, now, tokens, hold)]
+        expected = [await pending for pending in _admissions(memory, asks, now, tokens, hold)]
         batches = shared.outbox.batches
         await shared.settle(GROUP, items)
         verdicts = await asyncio.gather(*_admissions(shared, asks, now, tokens, hold))
